@@ -1,0 +1,1 @@
+//! Generated messages (placeholder until the generator runs).

@@ -1,0 +1,7 @@
+//! A pure-Rust Kafka SDK.
+//!
+//! This facade re-exports the workspace crates so that applications depend on
+//! one crate: [`protocol`] is the wire codec and [`client`] the async client.
+
+pub use kafka_client as client;
+pub use kafka_protocol as protocol;
