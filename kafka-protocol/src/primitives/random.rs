@@ -102,3 +102,10 @@ impl Random {
             .into()
     }
 }
+
+/// A value that can be made at random for a given version.
+pub trait RandomValue {
+    /// A value with random contents in every field that `version` carries
+    /// (and defaults elsewhere), so that it survives a round trip at `version`.
+    fn random(r: &mut Random, version: i16) -> Self;
+}
