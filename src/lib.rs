@@ -1,4 +1,4 @@
-//! A pure-Rust Kafka SDK.
+#![doc = include_str!("../README.md")]
 //!
 //! This facade re-exports the workspace crates so that applications depend on
 //! one crate: [`protocol`] is the wire codec and [`client`] the async client.

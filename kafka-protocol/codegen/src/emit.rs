@@ -103,7 +103,7 @@ impl Ctx<'_> {
     }
 }
 
-fn write_scalar(ty: &Ty, value: &str, compact: &str, path: &str) -> String {
+fn write_scalar(ty: &Ty, value: &str, compact: &str) -> String {
     // `value` is a reference expression; `*&self.x` reads better as `self.x`.
     let deref = match value.strip_prefix('&') {
         Some(place) => place.to_string(),
@@ -122,7 +122,7 @@ fn write_scalar(ty: &Ty, value: &str, compact: &str, path: &str) -> String {
         Ty::Str => format!("write_string(buf, {compact}, Some(({value}).as_str()))?;"),
         Ty::Bytes | Ty::Records => format!("write_bytes(buf, {compact}, Some(&({value})[..]))?;"),
         Ty::Array(inner) => {
-            let element = write_scalar(inner, "item", compact, path);
+            let element = write_scalar(inner, "item", compact);
             format!(
                 "write_array_length(buf, {compact}, Some(({value}).len()))?;\nfor item in ({value}).iter() {{\n{}\n}}",
                 indent(&element, 1)
@@ -147,7 +147,7 @@ fn write_field(ctx: &Ctx, field: &Field, compact: &str) -> String {
     let place = format!("&self.{}", field.rust_name);
     let path = ctx.path(field);
     if !field.is_option() {
-        return write_scalar(&field.ty, &place, compact, &path);
+        return write_scalar(&field.ty, &place, compact);
     }
     let nullable = ctx.nullable(field);
     let on_null = match &nullable {
@@ -168,7 +168,7 @@ fn write_field(ctx: &Ctx, field: &Field, compact: &str) -> String {
             Cond::Expr(e) => on_value.push_str(&format!("if {e} {{\n    buf.put_i8(1);\n}}\n")),
         }
     }
-    on_value.push_str(&write_scalar(&field.ty, "value", compact, &path));
+    on_value.push_str(&write_scalar(&field.ty, "value", compact));
     format!(
         "match {place} {{\n    None => {{\n{}\n    }}\n    Some(value) => {{\n{}\n    }}\n}}",
         indent(&on_null, 2),
@@ -262,7 +262,7 @@ fn random_scalar(ty: &Ty) -> String {
         Ty::Uuid => "r.uuid()".into(),
         Ty::Str => "r.string()".into(),
         Ty::Bytes | Ty::Records => "r.bytes()".into(),
-        Ty::Array(inner) => format!("(0..r.len()).map(|_| {}).collect()", random_scalar(inner)),
+        Ty::Array(inner) => format!("(0..r.count()).map(|_| {}).collect()", random_scalar(inner)),
         Ty::Struct(name) => {
             format!("<{name} as crate::primitives::random::RandomValue>::random(r, version)")
         }

@@ -168,7 +168,7 @@ fn resolve_field(message: &Message, raw: &RawField) -> Result<Field, String> {
         Some(t) => Versions::parse(t)?,
         None => Versions::NONE,
     };
-    if raw.tag.is_some() != !tagged.is_empty() {
+    if raw.tag.is_some() == tagged.is_empty() {
         return Err(format!(
             "{}: field {} has a tag without taggedVersions or the reverse",
             message.name, raw.name

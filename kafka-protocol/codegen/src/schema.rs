@@ -141,20 +141,6 @@ pub fn parse(file_stem: &str, text: &str) -> Result<Message, String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comments_are_stripped_but_not_inside_strings() {
-        let text = "{ // a comment\n \"about\": \"see http://x\" }\n// tail";
-        let stripped = strip_comments(text);
-        assert!(stripped.contains("http://x"));
-        assert!(!stripped.contains("a comment"));
-        assert!(!stripped.contains("tail"));
-    }
-}
-
 /// Some schemas write the tag as a string ("0"), others as a number.
 fn number_or_string<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u32>, D::Error> {
     match Option::<Value>::deserialize(de)? {
@@ -166,5 +152,19 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u3
             .ok_or_else(|| serde::de::Error::custom("tag out of range")),
         Some(Value::String(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
         Some(other) => Err(serde::de::Error::custom(format!("bad tag {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_stripped_but_not_inside_strings() {
+        let text = "{ // a comment\n \"about\": \"see http://x\" }\n// tail";
+        let stripped = strip_comments(text);
+        assert!(stripped.contains("http://x"));
+        assert!(!stripped.contains("a comment"));
+        assert!(!stripped.contains("tail"));
     }
 }

@@ -151,7 +151,7 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         if version >= 4 {
-            this.transactions = (0..r.len()).map(|_| <AddPartitionsToTxnTransaction as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.transactions = (0..r.count()).map(|_| <AddPartitionsToTxnTransaction as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version <= 3 {
             this.v3_and_below_transactional_id = r.string();
@@ -163,7 +163,7 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnRequest {
             this.v3_and_below_producer_epoch = r.i16();
         }
         if version <= 3 {
-            this.v3_and_below_topics = (0..r.len()).map(|_| <AddPartitionsToTxnTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.v3_and_below_topics = (0..r.count()).map(|_| <AddPartitionsToTxnTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
             if r.one_in(4) {
@@ -266,7 +266,7 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnTransaction {
         this.producer_id = r.i64();
         this.producer_epoch = r.i16();
         this.verify_only = r.bool();
-        this.topics = (0..r.len()).map(|_| <AddPartitionsToTxnTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <AddPartitionsToTxnTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -348,7 +348,7 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 3 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

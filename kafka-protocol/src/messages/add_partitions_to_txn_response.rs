@@ -134,10 +134,10 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnResponse {
             this.error_code = r.i16();
         }
         if version >= 4 {
-            this.results_by_transaction = (0..r.len()).map(|_| <AddPartitionsToTxnResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.results_by_transaction = (0..r.count()).map(|_| <AddPartitionsToTxnResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version <= 3 {
-            this.results_by_topic_v3_and_below = (0..r.len()).map(|_| <AddPartitionsToTxnTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.results_by_topic_v3_and_below = (0..r.count()).map(|_| <AddPartitionsToTxnTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
             if r.one_in(4) {
@@ -216,7 +216,7 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.transactional_id = r.string();
-        this.topic_results = (0..r.len()).map(|_| <AddPartitionsToTxnTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topic_results = (0..r.count()).map(|_| <AddPartitionsToTxnTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -298,7 +298,7 @@ impl crate::primitives::random::RandomValue for AddPartitionsToTxnTopicResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.results_by_partition = (0..r.len()).map(|_| <AddPartitionsToTxnPartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results_by_partition = (0..r.count()).map(|_| <AddPartitionsToTxnPartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 3 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

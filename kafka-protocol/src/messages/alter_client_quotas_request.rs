@@ -89,7 +89,7 @@ impl Decode for AlterClientQuotasRequest {
 impl crate::primitives::random::RandomValue for AlterClientQuotasRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.entries = (0..r.len()).map(|_| <EntryData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.entries = (0..r.count()).map(|_| <EntryData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.validate_only = r.bool();
         if version >= 1 {
             if r.one_in(4) {
@@ -183,8 +183,8 @@ impl Decode for EntryData {
 impl crate::primitives::random::RandomValue for EntryData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.entity = (0..r.len()).map(|_| <EntityData as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.ops = (0..r.len()).map(|_| <OpData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.entity = (0..r.count()).map(|_| <EntityData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.ops = (0..r.count()).map(|_| <OpData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

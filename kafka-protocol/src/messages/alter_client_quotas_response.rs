@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for AlterClientQuotasResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.entries = (0..r.len()).map(|_| <EntryData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.entries = (0..r.count()).map(|_| <EntryData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -189,7 +189,7 @@ impl crate::primitives::random::RandomValue for EntryData {
         let mut this = Self::default();
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
-        this.entity = (0..r.len()).map(|_| <EntityData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.entity = (0..r.count()).map(|_| <EntityData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -89,7 +89,7 @@ impl Decode for AlterConfigsRequest {
 impl crate::primitives::random::RandomValue for AlterConfigsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.resources = (0..r.len()).map(|_| <AlterConfigsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.resources = (0..r.count()).map(|_| <AlterConfigsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.validate_only = r.bool();
         if version >= 2 {
             if r.one_in(4) {
@@ -182,7 +182,7 @@ impl crate::primitives::random::RandomValue for AlterConfigsResource {
         let mut this = Self::default();
         this.resource_type = r.i8();
         this.resource_name = r.string();
-        this.configs = (0..r.len()).map(|_| <AlterableConfig as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.configs = (0..r.count()).map(|_| <AlterableConfig as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for AlterConfigsResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.responses = (0..r.len()).map(|_| <AlterConfigsResourceResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.responses = (0..r.count()).map(|_| <AlterConfigsResourceResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -84,7 +84,7 @@ impl crate::primitives::random::RandomValue for AlterPartitionReassignmentsReque
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.timeout_ms = r.i32();
-        this.topics = (0..r.len()).map(|_| <ReassignableTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <ReassignableTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -160,7 +160,7 @@ impl crate::primitives::random::RandomValue for ReassignableTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <ReassignablePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <ReassignablePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -247,7 +247,7 @@ impl crate::primitives::random::RandomValue for ReassignablePartition {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = r.i32();
-        this.replicas = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| r.i32()).collect()) };
+        this.replicas = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| r.i32()).collect()) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

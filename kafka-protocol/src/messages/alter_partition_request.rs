@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for AlterPartitionRequest {
         let mut this = Self::default();
         this.broker_id = r.i32();
         this.broker_epoch = r.i64();
-        this.topics = (0..r.len()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -184,7 +184,7 @@ impl crate::primitives::random::RandomValue for TopicData {
         if version >= 2 {
             this.topic_id = r.uuid();
         }
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -316,10 +316,10 @@ impl crate::primitives::random::RandomValue for PartitionData {
         this.partition_index = r.i32();
         this.leader_epoch = r.i32();
         if version <= 2 {
-            this.new_isr = (0..r.len()).map(|_| r.i32()).collect();
+            this.new_isr = (0..r.count()).map(|_| r.i32()).collect();
         }
         if version >= 3 {
-            this.new_isr_with_epochs = (0..r.len()).map(|_| <BrokerState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.new_isr_with_epochs = (0..r.count()).map(|_| <BrokerState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 1 {
             this.leader_recovery_state = r.i8();

@@ -82,7 +82,7 @@ impl Decode for AlterReplicaLogDirsRequest {
 impl crate::primitives::random::RandomValue for AlterReplicaLogDirsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.dirs = (0..r.len()).map(|_| <AlterReplicaLogDir as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.dirs = (0..r.count()).map(|_| <AlterReplicaLogDir as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -166,7 +166,7 @@ impl crate::primitives::random::RandomValue for AlterReplicaLogDir {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.path = r.string();
-        this.topics = (0..r.len()).map(|_| <AlterReplicaLogDirTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <AlterReplicaLogDirTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -250,7 +250,7 @@ impl crate::primitives::random::RandomValue for AlterReplicaLogDirTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for AlterReplicaLogDirsResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.results = (0..r.len()).map(|_| <AlterReplicaLogDirTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results = (0..r.count()).map(|_| <AlterReplicaLogDirTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -174,7 +174,7 @@ impl crate::primitives::random::RandomValue for AlterReplicaLogDirTopicResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_name = r.string();
-        this.partitions = (0..r.len()).map(|_| <AlterReplicaLogDirPartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <AlterReplicaLogDirPartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -93,8 +93,8 @@ impl Decode for AlterUserScramCredentialsRequest {
 impl crate::primitives::random::RandomValue for AlterUserScramCredentialsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.deletions = (0..r.len()).map(|_| <ScramCredentialDeletion as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.upsertions = (0..r.len()).map(|_| <ScramCredentialUpsertion as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.deletions = (0..r.count()).map(|_| <ScramCredentialDeletion as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.upsertions = (0..r.count()).map(|_| <ScramCredentialUpsertion as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -84,7 +84,7 @@ impl crate::primitives::random::RandomValue for AlterUserScramCredentialsRespons
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.results = (0..r.len()).map(|_| <AlterUserScramCredentialsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results = (0..r.count()).map(|_| <AlterUserScramCredentialsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

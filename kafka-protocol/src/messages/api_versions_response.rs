@@ -186,18 +186,18 @@ impl crate::primitives::random::RandomValue for ApiVersionsResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.error_code = r.i16();
-        this.api_keys = (0..r.len()).map(|_| <ApiVersion as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.api_keys = (0..r.count()).map(|_| <ApiVersion as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             this.throttle_time_ms = r.i32();
         }
         if version >= 3 {
-            this.supported_features = (0..r.len()).map(|_| <SupportedFeatureKey as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.supported_features = (0..r.count()).map(|_| <SupportedFeatureKey as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
             this.finalized_features_epoch = r.i64();
         }
         if version >= 3 {
-            this.finalized_features = (0..r.len()).map(|_| <FinalizedFeatureKey as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.finalized_features = (0..r.count()).map(|_| <FinalizedFeatureKey as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
             this.zk_migration_ready = r.bool();

@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for AssignReplicasToDirsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
-        this.directories = (0..r.len()).map(|_| <DirectoryData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.directories = (0..r.count()).map(|_| <DirectoryData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -164,7 +164,7 @@ impl crate::primitives::random::RandomValue for DirectoryData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.id = r.uuid();
-        this.topics = (0..r.len()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -238,7 +238,7 @@ impl crate::primitives::random::RandomValue for TopicData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

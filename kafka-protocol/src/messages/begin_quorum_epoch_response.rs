@@ -120,9 +120,9 @@ impl crate::primitives::random::RandomValue for BeginQuorumEpochResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.error_code = r.i16();
-        this.topics = (0..r.len()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
-            this.node_endpoints = (0..r.len()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.node_endpoints = (0..r.count()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 1 {
             if r.one_in(4) {
@@ -205,7 +205,7 @@ impl crate::primitives::random::RandomValue for TopicData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_name = r.string();
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

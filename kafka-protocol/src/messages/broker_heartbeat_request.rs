@@ -132,7 +132,7 @@ impl crate::primitives::random::RandomValue for BrokerHeartbeatRequest {
         this.want_fence = r.bool();
         this.want_shut_down = r.bool();
         if version >= 1 {
-            this.offline_log_dirs = (0..r.len()).map(|_| r.uuid()).collect();
+            this.offline_log_dirs = (0..r.count()).map(|_| r.uuid()).collect();
         }
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.

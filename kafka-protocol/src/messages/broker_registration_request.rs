@@ -176,14 +176,14 @@ impl crate::primitives::random::RandomValue for BrokerRegistrationRequest {
         this.broker_id = r.i32();
         this.cluster_id = r.string();
         this.incarnation_id = r.uuid();
-        this.listeners = (0..r.len()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.features = (0..r.len()).map(|_| <Feature as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.listeners = (0..r.count()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.features = (0..r.count()).map(|_| <Feature as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.rack = if r.one_in(5) { None } else { Some(r.string()) };
         if version >= 1 {
             this.is_migrating_zk_broker = r.bool();
         }
         if version >= 2 {
-            this.log_dirs = (0..r.len()).map(|_| r.uuid()).collect();
+            this.log_dirs = (0..r.count()).map(|_| r.uuid()).collect();
         }
         if version >= 3 {
             this.previous_broker_epoch = r.i64();

@@ -211,12 +211,12 @@ impl crate::primitives::random::RandomValue for ConsumerGroupHeartbeatRequest {
         this.instance_id = if r.one_in(5) { None } else { Some(r.string()) };
         this.rack_id = if r.one_in(5) { None } else { Some(r.string()) };
         this.rebalance_timeout_ms = r.i32();
-        this.subscribed_topic_names = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| r.string()).collect()) };
+        this.subscribed_topic_names = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| r.string()).collect()) };
         if version >= 1 {
             this.subscribed_topic_regex = if r.one_in(5) { None } else { Some(r.string()) };
         }
         this.server_assignor = if r.one_in(5) { None } else { Some(r.string()) };
-        this.topic_partitions = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.topic_partitions = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -292,7 +292,7 @@ impl crate::primitives::random::RandomValue for TopicPartitions {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

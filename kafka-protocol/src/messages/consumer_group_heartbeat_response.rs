@@ -204,7 +204,7 @@ impl Decode for Assignment {
 impl crate::primitives::random::RandomValue for Assignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topic_partitions = (0..r.len()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topic_partitions = (0..r.count()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -280,7 +280,7 @@ impl crate::primitives::random::RandomValue for TopicPartitions {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

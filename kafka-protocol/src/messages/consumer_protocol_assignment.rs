@@ -73,7 +73,7 @@ impl Decode for ConsumerProtocolAssignment {
 impl crate::primitives::random::RandomValue for ConsumerProtocolAssignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.assigned_partitions = (0..r.len()).map(|_| <TopicPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.assigned_partitions = (0..r.count()).map(|_| <TopicPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.user_data = if r.one_in(5) { None } else { Some(r.bytes()) };
         this
     }
@@ -129,7 +129,7 @@ impl crate::primitives::random::RandomValue for TopicPartition {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         this
     }
 }

@@ -117,10 +117,10 @@ impl Decode for ConsumerProtocolSubscription {
 impl crate::primitives::random::RandomValue for ConsumerProtocolSubscription {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = (0..r.len()).map(|_| r.string()).collect();
+        this.topics = (0..r.count()).map(|_| r.string()).collect();
         this.user_data = if r.one_in(5) { None } else { Some(r.bytes()) };
         if version >= 1 {
-            this.owned_partitions = (0..r.len()).map(|_| <TopicPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.owned_partitions = (0..r.count()).map(|_| <TopicPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 2 {
             this.generation_id = r.i32();
@@ -182,7 +182,7 @@ impl crate::primitives::random::RandomValue for TopicPartition {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         this
     }
 }

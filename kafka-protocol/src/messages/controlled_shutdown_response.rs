@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for ControlledShutdownResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.error_code = r.i16();
-        this.remaining_partitions = (0..r.len()).map(|_| <RemainingPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.remaining_partitions = (0..r.count()).map(|_| <RemainingPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 3 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

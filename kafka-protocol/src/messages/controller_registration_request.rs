@@ -117,8 +117,8 @@ impl crate::primitives::random::RandomValue for ControllerRegistrationRequest {
         this.controller_id = r.i32();
         this.incarnation_id = r.uuid();
         this.zk_migration_ready = r.bool();
-        this.listeners = (0..r.len()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.features = (0..r.len()).map(|_| <Feature as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.listeners = (0..r.count()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.features = (0..r.count()).map(|_| <Feature as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -135,7 +135,7 @@ impl crate::primitives::random::RandomValue for CreateDelegationTokenRequest {
         if version >= 3 {
             this.owner_principal_name = if r.one_in(5) { None } else { Some(r.string()) };
         }
-        this.renewers = (0..r.len()).map(|_| <CreatableRenewers as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.renewers = (0..r.count()).map(|_| <CreatableRenewers as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.max_lifetime_ms = r.i64();
         if version >= 2 {
             if r.one_in(4) {

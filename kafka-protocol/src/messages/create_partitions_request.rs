@@ -96,7 +96,7 @@ impl Decode for CreatePartitionsRequest {
 impl crate::primitives::random::RandomValue for CreatePartitionsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = (0..r.len()).map(|_| <CreatePartitionsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <CreatePartitionsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.timeout_ms = r.i32();
         this.validate_only = r.bool();
         if version >= 2 {
@@ -201,7 +201,7 @@ impl crate::primitives::random::RandomValue for CreatePartitionsTopic {
         let mut this = Self::default();
         this.name = r.string();
         this.count = r.i32();
-        this.assignments = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <CreatePartitionsAssignment as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.assignments = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <CreatePartitionsAssignment as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -277,7 +277,7 @@ impl Decode for CreatePartitionsAssignment {
 impl crate::primitives::random::RandomValue for CreatePartitionsAssignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.broker_ids = (0..r.len()).map(|_| r.i32()).collect();
+        this.broker_ids = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

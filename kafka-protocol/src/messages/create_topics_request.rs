@@ -102,7 +102,7 @@ impl Decode for CreateTopicsRequest {
 impl crate::primitives::random::RandomValue for CreateTopicsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = (0..r.len()).map(|_| <CreatableTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <CreatableTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.timeout_ms = r.i32();
         if version >= 1 {
             this.validate_only = r.bool();
@@ -223,8 +223,8 @@ impl crate::primitives::random::RandomValue for CreatableTopic {
         this.name = r.string();
         this.num_partitions = r.i32();
         this.replication_factor = r.i16();
-        this.assignments = (0..r.len()).map(|_| <CreatableReplicaAssignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.configs = (0..r.len()).map(|_| <CreatableTopicConfig as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.assignments = (0..r.count()).map(|_| <CreatableReplicaAssignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.configs = (0..r.count()).map(|_| <CreatableTopicConfig as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 5 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -308,7 +308,7 @@ impl crate::primitives::random::RandomValue for CreatableReplicaAssignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = r.i32();
-        this.broker_ids = (0..r.len()).map(|_| r.i32()).collect();
+        this.broker_ids = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 5 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -96,7 +96,7 @@ impl crate::primitives::random::RandomValue for CreateTopicsResponse {
         if version >= 2 {
             this.throttle_time_ms = r.i32();
         }
-        this.topics = (0..r.len()).map(|_| <CreatableTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <CreatableTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 5 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -287,7 +287,7 @@ impl crate::primitives::random::RandomValue for CreatableTopicResult {
             this.replication_factor = r.i16();
         }
         if version >= 5 {
-            this.configs = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <CreatableTopicConfigs as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+            this.configs = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <CreatableTopicConfigs as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         }
         if version >= 5 {
             if r.one_in(4) {

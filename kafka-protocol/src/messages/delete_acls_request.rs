@@ -82,7 +82,7 @@ impl Decode for DeleteAclsRequest {
 impl crate::primitives::random::RandomValue for DeleteAclsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.filters = (0..r.len()).map(|_| <DeleteAclsFilter as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.filters = (0..r.count()).map(|_| <DeleteAclsFilter as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -82,7 +82,7 @@ impl Decode for DeleteGroupsRequest {
 impl crate::primitives::random::RandomValue for DeleteGroupsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.groups_names = (0..r.len()).map(|_| r.string()).collect();
+        this.groups_names = (0..r.count()).map(|_| r.string()).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

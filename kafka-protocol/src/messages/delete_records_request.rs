@@ -89,7 +89,7 @@ impl Decode for DeleteRecordsRequest {
 impl crate::primitives::random::RandomValue for DeleteRecordsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = (0..r.len()).map(|_| <DeleteRecordsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <DeleteRecordsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.timeout_ms = r.i32();
         if version >= 2 {
             if r.one_in(4) {
@@ -174,7 +174,7 @@ impl crate::primitives::random::RandomValue for DeleteRecordsTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <DeleteRecordsPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <DeleteRecordsPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

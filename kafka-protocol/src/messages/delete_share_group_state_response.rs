@@ -76,7 +76,7 @@ impl Decode for DeleteShareGroupStateResponse {
 impl crate::primitives::random::RandomValue for DeleteShareGroupStateResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.results = (0..r.len()).map(|_| <DeleteStateResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results = (0..r.count()).map(|_| <DeleteStateResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -152,7 +152,7 @@ impl crate::primitives::random::RandomValue for DeleteStateResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| <PartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

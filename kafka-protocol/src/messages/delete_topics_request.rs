@@ -117,10 +117,10 @@ impl crate::primitives::random::RandomValue for DeleteTopicsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         if version >= 6 {
-            this.topics = (0..r.len()).map(|_| <DeleteTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topics = (0..r.count()).map(|_| <DeleteTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version <= 5 {
-            this.topic_names = (0..r.len()).map(|_| r.string()).collect();
+            this.topic_names = (0..r.count()).map(|_| r.string()).collect();
         }
         this.timeout_ms = r.i32();
         if version >= 4 {

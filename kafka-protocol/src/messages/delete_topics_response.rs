@@ -96,7 +96,7 @@ impl crate::primitives::random::RandomValue for DeleteTopicsResponse {
         if version >= 1 {
             this.throttle_time_ms = r.i32();
         }
-        this.responses = (0..r.len()).map(|_| <DeletableTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.responses = (0..r.count()).map(|_| <DeletableTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

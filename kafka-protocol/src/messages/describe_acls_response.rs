@@ -113,7 +113,7 @@ impl crate::primitives::random::RandomValue for DescribeAclsResponse {
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
-        this.resources = (0..r.len()).map(|_| <DescribeAclsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.resources = (0..r.count()).map(|_| <DescribeAclsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -221,7 +221,7 @@ impl crate::primitives::random::RandomValue for DescribeAclsResource {
         if version >= 1 {
             this.pattern_type = r.i8();
         }
-        this.acls = (0..r.len()).map(|_| <AclDescription as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.acls = (0..r.count()).map(|_| <AclDescription as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

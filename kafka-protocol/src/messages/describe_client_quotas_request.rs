@@ -89,7 +89,7 @@ impl Decode for DescribeClientQuotasRequest {
 impl crate::primitives::random::RandomValue for DescribeClientQuotasRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.components = (0..r.len()).map(|_| <ComponentData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.components = (0..r.count()).map(|_| <ComponentData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.strict = r.bool();
         if version >= 1 {
             if r.one_in(4) {

@@ -146,7 +146,7 @@ impl crate::primitives::random::RandomValue for DescribeClusterResponse {
         }
         this.cluster_id = r.string();
         this.controller_id = r.i32();
-        this.brokers = (0..r.len()).map(|_| <DescribeClusterBroker as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.brokers = (0..r.count()).map(|_| <DescribeClusterBroker as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.cluster_authorized_operations = r.i32();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.

@@ -108,7 +108,7 @@ impl Decode for DescribeConfigsRequest {
 impl crate::primitives::random::RandomValue for DescribeConfigsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.resources = (0..r.len()).map(|_| <DescribeConfigsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.resources = (0..r.count()).map(|_| <DescribeConfigsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             this.include_synonyms = r.bool();
         }
@@ -217,7 +217,7 @@ impl crate::primitives::random::RandomValue for DescribeConfigsResource {
         let mut this = Self::default();
         this.resource_type = r.i8();
         this.resource_name = r.string();
-        this.configuration_keys = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| r.string()).collect()) };
+        this.configuration_keys = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| r.string()).collect()) };
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -90,7 +90,7 @@ impl crate::primitives::random::RandomValue for DescribeConfigsResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.results = (0..r.len()).map(|_| <DescribeConfigsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results = (0..r.count()).map(|_| <DescribeConfigsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -205,7 +205,7 @@ impl crate::primitives::random::RandomValue for DescribeConfigsResult {
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
         this.resource_type = r.i8();
         this.resource_name = r.string();
-        this.configs = (0..r.len()).map(|_| <DescribeConfigsResourceResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.configs = (0..r.count()).map(|_| <DescribeConfigsResourceResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -384,7 +384,7 @@ impl crate::primitives::random::RandomValue for DescribeConfigsResourceResult {
         }
         this.is_sensitive = r.bool();
         if version >= 1 {
-            this.synonyms = (0..r.len()).map(|_| <DescribeConfigsSynonym as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.synonyms = (0..r.count()).map(|_| <DescribeConfigsSynonym as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
             this.config_type = r.i8();

@@ -93,7 +93,7 @@ impl Decode for DescribeDelegationTokenRequest {
 impl crate::primitives::random::RandomValue for DescribeDelegationTokenRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.owners = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <DescribeDelegationTokenOwner as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.owners = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <DescribeDelegationTokenOwner as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -97,7 +97,7 @@ impl crate::primitives::random::RandomValue for DescribeDelegationTokenResponse 
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.error_code = r.i16();
-        this.tokens = (0..r.len()).map(|_| <DescribedDelegationToken as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.tokens = (0..r.count()).map(|_| <DescribedDelegationToken as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.throttle_time_ms = r.i32();
         if version >= 2 {
             if r.one_in(4) {
@@ -262,7 +262,7 @@ impl crate::primitives::random::RandomValue for DescribedDelegationToken {
         this.max_timestamp = r.i64();
         this.token_id = r.string();
         this.hmac = r.bytes();
-        this.renewers = (0..r.len()).map(|_| <DescribedDelegationTokenRenewer as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.renewers = (0..r.count()).map(|_| <DescribedDelegationTokenRenewer as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

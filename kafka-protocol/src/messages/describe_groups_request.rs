@@ -95,7 +95,7 @@ impl Decode for DescribeGroupsRequest {
 impl crate::primitives::random::RandomValue for DescribeGroupsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.groups = (0..r.len()).map(|_| r.string()).collect();
+        this.groups = (0..r.count()).map(|_| r.string()).collect();
         if version >= 3 {
             this.include_authorized_operations = r.bool();
         }

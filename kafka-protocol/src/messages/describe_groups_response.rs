@@ -96,7 +96,7 @@ impl crate::primitives::random::RandomValue for DescribeGroupsResponse {
         if version >= 1 {
             this.throttle_time_ms = r.i32();
         }
-        this.groups = (0..r.len()).map(|_| <DescribedGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.groups = (0..r.count()).map(|_| <DescribedGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 5 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -225,7 +225,7 @@ impl crate::primitives::random::RandomValue for DescribedGroup {
         this.group_state = r.string();
         this.protocol_type = r.string();
         this.protocol_data = r.string();
-        this.members = (0..r.len()).map(|_| <DescribedGroupMember as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.members = (0..r.count()).map(|_| <DescribedGroupMember as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 3 {
             this.authorized_operations = r.i32();
         }

@@ -93,7 +93,7 @@ impl Decode for DescribeLogDirsRequest {
 impl crate::primitives::random::RandomValue for DescribeLogDirsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <DescribableLogDirTopic as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.topics = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <DescribableLogDirTopic as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -177,7 +177,7 @@ impl crate::primitives::random::RandomValue for DescribableLogDirTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

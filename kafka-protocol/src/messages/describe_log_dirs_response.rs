@@ -104,7 +104,7 @@ impl crate::primitives::random::RandomValue for DescribeLogDirsResponse {
         if version >= 3 {
             this.error_code = r.i16();
         }
-        this.results = (0..r.len()).map(|_| <DescribeLogDirsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results = (0..r.count()).map(|_| <DescribeLogDirsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -218,7 +218,7 @@ impl crate::primitives::random::RandomValue for DescribeLogDirsResult {
         let mut this = Self::default();
         this.error_code = r.i16();
         this.log_dir = r.string();
-        this.topics = (0..r.len()).map(|_| <DescribeLogDirsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <DescribeLogDirsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             this.total_bytes = r.i64();
         }
@@ -306,7 +306,7 @@ impl crate::primitives::random::RandomValue for DescribeLogDirsTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <DescribeLogDirsPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <DescribeLogDirsPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

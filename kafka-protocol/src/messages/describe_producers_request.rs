@@ -74,7 +74,7 @@ impl Decode for DescribeProducersRequest {
 impl crate::primitives::random::RandomValue for DescribeProducersRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = (0..r.len()).map(|_| <TopicRequest as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicRequest as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -150,7 +150,7 @@ impl crate::primitives::random::RandomValue for TopicRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_indexes = (0..r.len()).map(|_| r.i32()).collect();
+        this.partition_indexes = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -124,9 +124,9 @@ impl crate::primitives::random::RandomValue for DescribeQuorumResponse {
         if version >= 2 {
             this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
         }
-        this.topics = (0..r.len()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
-            this.nodes = (0..r.len()).map(|_| <Node as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.nodes = (0..r.count()).map(|_| <Node as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -201,7 +201,7 @@ impl crate::primitives::random::RandomValue for TopicData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_name = r.string();
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -339,8 +339,8 @@ impl crate::primitives::random::RandomValue for PartitionData {
         this.leader_id = r.i32();
         this.leader_epoch = r.i32();
         this.high_watermark = r.i64();
-        this.current_voters = (0..r.len()).map(|_| <ReplicaState as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.observers = (0..r.len()).map(|_| <ReplicaState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.current_voters = (0..r.count()).map(|_| <ReplicaState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.observers = (0..r.count()).map(|_| <ReplicaState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -416,7 +416,7 @@ impl crate::primitives::random::RandomValue for Node {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.node_id = r.i32();
-        this.listeners = (0..r.len()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.listeners = (0..r.count()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -98,7 +98,7 @@ impl Decode for DescribeTopicPartitionsRequest {
 impl crate::primitives::random::RandomValue for DescribeTopicPartitionsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = (0..r.len()).map(|_| <TopicRequest as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicRequest as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.response_partition_limit = r.i32();
         this.cursor = if r.one_in(5) { None } else { Some(<Cursor as crate::primitives::random::RandomValue>::random(r, version)) };
         if r.one_in(4) {

@@ -99,7 +99,7 @@ impl crate::primitives::random::RandomValue for DescribeTopicPartitionsResponse 
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.topics = (0..r.len()).map(|_| <DescribeTopicPartitionsResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <DescribeTopicPartitionsResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.next_cursor = if r.one_in(5) { None } else { Some(<Cursor as crate::primitives::random::RandomValue>::random(r, version)) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -214,7 +214,7 @@ impl crate::primitives::random::RandomValue for DescribeTopicPartitionsResponseT
         this.name = if r.one_in(5) { None } else { Some(r.string()) };
         this.topic_id = r.uuid();
         this.is_internal = r.bool();
-        this.partitions = (0..r.len()).map(|_| <DescribeTopicPartitionsResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <DescribeTopicPartitionsResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.topic_authorized_operations = r.i32();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -405,11 +405,11 @@ impl crate::primitives::random::RandomValue for DescribeTopicPartitionsResponseP
         this.partition_index = r.i32();
         this.leader_id = r.i32();
         this.leader_epoch = r.i32();
-        this.replica_nodes = (0..r.len()).map(|_| r.i32()).collect();
-        this.isr_nodes = (0..r.len()).map(|_| r.i32()).collect();
-        this.eligible_leader_replicas = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| r.i32()).collect()) };
-        this.last_known_elr = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| r.i32()).collect()) };
-        this.offline_replicas = (0..r.len()).map(|_| r.i32()).collect();
+        this.replica_nodes = (0..r.count()).map(|_| r.i32()).collect();
+        this.isr_nodes = (0..r.count()).map(|_| r.i32()).collect();
+        this.eligible_leader_replicas = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| r.i32()).collect()) };
+        this.last_known_elr = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| r.i32()).collect()) };
+        this.offline_replicas = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -76,7 +76,7 @@ impl Decode for DescribeTransactionsRequest {
 impl crate::primitives::random::RandomValue for DescribeTransactionsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.transactional_ids = (0..r.len()).map(|_| r.string()).collect();
+        this.transactional_ids = (0..r.count()).map(|_| r.string()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

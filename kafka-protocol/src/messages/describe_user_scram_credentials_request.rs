@@ -87,7 +87,7 @@ impl Decode for DescribeUserScramCredentialsRequest {
 impl crate::primitives::random::RandomValue for DescribeUserScramCredentialsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.users = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <UserName as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.users = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <UserName as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

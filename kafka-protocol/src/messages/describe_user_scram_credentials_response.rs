@@ -107,7 +107,7 @@ impl crate::primitives::random::RandomValue for DescribeUserScramCredentialsResp
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
-        this.results = (0..r.len()).map(|_| <DescribeUserScramCredentialsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.results = (0..r.count()).map(|_| <DescribeUserScramCredentialsResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -206,7 +206,7 @@ impl crate::primitives::random::RandomValue for DescribeUserScramCredentialsResu
         this.user = r.string();
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
-        this.credential_infos = (0..r.len()).map(|_| <CredentialInfo as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.credential_infos = (0..r.count()).map(|_| <CredentialInfo as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -116,7 +116,7 @@ impl crate::primitives::random::RandomValue for ElectLeadersRequest {
         if version >= 1 {
             this.election_type = r.i8();
         }
-        this.topic_partitions = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.topic_partitions = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         this.timeout_ms = r.i32();
         if version >= 2 {
             if r.one_in(4) {
@@ -201,7 +201,7 @@ impl crate::primitives::random::RandomValue for TopicPartitions {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

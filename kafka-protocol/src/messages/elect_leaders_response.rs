@@ -106,7 +106,7 @@ impl crate::primitives::random::RandomValue for ElectLeadersResponse {
         if version >= 1 {
             this.error_code = r.i16();
         }
-        this.replica_election_results = (0..r.len()).map(|_| <ReplicaElectionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.replica_election_results = (0..r.count()).map(|_| <ReplicaElectionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -190,7 +190,7 @@ impl crate::primitives::random::RandomValue for ReplicaElectionResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic = r.string();
-        this.partition_result = (0..r.len()).map(|_| <PartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_result = (0..r.count()).map(|_| <PartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -114,9 +114,9 @@ impl crate::primitives::random::RandomValue for EndQuorumEpochRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.cluster_id = if r.one_in(5) { None } else { Some(r.string()) };
-        this.topics = (0..r.len()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
-            this.leader_endpoints = (0..r.len()).map(|_| <LeaderEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.leader_endpoints = (0..r.count()).map(|_| <LeaderEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 1 {
             if r.one_in(4) {
@@ -199,7 +199,7 @@ impl crate::primitives::random::RandomValue for TopicData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_name = r.string();
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -325,10 +325,10 @@ impl crate::primitives::random::RandomValue for PartitionData {
         this.leader_id = r.i32();
         this.leader_epoch = r.i32();
         if version <= 0 {
-            this.preferred_successors = (0..r.len()).map(|_| r.i32()).collect();
+            this.preferred_successors = (0..r.count()).map(|_| r.i32()).collect();
         }
         if version >= 1 {
-            this.preferred_candidates = (0..r.len()).map(|_| <ReplicaInfo as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.preferred_candidates = (0..r.count()).map(|_| <ReplicaInfo as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 1 {
             if r.one_in(4) {

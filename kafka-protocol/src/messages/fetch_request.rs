@@ -253,9 +253,9 @@ impl crate::primitives::random::RandomValue for FetchRequest {
         if version >= 7 {
             this.session_epoch = r.i32();
         }
-        this.topics = (0..r.len()).map(|_| <FetchTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <FetchTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 7 {
-            this.forgotten_topics_data = (0..r.len()).map(|_| <ForgottenTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.forgotten_topics_data = (0..r.count()).map(|_| <ForgottenTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 11 {
             this.rack_id = r.string();
@@ -429,7 +429,7 @@ impl crate::primitives::random::RandomValue for FetchTopic {
         if version >= 13 {
             this.topic_id = r.uuid();
         }
-        this.partitions = (0..r.len()).map(|_| <FetchPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <FetchPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 12 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -679,7 +679,7 @@ impl crate::primitives::random::RandomValue for ForgottenTopic {
         if version >= 13 {
             this.topic_id = r.uuid();
         }
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 12 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

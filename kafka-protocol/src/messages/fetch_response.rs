@@ -158,9 +158,9 @@ impl crate::primitives::random::RandomValue for FetchResponse {
         if version >= 7 {
             this.session_id = r.i32();
         }
-        this.responses = (0..r.len()).map(|_| <FetchableTopicResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.responses = (0..r.count()).map(|_| <FetchableTopicResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 16 {
-            this.node_endpoints = (0..r.len()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.node_endpoints = (0..r.count()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 12 {
             if r.one_in(4) {
@@ -265,7 +265,7 @@ impl crate::primitives::random::RandomValue for FetchableTopicResponse {
         if version >= 13 {
             this.topic_id = r.uuid();
         }
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 12 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -507,7 +507,7 @@ impl crate::primitives::random::RandomValue for PartitionData {
             this.snapshot_id = <SnapshotId as crate::primitives::random::RandomValue>::random(r, version);
         }
         if version >= 4 {
-            this.aborted_transactions = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <AbortedTransaction as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+            this.aborted_transactions = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <AbortedTransaction as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         }
         if version >= 11 {
             this.preferred_read_replica = r.i32();

@@ -115,7 +115,7 @@ impl crate::primitives::random::RandomValue for FetchSnapshotRequest {
         this.cluster_id = if r.one_in(5) { None } else { Some(r.string()) };
         this.replica_id = r.i32();
         this.max_bytes = r.i32();
-        this.topics = (0..r.len()).map(|_| <TopicSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -191,7 +191,7 @@ impl crate::primitives::random::RandomValue for TopicSnapshot {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <PartitionSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -124,9 +124,9 @@ impl crate::primitives::random::RandomValue for FetchSnapshotResponse {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
-        this.topics = (0..r.len()).map(|_| <TopicSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TopicSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
-            this.node_endpoints = (0..r.len()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.node_endpoints = (0..r.count()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -203,7 +203,7 @@ impl crate::primitives::random::RandomValue for TopicSnapshot {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <PartitionSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionSnapshot as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -121,7 +121,7 @@ impl crate::primitives::random::RandomValue for FindCoordinatorRequest {
             this.key_type = r.i8();
         }
         if version >= 4 {
-            this.coordinator_keys = (0..r.len()).map(|_| r.string()).collect();
+            this.coordinator_keys = (0..r.count()).map(|_| r.string()).collect();
         }
         if version >= 3 {
             if r.one_in(4) {

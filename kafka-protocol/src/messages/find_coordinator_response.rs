@@ -188,7 +188,7 @@ impl crate::primitives::random::RandomValue for FindCoordinatorResponse {
             this.port = r.i32();
         }
         if version >= 4 {
-            this.coordinators = (0..r.len()).map(|_| <Coordinator as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.coordinators = (0..r.count()).map(|_| <Coordinator as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
             if r.one_in(4) {

@@ -146,11 +146,11 @@ impl crate::primitives::random::RandomValue for GetTelemetrySubscriptionsRespons
         this.error_code = r.i16();
         this.client_instance_id = r.uuid();
         this.subscription_id = r.i32();
-        this.accepted_compression_types = (0..r.len()).map(|_| r.i8()).collect();
+        this.accepted_compression_types = (0..r.count()).map(|_| r.i8()).collect();
         this.push_interval_ms = r.i32();
         this.telemetry_max_bytes = r.i32();
         this.delta_temporality = r.bool();
-        this.requested_metrics = (0..r.len()).map(|_| r.string()).collect();
+        this.requested_metrics = (0..r.count()).map(|_| r.string()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -169,7 +169,7 @@ impl crate::primitives::random::RandomValue for JoinGroupRequest {
             this.group_instance_id = if r.one_in(5) { None } else { Some(r.string()) };
         }
         this.protocol_type = r.string();
-        this.protocols = (0..r.len()).map(|_| <JoinGroupRequestProtocol as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.protocols = (0..r.count()).map(|_| <JoinGroupRequestProtocol as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 {
             this.reason = if r.one_in(5) { None } else { Some(r.string()) };
         }

@@ -188,7 +188,7 @@ impl crate::primitives::random::RandomValue for JoinGroupResponse {
             this.skip_assignment = r.bool();
         }
         this.member_id = r.string();
-        this.members = (0..r.len()).map(|_| <JoinGroupResponseMember as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.members = (0..r.count()).map(|_| <JoinGroupResponseMember as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -191,12 +191,12 @@ impl crate::primitives::random::RandomValue for LeaderAndIsrRequest {
             this.r#type = r.i8();
         }
         if version <= 1 {
-            this.ungrouped_partition_states = (0..r.len()).map(|_| <LeaderAndIsrPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.ungrouped_partition_states = (0..r.count()).map(|_| <LeaderAndIsrPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 2 {
-            this.topic_states = (0..r.len()).map(|_| <LeaderAndIsrTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topic_states = (0..r.count()).map(|_| <LeaderAndIsrTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
-        this.live_leaders = (0..r.len()).map(|_| <LeaderAndIsrLiveLeader as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.live_leaders = (0..r.count()).map(|_| <LeaderAndIsrLiveLeader as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -294,7 +294,7 @@ impl crate::primitives::random::RandomValue for LeaderAndIsrTopicState {
         if version >= 5 {
             this.topic_id = r.uuid();
         }
-        this.partition_states = (0..r.len()).map(|_| <LeaderAndIsrPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_states = (0..r.count()).map(|_| <LeaderAndIsrPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -588,14 +588,14 @@ impl crate::primitives::random::RandomValue for LeaderAndIsrPartitionState {
         this.controller_epoch = r.i32();
         this.leader = r.i32();
         this.leader_epoch = r.i32();
-        this.isr = (0..r.len()).map(|_| r.i32()).collect();
+        this.isr = (0..r.count()).map(|_| r.i32()).collect();
         this.partition_epoch = r.i32();
-        this.replicas = (0..r.len()).map(|_| r.i32()).collect();
+        this.replicas = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 3 {
-            this.adding_replicas = (0..r.len()).map(|_| r.i32()).collect();
+            this.adding_replicas = (0..r.count()).map(|_| r.i32()).collect();
         }
         if version >= 3 {
-            this.removing_replicas = (0..r.len()).map(|_| r.i32()).collect();
+            this.removing_replicas = (0..r.count()).map(|_| r.i32()).collect();
         }
         if version >= 1 {
             this.is_new = r.bool();

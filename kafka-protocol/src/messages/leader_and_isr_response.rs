@@ -120,10 +120,10 @@ impl crate::primitives::random::RandomValue for LeaderAndIsrResponse {
         let mut this = Self::default();
         this.error_code = r.i16();
         if version <= 4 {
-            this.partition_errors = (0..r.len()).map(|_| <LeaderAndIsrPartitionError as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.partition_errors = (0..r.count()).map(|_| <LeaderAndIsrPartitionError as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 5 {
-            this.topics = (0..r.len()).map(|_| <LeaderAndIsrTopicError as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topics = (0..r.count()).map(|_| <LeaderAndIsrTopicError as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 4 {
             if r.one_in(4) {
@@ -202,7 +202,7 @@ impl crate::primitives::random::RandomValue for LeaderAndIsrTopicError {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partition_errors = (0..r.len()).map(|_| <LeaderAndIsrPartitionError as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_errors = (0..r.count()).map(|_| <LeaderAndIsrPartitionError as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

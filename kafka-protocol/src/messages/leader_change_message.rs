@@ -109,8 +109,8 @@ impl crate::primitives::random::RandomValue for LeaderChangeMessage {
         let mut this = Self::default();
         this.version = r.i16();
         this.leader_id = r.i32();
-        this.voters = (0..r.len()).map(|_| <Voter as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.granting_voters = (0..r.len()).map(|_| <Voter as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.voters = (0..r.count()).map(|_| <Voter as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.granting_voters = (0..r.count()).map(|_| <Voter as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -113,7 +113,7 @@ impl crate::primitives::random::RandomValue for LeaveGroupRequest {
             this.member_id = r.string();
         }
         if version >= 3 {
-            this.members = (0..r.len()).map(|_| <MemberIdentity as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.members = (0..r.count()).map(|_| <MemberIdentity as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 4 {
             if r.one_in(4) {

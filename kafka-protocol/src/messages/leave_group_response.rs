@@ -111,7 +111,7 @@ impl crate::primitives::random::RandomValue for LeaveGroupResponse {
         }
         this.error_code = r.i16();
         if version >= 3 {
-            this.members = (0..r.len()).map(|_| <MemberResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.members = (0..r.count()).map(|_| <MemberResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 4 {
             if r.one_in(4) {

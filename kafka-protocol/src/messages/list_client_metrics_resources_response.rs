@@ -92,7 +92,7 @@ impl crate::primitives::random::RandomValue for ListClientMetricsResourcesRespon
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
-        this.client_metrics_resources = (0..r.len()).map(|_| <ClientMetricsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.client_metrics_resources = (0..r.count()).map(|_| <ClientMetricsResource as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -112,10 +112,10 @@ impl crate::primitives::random::RandomValue for ListGroupsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         if version >= 4 {
-            this.states_filter = (0..r.len()).map(|_| r.string()).collect();
+            this.states_filter = (0..r.count()).map(|_| r.string()).collect();
         }
         if version >= 5 {
-            this.types_filter = (0..r.len()).map(|_| r.string()).collect();
+            this.types_filter = (0..r.count()).map(|_| r.string()).collect();
         }
         if version >= 3 {
             if r.one_in(4) {

@@ -104,7 +104,7 @@ impl crate::primitives::random::RandomValue for ListGroupsResponse {
             this.throttle_time_ms = r.i32();
         }
         this.error_code = r.i16();
-        this.groups = (0..r.len()).map(|_| <ListedGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.groups = (0..r.count()).map(|_| <ListedGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 3 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -117,7 +117,7 @@ impl crate::primitives::random::RandomValue for ListOffsetsRequest {
         if version >= 2 {
             this.isolation_level = r.i8();
         }
-        this.topics = (0..r.len()).map(|_| <ListOffsetsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <ListOffsetsTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 10 {
             this.timeout_ms = r.i32();
         }
@@ -204,7 +204,7 @@ impl crate::primitives::random::RandomValue for ListOffsetsTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <ListOffsetsPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <ListOffsetsPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -96,7 +96,7 @@ impl crate::primitives::random::RandomValue for ListOffsetsResponse {
         if version >= 2 {
             this.throttle_time_ms = r.i32();
         }
-        this.topics = (0..r.len()).map(|_| <ListOffsetsTopicResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <ListOffsetsTopicResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -180,7 +180,7 @@ impl crate::primitives::random::RandomValue for ListOffsetsTopicResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <ListOffsetsPartitionResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <ListOffsetsPartitionResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -316,7 +316,7 @@ impl crate::primitives::random::RandomValue for ListOffsetsPartitionResponse {
         this.partition_index = r.i32();
         this.error_code = r.i16();
         if version <= 0 {
-            this.old_style_offsets = (0..r.len()).map(|_| r.i64()).collect();
+            this.old_style_offsets = (0..r.count()).map(|_| r.i64()).collect();
         }
         if version >= 1 {
             this.timestamp = r.i64();

@@ -95,7 +95,7 @@ impl crate::primitives::random::RandomValue for ListPartitionReassignmentsReques
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.timeout_ms = r.i32();
-        this.topics = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <ListPartitionReassignmentsTopics as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.topics = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <ListPartitionReassignmentsTopics as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -171,7 +171,7 @@ impl crate::primitives::random::RandomValue for ListPartitionReassignmentsTopics
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_indexes = (0..r.len()).map(|_| r.i32()).collect();
+        this.partition_indexes = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

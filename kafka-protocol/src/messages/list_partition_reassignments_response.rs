@@ -107,7 +107,7 @@ impl crate::primitives::random::RandomValue for ListPartitionReassignmentsRespon
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
-        this.topics = (0..r.len()).map(|_| <OngoingTopicReassignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OngoingTopicReassignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -183,7 +183,7 @@ impl crate::primitives::random::RandomValue for OngoingTopicReassignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OngoingPartitionReassignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OngoingPartitionReassignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -293,9 +293,9 @@ impl crate::primitives::random::RandomValue for OngoingPartitionReassignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = r.i32();
-        this.replicas = (0..r.len()).map(|_| r.i32()).collect();
-        this.adding_replicas = (0..r.len()).map(|_| r.i32()).collect();
-        this.removing_replicas = (0..r.len()).map(|_| r.i32()).collect();
+        this.replicas = (0..r.count()).map(|_| r.i32()).collect();
+        this.adding_replicas = (0..r.count()).map(|_| r.i32()).collect();
+        this.removing_replicas = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

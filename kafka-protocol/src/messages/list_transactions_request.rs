@@ -106,8 +106,8 @@ impl Decode for ListTransactionsRequest {
 impl crate::primitives::random::RandomValue for ListTransactionsRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.state_filters = (0..r.len()).map(|_| r.string()).collect();
-        this.producer_id_filters = (0..r.len()).map(|_| r.i64()).collect();
+        this.state_filters = (0..r.count()).map(|_| r.string()).collect();
+        this.producer_id_filters = (0..r.count()).map(|_| r.i64()).collect();
         if version >= 1 {
             this.duration_filter = r.i64();
         }

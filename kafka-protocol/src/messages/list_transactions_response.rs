@@ -105,8 +105,8 @@ impl crate::primitives::random::RandomValue for ListTransactionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
-        this.unknown_state_filters = (0..r.len()).map(|_| r.string()).collect();
-        this.transaction_states = (0..r.len()).map(|_| <TransactionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.unknown_state_filters = (0..r.count()).map(|_| r.string()).collect();
+        this.transaction_states = (0..r.count()).map(|_| <TransactionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

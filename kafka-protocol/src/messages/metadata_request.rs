@@ -142,7 +142,7 @@ impl Decode for MetadataRequest {
 impl crate::primitives::random::RandomValue for MetadataRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topics = if (version >= 1) && r.one_in(5) { None } else { Some((0..r.len()).map(|_| <MetadataRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.topics = if (version >= 1) && r.one_in(5) { None } else { Some((0..r.count()).map(|_| <MetadataRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if version >= 4 {
             this.allow_auto_topic_creation = r.bool();
         }

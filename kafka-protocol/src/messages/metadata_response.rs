@@ -155,14 +155,14 @@ impl crate::primitives::random::RandomValue for MetadataResponse {
         if version >= 3 {
             this.throttle_time_ms = r.i32();
         }
-        this.brokers = (0..r.len()).map(|_| <MetadataResponseBroker as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.brokers = (0..r.count()).map(|_| <MetadataResponseBroker as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 2 {
             this.cluster_id = if r.one_in(5) { None } else { Some(r.string()) };
         }
         if version >= 1 {
             this.controller_id = r.i32();
         }
-        this.topics = (0..r.len()).map(|_| <MetadataResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <MetadataResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 && version <= 10 {
             this.cluster_authorized_operations = r.i32();
         }
@@ -418,7 +418,7 @@ impl crate::primitives::random::RandomValue for MetadataResponseTopic {
         if version >= 1 {
             this.is_internal = r.bool();
         }
-        this.partitions = (0..r.len()).map(|_| <MetadataResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <MetadataResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 {
             this.topic_authorized_operations = r.i32();
         }
@@ -573,10 +573,10 @@ impl crate::primitives::random::RandomValue for MetadataResponsePartition {
         if version >= 7 {
             this.leader_epoch = r.i32();
         }
-        this.replica_nodes = (0..r.len()).map(|_| r.i32()).collect();
-        this.isr_nodes = (0..r.len()).map(|_| r.i32()).collect();
+        this.replica_nodes = (0..r.count()).map(|_| r.i32()).collect();
+        this.isr_nodes = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 5 {
-            this.offline_replicas = (0..r.len()).map(|_| r.i32()).collect();
+            this.offline_replicas = (0..r.count()).map(|_| r.i32()).collect();
         }
         if version >= 9 {
             if r.one_in(4) {

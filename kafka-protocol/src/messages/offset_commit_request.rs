@@ -155,7 +155,7 @@ impl crate::primitives::random::RandomValue for OffsetCommitRequest {
         if version >= 2 && version <= 4 {
             this.retention_time_ms = r.i64();
         }
-        this.topics = (0..r.len()).map(|_| <OffsetCommitRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OffsetCommitRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -239,7 +239,7 @@ impl crate::primitives::random::RandomValue for OffsetCommitRequestTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetCommitRequestPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetCommitRequestPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

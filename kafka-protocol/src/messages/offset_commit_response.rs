@@ -96,7 +96,7 @@ impl crate::primitives::random::RandomValue for OffsetCommitResponse {
         if version >= 3 {
             this.throttle_time_ms = r.i32();
         }
-        this.topics = (0..r.len()).map(|_| <OffsetCommitResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OffsetCommitResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -180,7 +180,7 @@ impl crate::primitives::random::RandomValue for OffsetCommitResponseTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetCommitResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetCommitResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 8 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -71,7 +71,7 @@ impl crate::primitives::random::RandomValue for OffsetDeleteRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.group_id = r.string();
-        this.topics = (0..r.len()).map(|_| <OffsetDeleteRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OffsetDeleteRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this
     }
 }
@@ -130,7 +130,7 @@ impl crate::primitives::random::RandomValue for OffsetDeleteRequestTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetDeleteRequestPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetDeleteRequestPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this
     }
 }

@@ -79,7 +79,7 @@ impl crate::primitives::random::RandomValue for OffsetDeleteResponse {
         let mut this = Self::default();
         this.error_code = r.i16();
         this.throttle_time_ms = r.i32();
-        this.topics = (0..r.len()).map(|_| <OffsetDeleteResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OffsetDeleteResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this
     }
 }
@@ -138,7 +138,7 @@ impl crate::primitives::random::RandomValue for OffsetDeleteResponseTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetDeleteResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetDeleteResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this
     }
 }

@@ -162,10 +162,10 @@ impl crate::primitives::random::RandomValue for OffsetFetchRequest {
             this.group_id = r.string();
         }
         if version <= 7 {
-            this.topics = if (version >= 2) && r.one_in(5) { None } else { Some((0..r.len()).map(|_| <OffsetFetchRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+            this.topics = if (version >= 2) && r.one_in(5) { None } else { Some((0..r.count()).map(|_| <OffsetFetchRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         }
         if version >= 8 {
-            this.groups = (0..r.len()).map(|_| <OffsetFetchRequestGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.groups = (0..r.count()).map(|_| <OffsetFetchRequestGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 7 {
             this.require_stable = r.bool();
@@ -253,7 +253,7 @@ impl crate::primitives::random::RandomValue for OffsetFetchRequestTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_indexes = (0..r.len()).map(|_| r.i32()).collect();
+        this.partition_indexes = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -377,7 +377,7 @@ impl crate::primitives::random::RandomValue for OffsetFetchRequestGroup {
         if version >= 9 {
             this.member_epoch = r.i32();
         }
-        this.topics = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| <OffsetFetchRequestTopics as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
+        this.topics = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| <OffsetFetchRequestTopics as crate::primitives::random::RandomValue>::random(r, version)).collect()) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -453,7 +453,7 @@ impl crate::primitives::random::RandomValue for OffsetFetchRequestTopics {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_indexes = (0..r.len()).map(|_| r.i32()).collect();
+        this.partition_indexes = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -137,13 +137,13 @@ impl crate::primitives::random::RandomValue for OffsetFetchResponse {
             this.throttle_time_ms = r.i32();
         }
         if version <= 7 {
-            this.topics = (0..r.len()).map(|_| <OffsetFetchResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topics = (0..r.count()).map(|_| <OffsetFetchResponseTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 2 && version <= 7 {
             this.error_code = r.i16();
         }
         if version >= 8 {
-            this.groups = (0..r.len()).map(|_| <OffsetFetchResponseGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.groups = (0..r.count()).map(|_| <OffsetFetchResponseGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 6 {
             if r.one_in(4) {
@@ -228,7 +228,7 @@ impl crate::primitives::random::RandomValue for OffsetFetchResponseTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetFetchResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetFetchResponsePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -424,7 +424,7 @@ impl crate::primitives::random::RandomValue for OffsetFetchResponseGroup {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.group_id = r.string();
-        this.topics = (0..r.len()).map(|_| <OffsetFetchResponseTopics as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OffsetFetchResponseTopics as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.error_code = r.i16();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -501,7 +501,7 @@ impl crate::primitives::random::RandomValue for OffsetFetchResponseTopics {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetFetchResponsePartitions as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetFetchResponsePartitions as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

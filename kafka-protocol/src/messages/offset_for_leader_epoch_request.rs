@@ -96,7 +96,7 @@ impl crate::primitives::random::RandomValue for OffsetForLeaderEpochRequest {
         if version >= 3 {
             this.replica_id = r.i32();
         }
-        this.topics = (0..r.len()).map(|_| <OffsetForLeaderTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <OffsetForLeaderTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -180,7 +180,7 @@ impl crate::primitives::random::RandomValue for OffsetForLeaderTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic = r.string();
-        this.partitions = (0..r.len()).map(|_| <OffsetForLeaderPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <OffsetForLeaderPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

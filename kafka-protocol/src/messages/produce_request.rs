@@ -121,7 +121,7 @@ impl crate::primitives::random::RandomValue for ProduceRequest {
         }
         this.acks = r.i16();
         this.timeout_ms = r.i32();
-        this.topic_data = (0..r.len()).map(|_| <TopicProduceData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topic_data = (0..r.count()).map(|_| <TopicProduceData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 9 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -205,7 +205,7 @@ impl crate::primitives::random::RandomValue for TopicProduceData {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_data = (0..r.len()).map(|_| <PartitionProduceData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_data = (0..r.count()).map(|_| <PartitionProduceData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 9 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

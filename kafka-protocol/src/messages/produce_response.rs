@@ -125,12 +125,12 @@ impl Decode for ProduceResponse {
 impl crate::primitives::random::RandomValue for ProduceResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.responses = (0..r.len()).map(|_| <TopicProduceResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.responses = (0..r.count()).map(|_| <TopicProduceResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             this.throttle_time_ms = r.i32();
         }
         if version >= 10 {
-            this.node_endpoints = (0..r.len()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.node_endpoints = (0..r.count()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 9 {
             if r.one_in(4) {
@@ -215,7 +215,7 @@ impl crate::primitives::random::RandomValue for TopicProduceResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_responses = (0..r.len()).map(|_| <PartitionProduceResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_responses = (0..r.count()).map(|_| <PartitionProduceResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 9 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -386,7 +386,7 @@ impl crate::primitives::random::RandomValue for PartitionProduceResponse {
             this.log_start_offset = r.i64();
         }
         if version >= 8 {
-            this.record_errors = (0..r.len()).map(|_| <BatchIndexAndErrorMessage as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.record_errors = (0..r.count()).map(|_| <BatchIndexAndErrorMessage as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 8 {
             this.error_message = if r.one_in(5) { None } else { Some(r.string()) };

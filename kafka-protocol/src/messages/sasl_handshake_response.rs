@@ -71,7 +71,7 @@ impl crate::primitives::random::RandomValue for SaslHandshakeResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.error_code = r.i16();
-        this.mechanisms = (0..r.len()).map(|_| r.string()).collect();
+        this.mechanisms = (0..r.count()).map(|_| r.string()).collect();
         this
     }
 }

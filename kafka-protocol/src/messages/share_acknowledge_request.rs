@@ -114,7 +114,7 @@ impl crate::primitives::random::RandomValue for ShareAcknowledgeRequest {
         this.group_id = if r.one_in(5) { None } else { Some(r.string()) };
         this.member_id = if r.one_in(5) { None } else { Some(r.string()) };
         this.share_session_epoch = r.i32();
-        this.topics = (0..r.len()).map(|_| <AcknowledgeTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <AcknowledgeTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -190,7 +190,7 @@ impl crate::primitives::random::RandomValue for AcknowledgeTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| <AcknowledgePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <AcknowledgePartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -266,7 +266,7 @@ impl crate::primitives::random::RandomValue for AcknowledgePartition {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.partition_index = r.i32();
-        this.acknowledgement_batches = (0..r.len()).map(|_| <AcknowledgementBatch as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.acknowledgement_batches = (0..r.count()).map(|_| <AcknowledgementBatch as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -350,7 +350,7 @@ impl crate::primitives::random::RandomValue for AcknowledgementBatch {
         let mut this = Self::default();
         this.first_offset = r.i64();
         this.last_offset = r.i64();
-        this.acknowledge_types = (0..r.len()).map(|_| r.i8()).collect();
+        this.acknowledge_types = (0..r.count()).map(|_| r.i8()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

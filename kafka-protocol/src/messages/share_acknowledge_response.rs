@@ -124,8 +124,8 @@ impl crate::primitives::random::RandomValue for ShareAcknowledgeResponse {
         this.throttle_time_ms = r.i32();
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
-        this.responses = (0..r.len()).map(|_| <ShareAcknowledgeTopicResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.node_endpoints = (0..r.len()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.responses = (0..r.count()).map(|_| <ShareAcknowledgeTopicResponse as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.node_endpoints = (0..r.count()).map(|_| <NodeEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -201,7 +201,7 @@ impl crate::primitives::random::RandomValue for ShareAcknowledgeTopicResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <PartitionData as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -155,8 +155,8 @@ impl crate::primitives::random::RandomValue for ShareFetchRequest {
         this.max_wait_ms = r.i32();
         this.min_bytes = r.i32();
         this.max_bytes = r.i32();
-        this.topics = (0..r.len()).map(|_| <FetchTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
-        this.forgotten_topics_data = (0..r.len()).map(|_| <ForgottenTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <FetchTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.forgotten_topics_data = (0..r.count()).map(|_| <ForgottenTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -232,7 +232,7 @@ impl crate::primitives::random::RandomValue for FetchTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| <FetchPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <FetchPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -316,7 +316,7 @@ impl crate::primitives::random::RandomValue for FetchPartition {
         let mut this = Self::default();
         this.partition_index = r.i32();
         this.partition_max_bytes = r.i32();
-        this.acknowledgement_batches = (0..r.len()).map(|_| <AcknowledgementBatch as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.acknowledgement_batches = (0..r.count()).map(|_| <AcknowledgementBatch as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -400,7 +400,7 @@ impl crate::primitives::random::RandomValue for AcknowledgementBatch {
         let mut this = Self::default();
         this.first_offset = r.i64();
         this.last_offset = r.i64();
-        this.acknowledge_types = (0..r.len()).map(|_| r.i8()).collect();
+        this.acknowledge_types = (0..r.count()).map(|_| r.i8()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -476,7 +476,7 @@ impl crate::primitives::random::RandomValue for ForgottenTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_id = r.uuid();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -83,7 +83,7 @@ impl Decode for ShareGroupDescribeRequest {
 impl crate::primitives::random::RandomValue for ShareGroupDescribeRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.group_ids = (0..r.len()).map(|_| r.string()).collect();
+        this.group_ids = (0..r.count()).map(|_| r.string()).collect();
         this.include_authorized_operations = r.bool();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.

@@ -84,7 +84,7 @@ impl crate::primitives::random::RandomValue for ShareGroupDescribeResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = r.i32();
-        this.groups = (0..r.len()).map(|_| <DescribedGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.groups = (0..r.count()).map(|_| <DescribedGroup as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -222,7 +222,7 @@ impl crate::primitives::random::RandomValue for DescribedGroup {
         this.group_epoch = r.i32();
         this.assignment_epoch = r.i32();
         this.assignor_name = r.string();
-        this.members = (0..r.len()).map(|_| <Member as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.members = (0..r.count()).map(|_| <Member as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.authorized_operations = r.i32();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -345,7 +345,7 @@ impl crate::primitives::random::RandomValue for Member {
         this.member_epoch = r.i32();
         this.client_id = r.string();
         this.client_host = r.string();
-        this.subscribed_topic_names = (0..r.len()).map(|_| r.string()).collect();
+        this.subscribed_topic_names = (0..r.count()).map(|_| r.string()).collect();
         this.assignment = <Assignment as crate::primitives::random::RandomValue>::random(r, version);
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
@@ -430,7 +430,7 @@ impl crate::primitives::random::RandomValue for TopicPartitions {
         let mut this = Self::default();
         this.topic_id = r.uuid();
         this.topic_name = r.string();
-        this.partitions = (0..r.len()).map(|_| r.i32()).collect();
+        this.partitions = (0..r.count()).map(|_| r.i32()).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -498,7 +498,7 @@ impl Decode for Assignment {
 impl crate::primitives::random::RandomValue for Assignment {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.topic_partitions = (0..r.len()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topic_partitions = (0..r.count()).map(|_| <TopicPartitions as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -126,7 +126,7 @@ impl crate::primitives::random::RandomValue for ShareGroupHeartbeatRequest {
         this.member_id = r.string();
         this.member_epoch = r.i32();
         this.rack_id = if r.one_in(5) { None } else { Some(r.string()) };
-        this.subscribed_topic_names = if r.one_in(5) { None } else { Some((0..r.len()).map(|_| r.string()).collect()) };
+        this.subscribed_topic_names = if r.one_in(5) { None } else { Some((0..r.count()).map(|_| r.string()).collect()) };
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

@@ -197,13 +197,13 @@ impl crate::primitives::random::RandomValue for StopReplicaRequest {
             this.delete_partitions = r.bool();
         }
         if version <= 0 {
-            this.ungrouped_partitions = (0..r.len()).map(|_| <StopReplicaPartitionV0 as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.ungrouped_partitions = (0..r.count()).map(|_| <StopReplicaPartitionV0 as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 1 && version <= 2 {
-            this.topics = (0..r.len()).map(|_| <StopReplicaTopicV1 as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topics = (0..r.count()).map(|_| <StopReplicaTopicV1 as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 3 {
-            this.topic_states = (0..r.len()).map(|_| <StopReplicaTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topic_states = (0..r.count()).map(|_| <StopReplicaTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 2 {
             if r.one_in(4) {
@@ -343,7 +343,7 @@ impl crate::primitives::random::RandomValue for StopReplicaTopicV1 {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_indexes = (0..r.len()).map(|_| r.i32()).collect();
+        this.partition_indexes = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 2 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -421,7 +421,7 @@ impl crate::primitives::random::RandomValue for StopReplicaTopicState {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.topic_name = r.string();
-        this.partition_states = (0..r.len()).map(|_| <StopReplicaPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_states = (0..r.count()).map(|_| <StopReplicaPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });

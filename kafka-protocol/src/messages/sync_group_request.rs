@@ -171,7 +171,7 @@ impl crate::primitives::random::RandomValue for SyncGroupRequest {
         if version >= 5 {
             this.protocol_name = if r.one_in(5) { None } else { Some(r.string()) };
         }
-        this.assignments = (0..r.len()).map(|_| <SyncGroupRequestAssignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.assignments = (0..r.count()).map(|_| <SyncGroupRequestAssignment as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 4 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

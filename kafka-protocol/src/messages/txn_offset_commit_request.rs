@@ -169,7 +169,7 @@ impl crate::primitives::random::RandomValue for TxnOffsetCommitRequest {
         if version >= 3 {
             this.group_instance_id = if r.one_in(5) { None } else { Some(r.string()) };
         }
-        this.topics = (0..r.len()).map(|_| <TxnOffsetCommitRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <TxnOffsetCommitRequestTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 3 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -253,7 +253,7 @@ impl crate::primitives::random::RandomValue for TxnOffsetCommitRequestTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <TxnOffsetCommitRequestPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <TxnOffsetCommitRequestPartition as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 3 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -97,7 +97,7 @@ impl crate::primitives::random::RandomValue for UpdateFeaturesRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.timeout_ms = r.i32();
-        this.feature_updates = (0..r.len()).map(|_| <FeatureUpdateKey as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.feature_updates = (0..r.count()).map(|_| <FeatureUpdateKey as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             this.validate_only = r.bool();
         }

@@ -112,7 +112,7 @@ impl crate::primitives::random::RandomValue for UpdateFeaturesResponse {
         this.error_code = r.i16();
         this.error_message = if r.one_in(5) { None } else { Some(r.string()) };
         if version <= 1 {
-            this.results = (0..r.len()).map(|_| <UpdatableFeatureResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.results = (0..r.count()).map(|_| <UpdatableFeatureResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.

@@ -198,12 +198,12 @@ impl crate::primitives::random::RandomValue for UpdateMetadataRequest {
             this.broker_epoch = r.i64();
         }
         if version <= 4 {
-            this.ungrouped_partition_states = (0..r.len()).map(|_| <UpdateMetadataPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.ungrouped_partition_states = (0..r.count()).map(|_| <UpdateMetadataPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 5 {
-            this.topic_states = (0..r.len()).map(|_| <UpdateMetadataTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.topic_states = (0..r.count()).map(|_| <UpdateMetadataTopicState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
-        this.live_brokers = (0..r.len()).map(|_| <UpdateMetadataBroker as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.live_brokers = (0..r.count()).map(|_| <UpdateMetadataBroker as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -301,7 +301,7 @@ impl crate::primitives::random::RandomValue for UpdateMetadataTopicState {
         if version >= 7 {
             this.topic_id = r.uuid();
         }
-        this.partition_states = (0..r.len()).map(|_| <UpdateMetadataPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partition_states = (0..r.count()).map(|_| <UpdateMetadataPartitionState as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 6 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -436,7 +436,7 @@ impl crate::primitives::random::RandomValue for UpdateMetadataBroker {
             this.v0_port = r.i32();
         }
         if version >= 1 {
-            this.endpoints = (0..r.len()).map(|_| <UpdateMetadataEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+            this.endpoints = (0..r.count()).map(|_| <UpdateMetadataEndpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         }
         if version >= 2 {
             this.rack = if r.one_in(5) { None } else { Some(r.string()) };
@@ -703,11 +703,11 @@ impl crate::primitives::random::RandomValue for UpdateMetadataPartitionState {
         this.controller_epoch = r.i32();
         this.leader = r.i32();
         this.leader_epoch = r.i32();
-        this.isr = (0..r.len()).map(|_| r.i32()).collect();
+        this.isr = (0..r.count()).map(|_| r.i32()).collect();
         this.zk_version = r.i32();
-        this.replicas = (0..r.len()).map(|_| r.i32()).collect();
+        this.replicas = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 4 {
-            this.offline_replicas = (0..r.len()).map(|_| r.i32()).collect();
+            this.offline_replicas = (0..r.count()).map(|_| r.i32()).collect();
         }
         if version >= 6 {
             if r.one_in(4) {

@@ -120,7 +120,7 @@ impl crate::primitives::random::RandomValue for UpdateRaftVoterRequest {
         this.current_leader_epoch = r.i32();
         this.voter_id = r.i32();
         this.voter_directory_id = r.uuid();
-        this.listeners = (0..r.len()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.listeners = (0..r.count()).map(|_| <Listener as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.kraft_version_feature = <KRaftVersionFeature as crate::primitives::random::RandomValue>::random(r, version);
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.

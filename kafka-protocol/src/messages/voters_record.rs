@@ -82,7 +82,7 @@ impl crate::primitives::random::RandomValue for VotersRecord {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.version = r.i16();
-        this.voters = (0..r.len()).map(|_| <Voter as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.voters = (0..r.count()).map(|_| <Voter as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.
             this.unknown_tagged_fields.push(RawTaggedField { tag: 10_000 + r.u16() as u32 % 100, data: r.bytes() });
@@ -173,7 +173,7 @@ impl crate::primitives::random::RandomValue for Voter {
         let mut this = Self::default();
         this.voter_id = r.i32();
         this.voter_directory_id = r.uuid();
-        this.endpoints = (0..r.len()).map(|_| <Endpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.endpoints = (0..r.count()).map(|_| <Endpoint as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.kraft_version_feature = <KRaftVersionFeature as crate::primitives::random::RandomValue>::random(r, version);
         if r.one_in(4) {
             // Tags far above any the schemas use, so they stay unknown.

@@ -82,7 +82,7 @@ impl Decode for WriteTxnMarkersRequest {
 impl crate::primitives::random::RandomValue for WriteTxnMarkersRequest {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.markers = (0..r.len()).map(|_| <WritableTxnMarker as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.markers = (0..r.count()).map(|_| <WritableTxnMarker as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -189,7 +189,7 @@ impl crate::primitives::random::RandomValue for WritableTxnMarker {
         this.producer_id = r.i64();
         this.producer_epoch = r.i16();
         this.transaction_result = r.bool();
-        this.topics = (0..r.len()).map(|_| <WritableTxnMarkerTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <WritableTxnMarkerTopic as crate::primitives::random::RandomValue>::random(r, version)).collect();
         this.coordinator_epoch = r.i32();
         if version >= 1 {
             if r.one_in(4) {
@@ -274,7 +274,7 @@ impl crate::primitives::random::RandomValue for WritableTxnMarkerTopic {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partition_indexes = (0..r.len()).map(|_| r.i32()).collect();
+        this.partition_indexes = (0..r.count()).map(|_| r.i32()).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

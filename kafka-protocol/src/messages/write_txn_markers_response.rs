@@ -82,7 +82,7 @@ impl Decode for WriteTxnMarkersResponse {
 impl crate::primitives::random::RandomValue for WriteTxnMarkersResponse {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
-        this.markers = (0..r.len()).map(|_| <WritableTxnMarkerResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.markers = (0..r.count()).map(|_| <WritableTxnMarkerResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -166,7 +166,7 @@ impl crate::primitives::random::RandomValue for WritableTxnMarkerResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.producer_id = r.i64();
-        this.topics = (0..r.len()).map(|_| <WritableTxnMarkerTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.topics = (0..r.count()).map(|_| <WritableTxnMarkerTopicResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.
@@ -250,7 +250,7 @@ impl crate::primitives::random::RandomValue for WritableTxnMarkerTopicResult {
     fn random(r: &mut crate::primitives::random::Random, version: i16) -> Self {
         let mut this = Self::default();
         this.name = r.string();
-        this.partitions = (0..r.len()).map(|_| <WritableTxnMarkerPartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
+        this.partitions = (0..r.count()).map(|_| <WritableTxnMarkerPartitionResult as crate::primitives::random::RandomValue>::random(r, version)).collect();
         if version >= 1 {
             if r.one_in(4) {
                 // Tags far above any the schemas use, so they stay unknown.

@@ -30,7 +30,7 @@ impl Random {
 
     /// True with probability 1/`n`.
     pub fn one_in(&mut self, n: u64) -> bool {
-        self.next_u64() % n == 0
+        self.next_u64().is_multiple_of(n)
     }
 
     /// A random boolean.
@@ -80,7 +80,7 @@ impl Random {
     }
 
     /// A short collection length.
-    pub fn len(&mut self) -> usize {
+    pub fn count(&mut self) -> usize {
         (self.next_u64() % 4) as usize
     }
 
