@@ -205,9 +205,6 @@ pub fn mod_file(messages: &[Message]) -> Result<String, String> {
                 .collect::<String>()
         );
         out.push_str("}\n\n");
-        if side == 0 {
-            continue;
-        }
     }
     Ok(out.trim_end().to_string() + "\n")
 }
