@@ -513,7 +513,7 @@ fn emit_struct(out: &mut String, message: &Message, def: &StructDef) {
             );
         }
         let section = format!(
-            "let count = read_unsigned_varint(buf)?;\nfor _ in 0..count {{\n    let tag = read_unsigned_varint(buf)?;\n    let size = read_unsigned_varint(buf)? as usize;\n    let field_buf = take(buf, size)?;\n    match tag {{\n{}        _ => this.unknown_tagged_fields.push(RawTaggedField {{ tag, data: field_buf }}),\n    }}\n}}",
+            "let count = read_unsigned_varint(buf)?;\nlet mut previous_tag = None;\nfor _ in 0..count {{\n    let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;\n    match tag {{\n{}        _ => this.unknown_tagged_fields.push(RawTaggedField {{ tag, data: field_buf }}),\n    }}\n}}",
             indent(&arms, 2)
                 .lines()
                 .map(|l| format!("{l}\n"))
@@ -522,7 +522,7 @@ fn emit_struct(out: &mut String, message: &Message, def: &StructDef) {
         let section = if arms.is_empty() {
             section
         } else {
-            section.replace("let field_buf = take", "let mut field_buf = take")
+            section.replace("let (tag, field_buf) =", "let (tag, mut field_buf) =")
         };
         let code = guarded(&ctx.flexible_struct(), &section);
         if !code.is_empty() {

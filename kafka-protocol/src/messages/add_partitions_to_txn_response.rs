@@ -112,10 +112,9 @@ impl Decode for AddPartitionsToTxnResponse {
         }
         if version >= 3 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -199,10 +198,9 @@ impl Decode for AddPartitionsToTxnResult {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -280,10 +278,9 @@ impl Decode for AddPartitionsToTxnTopicResult {
         };
         if version >= 3 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -354,10 +351,9 @@ impl Decode for AddPartitionsToTxnPartitionResult {
         this.partition_error_code = read_i16(buf)?;
         if version >= 3 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }

@@ -72,10 +72,9 @@ impl Decode for AlterConfigsResponse {
         };
         if version >= 2 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -167,10 +166,9 @@ impl Decode for AlterConfigsResourceResponse {
         this.resource_name = read_string(buf, version >= 2)?.ok_or(DecodeError::UnexpectedNull { field: "AlterConfigsResourceResponse.ResourceName" })?;
         if version >= 2 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }

@@ -77,10 +77,9 @@ impl Decode for AlterUserScramCredentialsRequest {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -143,10 +142,9 @@ impl Decode for ScramCredentialDeletion {
         this.name = read_string(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "ScramCredentialDeletion.Name" })?;
         this.mechanism = read_i8(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -230,10 +228,9 @@ impl Decode for ScramCredentialUpsertion {
         this.salt = read_bytes(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "ScramCredentialUpsertion.Salt" })?;
         this.salted_password = read_bytes(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "ScramCredentialUpsertion.SaltedPassword" })?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

@@ -142,10 +142,9 @@ impl Decode for ApiVersionsResponse {
         }
         if version >= 3 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let mut field_buf = take(buf, size)?;
+                let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     0 if version >= 3 => {
                         this.supported_features = {
@@ -264,10 +263,9 @@ impl Decode for ApiVersion {
         this.max_version = read_i16(buf)?;
         if version >= 3 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -341,10 +339,9 @@ impl Decode for SupportedFeatureKey {
         this.min_version = read_i16(buf)?;
         this.max_version = read_i16(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -415,10 +412,9 @@ impl Decode for FinalizedFeatureKey {
         this.max_version_level = read_i16(buf)?;
         this.min_version_level = read_i16(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

@@ -100,10 +100,9 @@ impl Decode for BrokerHeartbeatRequest {
         this.want_fence = read_bool(buf)?;
         this.want_shut_down = read_bool(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let mut field_buf = take(buf, size)?;
+            let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 0 if version >= 1 => {
                     this.offline_log_dirs = {

@@ -114,10 +114,9 @@ impl Decode for ConsumerGroupHeartbeatResponse {
         this.heartbeat_interval_ms = read_i32(buf)?;
         this.assignment = if read_i8(buf)? < 0 { None } else { Some(Assignment::decode(buf, version)?) };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -188,10 +187,9 @@ impl Decode for Assignment {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -263,10 +261,9 @@ impl Decode for TopicPartitions {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

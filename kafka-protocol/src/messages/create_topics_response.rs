@@ -76,10 +76,9 @@ impl Decode for CreateTopicsResponse {
         };
         if version >= 5 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -249,10 +248,9 @@ impl Decode for CreatableTopicResult {
         }
         if version >= 5 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let mut field_buf = take(buf, size)?;
+                let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     0 if version >= 5 => {
                         this.topic_config_error_code = read_i16(&mut field_buf)?;
@@ -367,10 +365,9 @@ impl Decode for CreatableTopicConfigs {
         this.config_source = read_i8(buf)?;
         this.is_sensitive = read_bool(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

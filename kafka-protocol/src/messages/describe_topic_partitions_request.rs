@@ -82,10 +82,9 @@ impl Decode for DescribeTopicPartitionsRequest {
         this.response_partition_limit = read_i32(buf)?;
         this.cursor = if read_i8(buf)? < 0 { None } else { Some(Cursor::decode(buf, version)?) };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -142,10 +141,9 @@ impl Decode for TopicRequest {
         let mut this = Self::default();
         this.name = read_string(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "TopicRequest.Name" })?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -207,10 +205,9 @@ impl Decode for Cursor {
         this.topic_name = read_string(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "Cursor.TopicName" })?;
         this.partition_index = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

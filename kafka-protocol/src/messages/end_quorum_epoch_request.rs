@@ -96,10 +96,9 @@ impl Decode for EndQuorumEpochRequest {
         }
         if version >= 1 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -181,10 +180,9 @@ impl Decode for TopicData {
         };
         if version >= 1 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -304,10 +302,9 @@ impl Decode for PartitionData {
         }
         if version >= 1 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -376,10 +373,9 @@ impl Decode for ReplicaInfo {
         this.candidate_id = read_i32(buf)?;
         this.candidate_directory_id = read_uuid(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -449,10 +445,9 @@ impl Decode for LeaderEndpoint {
         this.host = read_string(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "LeaderEndpoint.Host" })?;
         this.port = read_u16(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

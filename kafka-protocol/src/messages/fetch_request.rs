@@ -207,10 +207,9 @@ impl Decode for FetchRequest {
         }
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let mut field_buf = take(buf, size)?;
+                let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     0 if version >= 12 => {
                         this.cluster_id = read_string(&mut field_buf, true)?;
@@ -310,10 +309,9 @@ impl Decode for ReplicaState {
         this.replica_id = read_i32(buf)?;
         this.replica_epoch = read_i64(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -406,10 +404,9 @@ impl Decode for FetchTopic {
         };
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -541,10 +538,9 @@ impl Decode for FetchPartition {
         this.partition_max_bytes = read_i32(buf)?;
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let mut field_buf = take(buf, size)?;
+                let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     0 if version >= 17 => {
                         this.replica_directory_id = read_uuid(&mut field_buf)?;
@@ -656,10 +652,9 @@ impl Decode for ForgottenTopic {
         };
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }

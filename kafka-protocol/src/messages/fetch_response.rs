@@ -122,10 +122,9 @@ impl Decode for FetchResponse {
         };
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let mut field_buf = take(buf, size)?;
+                let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     0 if version >= 16 => {
                         this.node_endpoints = {
@@ -242,10 +241,9 @@ impl Decode for FetchableTopicResponse {
         };
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -462,10 +460,9 @@ impl Decode for PartitionData {
         this.records = read_bytes(buf, version >= 12)?;
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let mut field_buf = take(buf, size)?;
+                let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     0 if version >= 12 => {
                         this.diverging_epoch = EpochEndOffset::decode(&mut field_buf, version)?;
@@ -559,10 +556,9 @@ impl Decode for EpochEndOffset {
         this.epoch = read_i32(buf)?;
         this.end_offset = read_i64(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -625,10 +621,9 @@ impl Decode for LeaderIdAndEpoch {
         this.leader_id = read_i32(buf)?;
         this.leader_epoch = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -687,10 +682,9 @@ impl Decode for SnapshotId {
         this.end_offset = read_i64(buf)?;
         this.epoch = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -758,10 +752,9 @@ impl Decode for AbortedTransaction {
         this.first_offset = read_i64(buf)?;
         if version >= 12 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -848,10 +841,9 @@ impl Decode for NodeEndpoint {
         this.port = read_i32(buf)?;
         this.rack = read_string(buf, true)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

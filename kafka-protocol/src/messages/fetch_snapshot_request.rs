@@ -93,10 +93,9 @@ impl Decode for FetchSnapshotRequest {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let mut field_buf = take(buf, size)?;
+            let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 0 => {
                     this.cluster_id = read_string(&mut field_buf, true)?;
@@ -174,10 +173,9 @@ impl Decode for TopicSnapshot {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -268,10 +266,9 @@ impl Decode for PartitionSnapshot {
         this.snapshot_id = SnapshotId::decode(buf, version)?;
         this.position = read_i64(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let mut field_buf = take(buf, size)?;
+            let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 0 if version >= 1 => {
                     this.replica_directory_id = read_uuid(&mut field_buf)?;
@@ -338,10 +335,9 @@ impl Decode for SnapshotId {
         this.end_offset = read_i64(buf)?;
         this.epoch = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

@@ -96,10 +96,9 @@ impl Decode for FetchSnapshotResponse {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let mut field_buf = take(buf, size)?;
+            let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 0 if version >= 1 => {
                     this.node_endpoints = {
@@ -186,10 +185,9 @@ impl Decode for TopicSnapshot {
             items
         };
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -290,10 +288,9 @@ impl Decode for PartitionSnapshot {
         this.position = read_i64(buf)?;
         this.unaligned_records = read_bytes(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "PartitionSnapshot.UnalignedRecords" })?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let mut field_buf = take(buf, size)?;
+            let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 0 => {
                     this.current_leader = LeaderIdAndEpoch::decode(&mut field_buf, version)?;
@@ -360,10 +357,9 @@ impl Decode for SnapshotId {
         this.end_offset = read_i64(buf)?;
         this.epoch = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -426,10 +422,9 @@ impl Decode for LeaderIdAndEpoch {
         this.leader_id = read_i32(buf)?;
         this.leader_epoch = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }
@@ -499,10 +494,9 @@ impl Decode for NodeEndpoint {
         this.host = read_string(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "NodeEndpoint.Host" })?;
         this.port = read_u16(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

@@ -96,10 +96,9 @@ impl Decode for ListOffsetsRequest {
         }
         if version >= 6 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -186,10 +185,9 @@ impl Decode for ListOffsetsTopic {
         };
         if version >= 6 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -284,10 +282,9 @@ impl Decode for ListOffsetsPartition {
         }
         if version >= 6 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }

@@ -135,10 +135,9 @@ impl Decode for MetadataResponse {
         }
         if version >= 9 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -246,10 +245,9 @@ impl Decode for MetadataResponseBroker {
         }
         if version >= 9 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -393,10 +391,9 @@ impl Decode for MetadataResponseTopic {
         }
         if version >= 9 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }
@@ -550,10 +547,9 @@ impl Decode for MetadataResponsePartition {
         }
         if version >= 9 {
             let count = read_unsigned_varint(buf)?;
+            let mut previous_tag = None;
             for _ in 0..count {
-                let tag = read_unsigned_varint(buf)?;
-                let size = read_unsigned_varint(buf)? as usize;
-                let field_buf = take(buf, size)?;
+                let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
                 match tag {
                     _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
                 }

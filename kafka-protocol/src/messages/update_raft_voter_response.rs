@@ -67,10 +67,9 @@ impl Decode for UpdateRaftVoterResponse {
         this.throttle_time_ms = read_i32(buf)?;
         this.error_code = read_i16(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let mut field_buf = take(buf, size)?;
+            let (tag, mut field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 0 => {
                     this.current_leader = CurrentLeader::decode(&mut field_buf, version)?;
@@ -151,10 +150,9 @@ impl Decode for CurrentLeader {
         this.host = read_string(buf, true)?.ok_or(DecodeError::UnexpectedNull { field: "CurrentLeader.Host" })?;
         this.port = read_i32(buf)?;
         let count = read_unsigned_varint(buf)?;
+        let mut previous_tag = None;
         for _ in 0..count {
-            let tag = read_unsigned_varint(buf)?;
-            let size = read_unsigned_varint(buf)? as usize;
-            let field_buf = take(buf, size)?;
+            let (tag, field_buf) = read_tagged_field(buf, &mut previous_tag)?;
             match tag {
                 _ => this.unknown_tagged_fields.push(RawTaggedField { tag, data: field_buf }),
             }

@@ -17,7 +17,9 @@ mod write;
 pub mod random;
 
 pub use read::*;
-pub use tagged::{RawTaggedField, TaggedFieldsWriter, write_unknown_tagged_fields};
+pub use tagged::{
+    RawTaggedField, TaggedFieldsWriter, read_tagged_field, write_unknown_tagged_fields,
+};
 pub use varint::*;
 pub use write::*;
 

@@ -3,8 +3,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::write_unsigned_varint;
-use crate::EncodeError;
+use super::{read_unsigned_varint, take, write_unsigned_varint};
+use crate::{DecodeError, EncodeError};
 
 /// A tagged field this codec does not know, kept as raw bytes so that
 /// decode -> encode preserves it.
@@ -14,6 +14,30 @@ pub struct RawTaggedField {
     pub tag: u32,
     /// The field's encoded value.
     pub data: Bytes,
+}
+
+/// Reads the next field of a tagged-fields section: its tag and its bytes.
+///
+/// Tags must be strictly ascending (KIP-482). A repeated or out-of-order tag
+/// is malformed: accepting it would make decode -> encode change the value,
+/// since encoding writes tags in order.
+#[inline]
+pub fn read_tagged_field(
+    buf: &mut Bytes,
+    previous: &mut Option<u32>,
+) -> Result<(u32, Bytes), DecodeError> {
+    let tag = read_unsigned_varint(buf)?;
+    if let Some(before) = *previous
+        && tag <= before
+    {
+        return Err(DecodeError::Malformed {
+            what: "tagged fields",
+            reason: format!("tag {tag} follows tag {before}"),
+        });
+    }
+    *previous = Some(tag);
+    let size = read_unsigned_varint(buf)? as usize;
+    Ok((tag, take(buf, size)?))
 }
 
 /// Writes a tagged-fields section holding only unknown fields.
