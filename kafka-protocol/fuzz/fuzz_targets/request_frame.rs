@@ -1,6 +1,6 @@
 //! A broker's view: arbitrary bytes from a socket go through the frame
 //! decoder and the request decoder (header + body of any API and version).
-//! Whatever decodes must re-encode and decode to the same value.
+//! Whatever decodes must re-encode to stable bytes.
 #![no_main]
 
 use bytes::BytesMut;
@@ -16,9 +16,13 @@ fuzz_target!(|data: &[u8]| {
             let version = header.request_api_version;
             let mut out = BytesMut::new();
             if body.encode(&mut out, version).is_ok() {
-                let again = kafka_protocol::messages::RequestKind::decode(body.api_key(), &mut out.freeze(), version)
+                let first = out.freeze();
+                let again = kafka_protocol::messages::RequestKind::decode(body.api_key(), &mut first.clone(), version)
                     .expect("re-encoded request decodes");
-                assert_eq!(again, body);
+                // Compared as bytes: float64 fields may hold NaN.
+                let mut second = BytesMut::new();
+                again.encode(&mut second, version).expect("a decoded request re-encodes");
+                assert_eq!(second.freeze(), first);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! A client's view: the first two bytes pick an API and a version, the rest
 //! is a response body from the network. Decoding must never panic, and what
-//! decodes must round-trip.
+//! decodes must re-encode to stable bytes.
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
@@ -20,8 +20,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(response) = ResponseKind::decode(api, &mut input, version) {
         let mut out = BytesMut::new();
         if response.encode(&mut out, version).is_ok() {
-            let again = ResponseKind::decode(api, &mut out.freeze(), version).expect("re-encoded response decodes");
-            assert_eq!(again, response);
+            let first = out.freeze();
+            let again = ResponseKind::decode(api, &mut first.clone(), version).expect("re-encoded response decodes");
+            // Compared as bytes: float64 fields may hold NaN, which is not
+            // equal to itself but must survive bit for bit.
+            let mut second = BytesMut::new();
+            again.encode(&mut second, version).expect("a decoded response re-encodes");
+            assert_eq!(second.freeze(), first);
         }
     }
 });
