@@ -1,0 +1,287 @@
+//! Codec throughput, side by side with the published `kafka-protocol` crate
+//! (as `peer_kafka_protocol`) in the same run: a batch of 1,000 records of
+//! 100-byte values, encoded and decoded uncompressed, with lz4 and with zstd,
+//! and carried in a ProduceRequest v9 and a FetchResponse v12.
+//!
+//! `cargo bench --features bench --bench codec`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{FetchResponse, ProduceRequest};
+use kafka_protocol::records::{BatchBuilder, Compression, RecordBatch};
+use kafka_protocol::{Decode, Encode};
+use peer::protocol::{Decodable as _, Encodable as _, StrBytes};
+use peer::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use peer_kafka_protocol as peer;
+
+const RECORDS: usize = 1_000;
+const VALUE_LEN: usize = 100;
+const BASE_TS: i64 = 1_700_000_000_000;
+
+/// Moderately compressible values: JSON-ish text with a counter, padded to 100 bytes.
+fn values() -> Vec<Vec<u8>> {
+    (0..RECORDS)
+        .map(|i| {
+            let mut v = format!(
+                "{{\"order\":{i},\"customer\":\"c-{}\",\"amount\":{}}}",
+                i % 97,
+                i * 7 % 1000
+            )
+            .into_bytes();
+            v.resize(VALUE_LEN, b'.');
+            v
+        })
+        .collect()
+}
+
+fn ours_batch(values: &[Vec<u8>], compression: Compression) -> Bytes {
+    let mut builder = BatchBuilder::new(1 << 20);
+    builder.set_compression(compression);
+    for (i, value) in values.iter().enumerate() {
+        builder
+            .append(BASE_TS + i as i64, None, Some(value), &[])
+            .expect("append");
+    }
+    builder.finish().expect("finish")
+}
+
+fn peer_records(values: &[Vec<u8>]) -> Vec<peer::records::Record> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| peer::records::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: BASE_TS + i as i64,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+fn peer_compression(c: Compression) -> peer::records::Compression {
+    match c {
+        Compression::None => peer::records::Compression::None,
+        Compression::Lz4 => peer::records::Compression::Lz4,
+        Compression::Zstd => peer::records::Compression::Zstd,
+        Compression::Gzip => peer::records::Compression::Gzip,
+        Compression::Snappy => peer::records::Compression::Snappy,
+    }
+}
+
+fn peer_batch(records: &[peer::records::Record], compression: Compression) -> Bytes {
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: peer_compression(compression),
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("peer encode");
+    buf.freeze()
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, bytes: usize) {
+    group
+        .throughput(Throughput::Bytes(bytes as u64))
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
+
+fn batches(c: &mut Criterion) {
+    let values = values();
+    let records = peer_records(&values);
+    for compression in [Compression::None, Compression::Lz4, Compression::Zstd] {
+        let name = compression.name();
+        let ours = ours_batch(&values, compression);
+        let theirs = peer_batch(&records, compression);
+        // Both decoders read both encodings: a sanity check before timing.
+        assert_eq!(
+            RecordBatch::from_bytes(theirs.clone())
+                .expect("ours reads peer")
+                .to_records()
+                .expect("records")
+                .len(),
+            RECORDS
+        );
+        assert_eq!(
+            RecordBatchDecoder::decode(&mut ours.clone())
+                .expect("peer reads ours")
+                .records
+                .len(),
+            RECORDS
+        );
+
+        let mut group = c.benchmark_group(format!("batch_encode/{name}"));
+        configure(&mut group, RECORDS * VALUE_LEN);
+        group.bench_function("ours", |b| {
+            b.iter(|| black_box(ours_batch(black_box(&values), compression)))
+        });
+        group.bench_function("peer", |b| {
+            b.iter(|| black_box(peer_batch(black_box(&records), compression)))
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("batch_decode/{name}"));
+        configure(&mut group, RECORDS * VALUE_LEN);
+        group.bench_function("ours", |b| {
+            b.iter(|| {
+                let batch = RecordBatch::from_bytes(black_box(ours.clone())).expect("batch");
+                let records = batch.to_records().expect("records");
+                assert_eq!(records.len(), RECORDS);
+                black_box(records)
+            })
+        });
+        group.bench_function("peer", |b| {
+            b.iter(|| {
+                let set = RecordBatchDecoder::decode(&mut black_box(theirs.clone()))
+                    .expect("peer decode");
+                assert_eq!(set.records.len(), RECORDS);
+                black_box(set)
+            })
+        });
+        group.finish();
+    }
+}
+
+fn messages(c: &mut Criterion) {
+    let values = values();
+    let batch = ours_batch(&values, Compression::None);
+    let topic = "orders";
+
+    let ours_produce = ProduceRequest {
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(batch.clone()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let peer_produce = peer::messages::ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![
+            peer::messages::produce_request::TopicProduceData::default()
+                .with_name(peer::messages::TopicName(StrBytes::from_static_str(topic)))
+                .with_partition_data(vec![
+                    peer::messages::produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch.clone())),
+                ]),
+        ]);
+    let ours_fetch = FetchResponse {
+        responses: vec![FetchableTopicResponse {
+            topic: topic.into(),
+            partitions: vec![PartitionData {
+                high_watermark: RECORDS as i64,
+                last_stable_offset: RECORDS as i64,
+                log_start_offset: 0,
+                records: Some(batch.clone()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let peer_fetch = peer::messages::FetchResponse::default().with_responses(vec![
+        peer::messages::fetch_response::FetchableTopicResponse::default()
+            .with_topic(peer::messages::TopicName(StrBytes::from_static_str(topic)))
+            .with_partitions(vec![
+                peer::messages::fetch_response::PartitionData::default()
+                    .with_high_watermark(RECORDS as i64)
+                    .with_last_stable_offset(RECORDS as i64)
+                    .with_log_start_offset(0)
+                    .with_records(Some(batch.clone())),
+            ]),
+    ]);
+
+    macro_rules! encode_decode {
+        ($label:literal, $version:expr, $ours:expr, $ours_ty:ty, $peer:expr, $peer_ty:ty) => {{
+            let version: i16 = $version;
+            let mut ours_wire = BytesMut::new();
+            $ours.encode(&mut ours_wire, version).expect("encode");
+            let ours_wire = ours_wire.freeze();
+            let mut peer_wire = BytesMut::new();
+            $peer.encode(&mut peer_wire, version).expect("peer encode");
+            let peer_wire = peer_wire.freeze();
+            assert_eq!(ours_wire, peer_wire, "both codecs write the same bytes");
+
+            let mut group = c.benchmark_group(concat!($label, "/encode"));
+            configure(&mut group, ours_wire.len());
+            group.bench_function("ours", |b| {
+                b.iter(|| {
+                    let mut buf = BytesMut::with_capacity(ours_wire.len());
+                    black_box(&$ours).encode(&mut buf, version).expect("encode");
+                    black_box(buf)
+                })
+            });
+            group.bench_function("peer", |b| {
+                b.iter(|| {
+                    let mut buf = BytesMut::with_capacity(peer_wire.len());
+                    black_box(&$peer).encode(&mut buf, version).expect("encode");
+                    black_box(buf)
+                })
+            });
+            group.finish();
+
+            let mut group = c.benchmark_group(concat!($label, "/decode"));
+            configure(&mut group, ours_wire.len());
+            group.bench_function("ours", |b| {
+                b.iter(|| {
+                    black_box(
+                        <$ours_ty>::decode(&mut black_box(ours_wire.clone()), version)
+                            .expect("decode"),
+                    )
+                })
+            });
+            group.bench_function("peer", |b| {
+                b.iter(|| {
+                    black_box(
+                        <$peer_ty>::decode(&mut black_box(peer_wire.clone()), version)
+                            .expect("decode"),
+                    )
+                })
+            });
+            group.finish();
+        }};
+    }
+    encode_decode!(
+        "produce_request_v9",
+        9,
+        ours_produce,
+        ProduceRequest,
+        peer_produce,
+        peer::messages::ProduceRequest
+    );
+    encode_decode!(
+        "fetch_response_v12",
+        12,
+        ours_fetch,
+        FetchResponse,
+        peer_fetch,
+        peer::messages::FetchResponse
+    );
+}
+
+criterion_group!(benches, batches, messages);
+criterion_main!(benches);
