@@ -65,7 +65,8 @@ fn peer_records(values: &[Vec<u8>]) -> Vec<peer::records::Record> {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // The peer keeps records in one batch only while offset - sequence is constant.
+            sequence: i as i32,
             timestamp: BASE_TS + i as i64,
             key: None,
             value: Some(Bytes::copy_from_slice(value)),
