@@ -147,6 +147,19 @@ fn batches(c: &mut Criterion) {
                 black_box(records)
             })
         });
+        // What a consumer does: walk the records without collecting them.
+        group.bench_function("ours_lazy", |b| {
+            b.iter(|| {
+                let batch = RecordBatch::from_bytes(black_box(ours.clone())).expect("batch");
+                let mut bytes = 0;
+                for record in batch.records().expect("records") {
+                    bytes += black_box(record.expect("record"))
+                        .value
+                        .map_or(0, |v| v.len());
+                }
+                assert_eq!(bytes, RECORDS * VALUE_LEN);
+            })
+        });
         group.bench_function("peer", |b| {
             b.iter(|| {
                 let set = RecordBatchDecoder::decode(&mut black_box(theirs.clone()))

@@ -101,9 +101,10 @@ pub fn write_varlong<B: BufMut>(buf: &mut B, value: i64) {
 /// The encoded size of an unsigned varint.
 #[inline]
 pub fn unsigned_varint_len(value: u32) -> usize {
-    // 1 byte per 7 significant bits, at least one byte.
+    // 1 byte per 7 significant bits, at least one byte: (9 * bits + 64) / 64
+    // equals bits.div_ceil(7) for 1..=64 bits, without the division.
     let bits = 32 - (value | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    (9 * bits + 64) / 64
 }
 
 /// The encoded size of a zig-zag 32-bit varint.
@@ -117,13 +118,20 @@ pub fn varint_len(value: i32) -> usize {
 pub fn varlong_len(value: i64) -> usize {
     let raw = ((value << 1) ^ (value >> 63)) as u64;
     let bits = 64 - (raw | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    (9 * bits + 64) / 64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::BytesMut;
+
+    #[test]
+    fn the_length_formula_matches_seven_bits_per_byte() {
+        for bits in 1..=64usize {
+            assert_eq!((9 * bits + 64) / 64, bits.div_ceil(7), "{bits} bits");
+        }
+    }
 
     fn round_trip_varlong(v: i64) {
         let mut out = BytesMut::new();

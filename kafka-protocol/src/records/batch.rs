@@ -322,6 +322,7 @@ impl RecordBatch {
         };
         Ok(Records(Inner::V2 {
             buf,
+            pos: 0,
             remaining: header.record_count as u32,
             base_offset: header.base_offset,
             base_timestamp: header.base_timestamp,
@@ -344,6 +345,7 @@ pub struct Records(Inner);
 enum Inner {
     V2 {
         buf: Bytes,
+        pos: usize,
         remaining: u32,
         base_offset: i64,
         base_timestamp: i64,
@@ -372,26 +374,30 @@ impl Iterator for Records {
             Inner::Legacy(records) => records.next().map(Ok),
             Inner::V2 {
                 buf,
+                pos,
                 remaining,
                 base_offset,
                 base_timestamp,
                 log_append_time,
             } => {
                 if *remaining == 0 {
-                    if buf.is_empty() {
+                    if *pos >= buf.len() {
                         return None;
                     }
                     *buf = Bytes::new();
+                    *pos = 0;
                     return Some(Err(DecodeError::Malformed {
                         what: "record batch",
                         reason: "bytes left after the last record".into(),
                     }));
                 }
                 *remaining -= 1;
-                let result = decode_record(buf, *base_offset, *base_timestamp, *log_append_time);
+                let result =
+                    decode_record(buf, pos, *base_offset, *base_timestamp, *log_append_time);
                 if result.is_err() {
                     *remaining = 0;
                     *buf = Bytes::new();
+                    *pos = 0;
                 }
                 Some(result)
             }
@@ -401,9 +407,15 @@ impl Iterator for Records {
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
             Inner::Legacy(records) => records.size_hint(),
-            Inner::V2 { buf, remaining, .. } => {
+            Inner::V2 {
+                buf,
+                pos,
+                remaining,
+                ..
+            } => {
                 // A hostile count must not size an allocation: the bytes bound it.
-                let bound = (*remaining as usize).min(buf.len() / MIN_RECORD_SIZE);
+                let left = buf.len().saturating_sub(*pos);
+                let bound = (*remaining as usize).min(left / MIN_RECORD_SIZE);
                 (0, Some(bound))
             }
         }

@@ -38,6 +38,7 @@ mod batch;
 mod builder;
 mod compression;
 pub mod control;
+mod cursor;
 mod legacy;
 mod record;
 

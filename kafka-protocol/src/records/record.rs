@@ -4,10 +4,10 @@
 //! the buffer the batch came in (or of its decompressed records section).
 //! Encoding writes straight into the batch buffer from a precomputed size.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use crate::primitives::{read_i8, read_varint, read_varlong, take, varint_len, varlong_len};
-use crate::primitives::{write_varint, write_varlong};
+use super::cursor::{SliceReader, SliceWriter};
+use crate::primitives::{read_varint, take, varint_len, varlong_len, write_varint};
 use crate::{DecodeError, EncodeError};
 
 /// The smallest possible encoded record: length, attributes, timestamp
@@ -206,47 +206,48 @@ fn read_nullable(buf: &mut Bytes) -> Result<Option<Bytes>, DecodeError> {
     take(buf, len as usize).map(Some)
 }
 
-/// Decodes the next v2 record from `buf`. `log_append_time` replaces every
-/// record's timestamp when the batch says the broker stamped it.
+/// Decodes the v2 record at `*pos` in `buf` and moves `*pos` past it.
+/// `log_append_time` replaces every record's timestamp when the batch says
+/// the broker stamped it. Only the fields returned touch `buf`'s refcount.
 #[inline]
 pub(crate) fn decode_record(
-    buf: &mut Bytes,
+    buf: &Bytes,
+    pos: &mut usize,
     base_offset: i64,
     base_timestamp: i64,
     log_append_time: Option<i64>,
 ) -> Result<Record, DecodeError> {
-    let len = read_varint(buf)?;
-    if len < 0 || len as usize > buf.len() {
+    let mut reader = SliceReader::new(buf, *pos);
+    let len = reader.varint()?;
+    if len < 0 || len as usize > reader.remaining() {
         return Err(DecodeError::InvalidLength {
             length: i64::from(len),
-            remaining: buf.len(),
+            remaining: reader.remaining(),
         });
     }
-    let len = len as usize;
-    let end = buf.len() - len;
-    let _attributes = read_i8(buf)?;
-    let timestamp_delta = read_varlong(buf)?;
-    let offset_delta = read_varint(buf)?;
-    let key = read_nullable(buf)?;
-    let value = read_nullable(buf)?;
-    let header_count = read_varint(buf)?;
+    let end = reader.pos() + len as usize;
+    reader.limit(end);
+    let _attributes = reader.u8()?;
+    let timestamp_delta = reader.varlong()?;
+    let offset_delta = reader.varint()?;
+    let key = reader.nullable()?;
+    let value = reader.nullable()?;
+    let header_count = reader.varint()?;
     let headers = if header_count == 0 {
+        if reader.pos() != end {
+            return Err(malformed_record("record length does not match its fields"));
+        }
         Headers::default()
     } else {
         // The headers run to the end of the record.
-        let Some(headers_len) = buf.len().checked_sub(end) else {
-            return Err(malformed_record("fields overrun the record length"));
-        };
-        Headers::parse(take(buf, headers_len)?, header_count)?
+        Headers::parse(buf.slice(reader.pos()..end), header_count)?
     };
-    if buf.len() != end {
-        return Err(malformed_record("record length does not match its fields"));
-    }
+    *pos = end;
     Ok(Record {
         offset: base_offset.wrapping_add(i64::from(offset_delta)),
         timestamp: log_append_time.unwrap_or(base_timestamp.wrapping_add(timestamp_delta)),
-        key,
-        value,
+        key: key.map(|range| buf.slice(range)),
+        value: value.map(|range| buf.slice(range)),
         headers,
     })
 }
@@ -269,13 +270,6 @@ pub(crate) fn record_body_len(
     value: Option<&[u8]>,
     headers: &[Header],
 ) -> Result<usize, EncodeError> {
-    let too_long = |length: usize| EncodeError::TooLong { length };
-    let check = |v: Option<&[u8]>| match v {
-        Some(v) if v.len() > i32::MAX as usize => Err(too_long(v.len())),
-        _ => Ok(()),
-    };
-    check(key)?;
-    check(value)?;
     let mut len = 1
         + varlong_len(timestamp_delta)
         + varint_len(offset_delta)
@@ -283,11 +277,12 @@ pub(crate) fn record_body_len(
         + bytes_field_len(value)
         + varint_len(headers.len() as i32);
     for header in headers {
-        check(header.value.as_deref())?;
         len += header.encoded_len();
     }
+    // Every field is part of the sum, so this one check also catches a key,
+    // value or header whose own length would not fit its i32 prefix.
     if len > i32::MAX as usize {
-        return Err(too_long(len));
+        return Err(EncodeError::TooLong { length: len });
     }
     Ok(len)
 }
@@ -298,18 +293,10 @@ pub(crate) fn record_len(body_len: usize) -> usize {
     varint_len(body_len as i32) + body_len
 }
 
-#[inline]
-fn put_nullable(buf: &mut BytesMut, value: Option<&[u8]>) {
-    match value {
-        None => write_varint(buf, -1),
-        Some(v) => {
-            write_varint(buf, v.len() as i32);
-            buf.put_slice(v);
-        }
-    }
-}
-
-/// Writes a record whose body length `record_body_len` computed.
+/// Appends a record whose body length `record_body_len` computed.
+///
+/// The small fields are gathered on the stack and the key and value copied
+/// in after them, so the buffer is neither zero-filled nor grown per byte.
 #[inline]
 pub(crate) fn write_record(
     buf: &mut BytesMut,
@@ -321,12 +308,25 @@ pub(crate) fn write_record(
     headers: &[Header],
 ) {
     buf.reserve(record_len(body_len));
-    write_varint(buf, body_len as i32);
-    buf.put_i8(0);
-    write_varlong(buf, timestamp_delta);
-    write_varint(buf, offset_delta);
-    put_nullable(buf, key);
-    put_nullable(buf, value);
+    // Length, attributes, timestamp delta, offset delta and a key length:
+    // at most 5 + 1 + 10 + 5 + 5 bytes.
+    let mut scratch = [0u8; 32];
+    let mut small = SliceWriter::new(&mut scratch);
+    small.varint(body_len as i32);
+    small.u8(0);
+    small.varlong(timestamp_delta);
+    small.varint(offset_delta);
+    small.length_of(key);
+    if let Some(key) = key {
+        buf.extend_from_slice(small.filled());
+        buf.extend_from_slice(key);
+        small.clear();
+    }
+    small.length_of(value);
+    buf.extend_from_slice(small.filled());
+    if let Some(value) = value {
+        buf.extend_from_slice(value);
+    }
     write_varint(buf, headers.len() as i32);
     for header in headers {
         put_nullable(buf, Some(&header.key));
@@ -334,9 +334,21 @@ pub(crate) fn write_record(
     }
 }
 
+#[inline]
+fn put_nullable(buf: &mut BytesMut, value: Option<&[u8]>) {
+    match value {
+        None => write_varint(buf, -1),
+        Some(v) => {
+            write_varint(buf, v.len() as i32);
+            buf.extend_from_slice(v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
 
     fn encode(
         ts_delta: i64,
@@ -358,9 +370,10 @@ mod tests {
             Header::new("a", Some(Bytes::from_static(b"1"))),
             Header::from_static("b", None),
         ];
-        let mut wire = encode(-5, 3, None, Some(b"value"), &headers);
-        let record = decode_record(&mut wire, 100, 1_000, None).unwrap();
-        assert!(wire.is_empty());
+        let wire = encode(-5, 3, None, Some(b"value"), &headers);
+        let mut pos = 0;
+        let record = decode_record(&wire, &mut pos, 100, 1_000, None).unwrap();
+        assert_eq!(pos, wire.len());
         assert_eq!(record.offset, 103);
         assert_eq!(record.timestamp, 995);
         assert_eq!(record.key, None);
@@ -371,8 +384,8 @@ mod tests {
 
     #[test]
     fn log_append_time_overrides_the_delta() {
-        let mut wire = encode(7, 0, Some(b"k"), None, &[]);
-        let record = decode_record(&mut wire, 0, 1, Some(42)).unwrap();
+        let wire = encode(7, 0, Some(b"k"), None, &[]);
+        let record = decode_record(&wire, &mut 0, 0, 1, Some(42)).unwrap();
         assert_eq!(record.timestamp, 42);
     }
 
@@ -382,7 +395,7 @@ mod tests {
         let mut longer = BytesMut::from(&wire[..]);
         longer[0] += 2; // zig-zag: +1 in the length
         longer.put_u8(0);
-        assert!(decode_record(&mut longer.freeze(), 0, 0, None).is_err());
+        assert!(decode_record(&longer.freeze(), &mut 0, 0, 0, None).is_err());
     }
 
     #[test]
