@@ -10,6 +10,7 @@
 //!   go with each API version.
 
 pub mod error;
+pub mod error_code;
 pub mod frame;
 pub mod message;
 // Generated code keeps the generator's layout; the freshness test compares it byte for byte.
@@ -19,5 +20,6 @@ pub mod primitives;
 pub mod records;
 
 pub use error::{DecodeError, EncodeError};
+pub use error_code::ErrorCode;
 pub use message::{Decode, Encode, Message, Request, Response, VersionRange};
 pub use messages::ApiKey;
