@@ -1,6 +1,31 @@
 //! The bundled Kafka-compatible broker, for tests and local development.
 //!
-//! The broker itself arrives in a later milestone; today this crate only
-//! pins its dependency on the codec.
+//! [`Cluster::start`] runs one or more brokers in this process, each on its
+//! own TCP listener, speaking the Kafka protocol well enough for real
+//! clients (librdkafka, kafka-python, the Java client, this SDK) to work
+//! against it unchanged. The `kafka-broker` binary does the same from the
+//! command line.
+//!
+//! What it keeps: record batches exactly as produced (offsets assigned by
+//! rewriting the batch header), idempotent-producer state, consumer groups
+//! and their committed offsets, all in memory. A [`Faults`] API lets tests
+//! drop or delay responses, close connections, stop and restart brokers and
+//! move partition leaders.
+//!
+//! Not here yet: the transaction coordinator, disk mode and retention
+//! enforcement (see the project's issues).
 
 pub use kafka_protocol as protocol;
+
+mod cluster;
+mod config;
+mod connection;
+pub mod coordinator;
+mod faults;
+mod handlers;
+mod log;
+mod state;
+
+pub use cluster::{Broker, Cluster, ClusterError};
+pub use config::{BrokerConfig, ConfigError};
+pub use faults::{FaultAction, FaultHandle, FaultScope, Faults};

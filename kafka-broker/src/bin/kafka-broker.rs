@@ -1,0 +1,116 @@
+//! `kafka-broker`: run an in-process cluster from the command line.
+//!
+//! ```text
+//! kafka-broker --listen 127.0.0.1:0 --brokers 3 [--default-partitions N]
+//!              [--auto-create-topics true|false] [--config name=value]...
+//! ```
+//!
+//! Prints one line, the bootstrap servers, once every listener accepts
+//! connections; stops cleanly on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use kafka_broker::{BrokerConfig, Cluster};
+
+const USAGE: &str = "usage: kafka-broker [--listen HOST:PORT] [--brokers N] [--data-dir DIR] \
+[--default-partitions N] [--auto-create-topics true|false] [--config NAME=VALUE]...";
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String> {
+    let mut config = BrokerConfig::default();
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(USAGE.to_owned());
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let set = |config: &mut BrokerConfig, name: &str, value: &str| {
+            config
+                .set(name, value)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        match flag.as_str() {
+            "--listen" => {
+                let addr: SocketAddr = value
+                    .parse()
+                    .map_err(|e| format!("--listen {value}: {e}"))?;
+                config.host = addr.ip();
+                config.port = addr.port();
+            }
+            "--brokers" => set(&mut config, "brokers", &value)?,
+            "--data-dir" => set(&mut config, "log.dirs", &value)?,
+            "--default-partitions" => set(&mut config, "num.partitions", &value)?,
+            "--auto-create-topics" => set(&mut config, "auto.create.topics.enable", &value)?,
+            "--config" => {
+                let (name, value) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--config {value}: expected NAME=VALUE"))?;
+                set(&mut config, name, value)?;
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAFKA_BROKER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let cluster = match Cluster::start(config).await {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                eprintln!("kafka-broker: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("{}", cluster.bootstrap_servers());
+        shutdown_signal().await;
+        cluster.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,143 @@
+//! One client connection: read frames, handle each request in order, write
+//! its response. Like Kafka, a connection's requests are processed one at a
+//! time, so responses leave in request order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::frame::{
+    FrameDecoder, FrameError, decode_request, peek_request, write_size_prefixed,
+};
+use kafka_protocol::messages::{ResponseHeader, ResponseKind};
+use kafka_protocol::{ApiKey, Encode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::faults::FaultAction;
+use crate::handlers::{RequestContext, dispatch, supported_versions, unsupported_version_response};
+use crate::state::Shared;
+
+/// Why a connection was closed by the broker.
+#[derive(Debug, thiserror::Error)]
+enum CloseReason {
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("undecodable request: {0}")]
+    Decode(#[from] kafka_protocol::DecodeError),
+    #[error("response could not be encoded: {0}")]
+    Encode(#[from] kafka_protocol::EncodeError),
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("{api:?} version {version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("closed by a fault rule")]
+    Fault,
+}
+
+/// Serves one connection until the client closes it or sends something
+/// that cannot be answered; the reason is logged, never panicked on.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    broker_id: i32,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    match run(shared, broker_id, stream, peer).await {
+        Ok(()) => tracing::debug!(%peer, broker_id, "client closed the connection"),
+        Err(reason) => tracing::info!(%peer, broker_id, %reason, "closing connection"),
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    broker_id: i32,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<(), CloseReason> {
+    let decoder = FrameDecoder::new(shared.config.socket_request_max_bytes);
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let mut output = BytesMut::with_capacity(64 * 1024);
+    let mut ctx = RequestContext {
+        shared,
+        broker_id,
+        client_id: String::new(),
+        client_host: peer.ip().to_string(),
+    };
+    loop {
+        while let Some(frame) = decoder.decode(&mut input)? {
+            output.clear();
+            handle_frame(&mut ctx, frame, &mut output).await?;
+            if !output.is_empty() {
+                stream.write_all(&output).await?;
+            }
+        }
+        if stream.read_buf(&mut input).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Handles one request frame, appending its response (if any) to `output`.
+async fn handle_frame(
+    ctx: &mut RequestContext,
+    frame: Bytes,
+    output: &mut BytesMut,
+) -> Result<(), CloseReason> {
+    let preamble = peek_request(&frame)?;
+    let api =
+        ApiKey::from_i16(preamble.api_key).ok_or(CloseReason::UnknownApi(preamble.api_key))?;
+    let version = preamble.api_version;
+    if !supported_versions(api).is_some_and(|range| range.contains(version)) {
+        if api == ApiKey::ApiVersions {
+            let body = ResponseKind::ApiVersions(unsupported_version_response());
+            return encode(output, preamble.correlation_id, api, 0, &body);
+        }
+        return Err(CloseReason::UnsupportedVersion { api, version });
+    }
+    let (header, request) = decode_request(frame)?;
+    ctx.client_id = header.client_id.unwrap_or_default();
+    let fault = ctx.shared.faults.on_request(ctx.broker_id, api);
+    if fault == Some(FaultAction::CloseConnection) {
+        return Err(CloseReason::Fault);
+    }
+    let response = dispatch(ctx, request, version).await;
+    match fault {
+        Some(FaultAction::DropResponse) => {
+            tracing::debug!(
+                ?api,
+                correlation_id = header.correlation_id,
+                "fault: response dropped"
+            );
+            return Ok(());
+        }
+        Some(FaultAction::Delay(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    match response {
+        Some(body) => encode(output, header.correlation_id, api, version, &body),
+        None => Ok(()),
+    }
+}
+
+fn encode(
+    output: &mut BytesMut,
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    body: &ResponseKind,
+) -> Result<(), CloseReason> {
+    let header = ResponseHeader {
+        correlation_id,
+        ..Default::default()
+    };
+    let header_version = api.response_header_version(version);
+    write_size_prefixed(output, |buf| {
+        header.encode(buf, header_version)?;
+        body.encode(buf, version)
+    })?;
+    Ok(())
+}

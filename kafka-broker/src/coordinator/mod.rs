@@ -1,0 +1,3 @@
+//! The coordinators: consumer groups and transactions.
+
+pub mod group;

@@ -1,0 +1,88 @@
+//! ApiVersions: which APIs this broker serves, at which versions.
+//!
+//! The ranges are what this broker implements, capped by what the codec
+//! knows. Produce starts at 3 and Fetch at 4 because older versions carry
+//! pre-v2 message formats, which Kafka 4 no longer accepts either.
+
+use kafka_protocol::messages::ApiVersionsResponse;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::{ApiKey, ErrorCode, VersionRange};
+
+const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 0, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DeleteGroups, 0, 2),
+];
+
+/// The versions of `api` this broker serves, if any.
+pub(crate) fn supported_versions(api: ApiKey) -> Option<VersionRange> {
+    let &(_, min, max) = SUPPORTED.iter().find(|(key, _, _)| *key == api)?;
+    let codec = api.valid_versions();
+    Some(VersionRange {
+        min: min.max(codec.min),
+        max: max.min(codec.max),
+    })
+}
+
+/// The ApiVersions response body.
+pub(crate) fn handle(error: ErrorCode) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: error.code(),
+        api_keys: SUPPORTED
+            .iter()
+            .filter_map(|&(key, _, _)| {
+                let range = supported_versions(key)?;
+                Some(ApiVersion {
+                    api_key: key as i16,
+                    min_version: range.min,
+                    max_version: range.max,
+                    ..Default::default()
+                })
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The answer to an ApiVersions request of a version this broker does not
+/// know: UNSUPPORTED_VERSION with the supported ranges, encoded at v0 so
+/// any client can read it and retry at a version it shares (KIP-511).
+pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
+    handle(ErrorCode::UnsupportedVersion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_within_the_codec() {
+        for &(key, _, _) in SUPPORTED {
+            let ours = supported_versions(key).unwrap();
+            let codec = key.valid_versions();
+            assert!(ours.min <= ours.max, "{key:?}");
+            assert!(
+                codec.contains(ours.min) && codec.contains(ours.max),
+                "{key:?}"
+            );
+        }
+        assert!(supported_versions(ApiKey::LeaderAndIsr).is_none());
+    }
+}

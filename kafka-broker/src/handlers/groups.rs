@@ -1,0 +1,155 @@
+//! FindCoordinator and the consumer-group APIs, which the cluster-wide
+//! [`GroupCoordinator`](crate::coordinator::group::GroupCoordinator) serves.
+//!
+//! Each group (and transactional id) is coordinated by one broker, chosen
+//! by hashing the key over the running brokers; requests for a group that
+//! reach another broker get NOT_COORDINATOR, as on a real cluster.
+
+use kafka_protocol::ErrorCode;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
+    LeaveGroupResponse, RequestKind, ResponseKind, SyncGroupResponse,
+};
+
+use super::RequestContext;
+use crate::state::BrokerAddr;
+
+/// The broker coordinating `key`: a stable hash over the running brokers.
+pub(crate) fn coordinator_for(ctx: &RequestContext, key: &str) -> Option<BrokerAddr> {
+    let running: Vec<BrokerAddr> = ctx
+        .shared
+        .brokers()
+        .into_iter()
+        .filter(|b| b.running)
+        .collect();
+    if running.is_empty() {
+        return None;
+    }
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    running.get((hash % running.len() as u64) as usize).cloned()
+}
+
+fn is_coordinator(ctx: &RequestContext, key: &str) -> bool {
+    coordinator_for(ctx, key).is_some_and(|b| b.node_id == ctx.broker_id)
+}
+
+pub(crate) fn find_coordinator(
+    ctx: &RequestContext,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let locate = |key: &str| -> Coordinator {
+        let valid = !key.is_empty();
+        match coordinator_for(ctx, key) {
+            Some(b) if valid => Coordinator {
+                key: key.to_owned(),
+                node_id: b.node_id,
+                host: b.host,
+                port: i32::from(b.port),
+                ..Default::default()
+            },
+            _ => Coordinator {
+                key: key.to_owned(),
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                error_code: if valid {
+                    ErrorCode::CoordinatorNotAvailable.code()
+                } else {
+                    ErrorCode::InvalidRequest.code()
+                },
+                ..Default::default()
+            },
+        }
+    };
+    if request.key_type > 1 {
+        tracing::debug!(
+            key_type = request.key_type,
+            "FindCoordinator for an unsupported key type"
+        );
+    }
+    if version >= 4 {
+        FindCoordinatorResponse {
+            coordinators: request.coordinator_keys.iter().map(|k| locate(k)).collect(),
+            ..Default::default()
+        }
+    } else {
+        let c = locate(&request.key);
+        FindCoordinatorResponse {
+            error_code: c.error_code,
+            error_message: c.error_message,
+            node_id: c.node_id,
+            host: c.host,
+            port: c.port,
+            ..Default::default()
+        }
+    }
+}
+
+/// The group APIs; `None` for anything else (never routed here).
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: RequestKind,
+    version: i16,
+) -> Option<ResponseKind> {
+    let groups = &ctx.shared.groups;
+    let not_coordinator = ErrorCode::NotCoordinator.code();
+    Some(match request {
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(if is_coordinator(ctx, &r.group_id) {
+            groups
+                .join_group(r, version, &ctx.client_id, &ctx.client_host)
+                .await
+        } else {
+            JoinGroupResponse {
+                error_code: not_coordinator,
+                generation_id: -1,
+                ..Default::default()
+            }
+        }),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(if is_coordinator(ctx, &r.group_id) {
+            groups.sync_group(r, version).await
+        } else {
+            SyncGroupResponse {
+                error_code: not_coordinator,
+                ..Default::default()
+            }
+        }),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(if is_coordinator(ctx, &r.group_id) {
+            groups.heartbeat(r, version)
+        } else {
+            HeartbeatResponse {
+                error_code: not_coordinator,
+                ..Default::default()
+            }
+        }),
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(if is_coordinator(ctx, &r.group_id) {
+                groups.leave_group(r, version)
+            } else {
+                LeaveGroupResponse {
+                    error_code: not_coordinator,
+                    ..Default::default()
+                }
+            })
+        }
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(groups.offset_commit(r, version))
+        }
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, version)),
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(groups.describe_groups(r, version))
+        }
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, version)),
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(groups.delete_groups(r, version))
+        }
+        other => {
+            tracing::warn!(api = ?other.api_key(), "request routed to no handler");
+            return None;
+        }
+    })
+}

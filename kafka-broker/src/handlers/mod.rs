@@ -1,0 +1,64 @@
+//! One module per API (or family of APIs); [`dispatch`] routes a decoded
+//! request to its handler and returns the response to encode, or `None`
+//! when Kafka sends none (produce with `acks=0`).
+
+mod api_versions;
+mod configs;
+mod fetch;
+mod groups;
+mod list_offsets;
+mod metadata;
+mod produce;
+mod producer_id;
+mod topics;
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+
+use crate::state::Shared;
+
+pub(crate) use api_versions::{supported_versions, unsupported_version_response};
+
+/// Who sent a request and where it arrived.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestContext {
+    pub shared: Arc<Shared>,
+    pub broker_id: i32,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+/// Handles one request. Requests this broker does not serve never get
+/// here: the connection checks [`supported_versions`] first.
+pub(crate) async fn dispatch(
+    ctx: &RequestContext,
+    request: RequestKind,
+    version: i16,
+) -> Option<ResponseKind> {
+    let response = match request {
+        RequestKind::ApiVersions(_) => {
+            ResponseKind::ApiVersions(api_versions::handle(kafka_protocol::ErrorCode::None))
+        }
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r, version)),
+        RequestKind::Produce(r) => return produce::handle(ctx, r).map(ResponseKind::Produce),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r, version).await),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(list_offsets::handle(ctx, r, version))
+        }
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(ctx, r)),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(ctx, r)),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(topics::create_partitions(ctx, r))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(configs::describe(ctx, r, version))
+        }
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::init(ctx, r)),
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(groups::find_coordinator(ctx, r, version))
+        }
+        other => return groups::handle(ctx, other, version).await,
+    };
+    Some(response)
+}

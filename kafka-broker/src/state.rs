@@ -1,0 +1,315 @@
+//! What every broker of a cluster shares: topics and their partition logs,
+//! the coordinators, the broker addresses and the fault rules.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use kafka_protocol::ErrorCode;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::config::BrokerConfig;
+use crate::coordinator::group::GroupCoordinator;
+use crate::faults::Faults;
+use crate::log::PartitionLog;
+
+/// Locks a mutex, recovering from poisoning: a panicking test thread must
+/// not take the broker down with it, and the data is still consistent
+/// because no invariant spans a panic point.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One partition: its leader and its log.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    pub index: i32,
+    leader: AtomicI32,
+    leader_epoch: AtomicI32,
+    pub log: Mutex<PartitionLog>,
+}
+
+impl Partition {
+    fn new(index: i32, leader: i32) -> Self {
+        Self {
+            index,
+            leader: AtomicI32::new(leader),
+            leader_epoch: AtomicI32::new(0),
+            log: Mutex::new(PartitionLog::new(0)),
+        }
+    }
+
+    /// The broker leading this partition.
+    pub(crate) fn leader(&self) -> i32 {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    /// The current leader epoch.
+    pub(crate) fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Moves leadership to `broker`, bumping the epoch.
+    pub(crate) fn set_leader(&self, broker: i32) {
+        let mut log = lock(&self.log);
+        self.leader.store(broker, Ordering::Release);
+        let epoch = self.leader_epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        log.set_leader_epoch(epoch);
+    }
+}
+
+/// Per-topic settings (`retention.ms`, `retention.bytes`, `cleanup.policy`
+/// and whatever else was given at creation, reported back by DescribeConfigs).
+#[derive(Debug, Clone)]
+pub(crate) struct TopicConfig {
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub entries: BTreeMap<String, String>,
+}
+
+/// A topic and its partitions.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub config: TopicConfig,
+    partitions: RwLock<Vec<Arc<Partition>>>,
+}
+
+impl Topic {
+    /// Partition `index`, if it exists.
+    pub(crate) fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        let index = usize::try_from(index).ok()?;
+        read(&self.partitions).get(index).cloned()
+    }
+
+    /// Every partition, in index order.
+    pub(crate) fn partitions(&self) -> Vec<Arc<Partition>> {
+        read(&self.partitions).clone()
+    }
+
+    /// How many partitions there are.
+    pub(crate) fn partition_count(&self) -> i32 {
+        read(&self.partitions).len() as i32
+    }
+}
+
+/// A broker's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BrokerAddr {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+    pub running: bool,
+}
+
+/// Kafka's topic name rules.
+pub(crate) fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name `{name}` is not allowed"));
+    }
+    if name.len() > 249 {
+        return Err(format!("topic name is {} characters, over 249", name.len()));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("topic name contains `{bad}`"));
+    }
+    Ok(())
+}
+
+/// The most partitions one topic may have here: a guard against requests
+/// that would allocate without bound.
+pub(crate) const MAX_PARTITIONS: i32 = 10_000;
+
+/// The cluster-wide state every broker task reaches through an `Arc`.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: BrokerConfig,
+    pub brokers: RwLock<Vec<BrokerAddr>>,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    pub groups: Arc<GroupCoordinator>,
+    next_producer_id: AtomicI64,
+    /// Woken on every append, so long-polling fetches can look again.
+    pub appended: Notify,
+    pub faults: Faults,
+}
+
+impl Shared {
+    pub(crate) fn new(config: BrokerConfig) -> Self {
+        let groups = GroupCoordinator::new(config.group.clone());
+        Self {
+            config,
+            brokers: RwLock::new(Vec::new()),
+            topics: RwLock::new(BTreeMap::new()),
+            groups,
+            next_producer_id: AtomicI64::new(1000),
+            appended: Notify::new(),
+            faults: Faults::default(),
+        }
+    }
+
+    /// Broker addresses, running or not.
+    pub(crate) fn brokers(&self) -> Vec<BrokerAddr> {
+        read(&self.brokers).clone()
+    }
+
+    pub(crate) fn set_running(&self, node_id: i32, running: bool, port: Option<u16>) {
+        let mut brokers = write(&self.brokers);
+        if let Some(b) = brokers.iter_mut().find(|b| b.node_id == node_id) {
+            b.running = running;
+            if let Some(port) = port {
+                b.port = port;
+            }
+        }
+    }
+
+    /// The broker `node_id`, if it exists.
+    pub(crate) fn broker(&self, node_id: i32) -> Option<BrokerAddr> {
+        read(&self.brokers)
+            .iter()
+            .find(|b| b.node_id == node_id)
+            .cloned()
+    }
+
+    /// The topic called `name`.
+    pub(crate) fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        read(&self.topics).get(name).cloned()
+    }
+
+    /// The topic with id `id`.
+    pub(crate) fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        read(&self.topics).values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, by name.
+    pub(crate) fn topics(&self) -> Vec<Arc<Topic>> {
+        read(&self.topics).values().cloned().collect()
+    }
+
+    /// A fresh producer id.
+    pub(crate) fn allocate_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::AcqRel)
+    }
+
+    /// Creates a topic with `partitions` partitions spread over the brokers.
+    pub(crate) fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(String, Option<String>)],
+    ) -> Result<Arc<Topic>, (ErrorCode, String)> {
+        validate_topic_name(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!("{partitions} partitions: must be 1 to {MAX_PARTITIONS}"),
+            ));
+        }
+        let config = self.topic_config(configs)?;
+        let mut topics = write(&self.topics);
+        if topics.contains_key(name) {
+            return Err((
+                ErrorCode::TopicAlreadyExists,
+                format!("topic `{name}` already exists"),
+            ));
+        }
+        let brokers = read(&self.brokers).len().max(1) as i32;
+        // Spread each topic's first partition over the brokers too.
+        let first = (topics.len() as i32) % brokers;
+        let parts = (0..partitions)
+            .map(|p| Arc::new(Partition::new(p, (first + p) % brokers)))
+            .collect();
+        let topic = Arc::new(Topic {
+            name: name.to_owned(),
+            id: Uuid::new_v4(),
+            config,
+            partitions: RwLock::new(parts),
+        });
+        topics.insert(name.to_owned(), topic.clone());
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    fn topic_config(
+        &self,
+        configs: &[(String, Option<String>)],
+    ) -> Result<TopicConfig, (ErrorCode, String)> {
+        let mut config = TopicConfig {
+            retention_ms: self.config.retention_ms,
+            retention_bytes: self.config.retention_bytes,
+            entries: BTreeMap::new(),
+        };
+        for (name, value) in configs {
+            let Some(value) = value else { continue };
+            let bad = |reason: &str| {
+                (
+                    ErrorCode::InvalidConfig,
+                    format!("invalid value `{value}` for `{name}`: {reason}"),
+                )
+            };
+            match name.as_str() {
+                "retention.ms" => {
+                    config.retention_ms = value.parse().map_err(|_| bad("not an integer"))?
+                }
+                "retention.bytes" => {
+                    config.retention_bytes = value.parse().map_err(|_| bad("not an integer"))?
+                }
+                "cleanup.policy" if value != "delete" => {
+                    return Err(bad("only `delete` is supported by this broker"));
+                }
+                _ => {}
+            }
+            config.entries.insert(name.clone(), value.clone());
+        }
+        Ok(config)
+    }
+
+    /// Adds partitions to a topic, up to `count` in all.
+    pub(crate) fn add_partitions(&self, name: &str, count: i32) -> Result<(), (ErrorCode, String)> {
+        let topic = self.topic(name).ok_or_else(|| {
+            (
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            )
+        })?;
+        let mut parts = write(&topic.partitions);
+        let current = parts.len() as i32;
+        if count <= current || count > MAX_PARTITIONS {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "topic `{name}` has {current} partitions; {count} is not more (or over {MAX_PARTITIONS})"
+                ),
+            ));
+        }
+        let brokers = read(&self.brokers).len().max(1) as i32;
+        for p in current..count {
+            parts.push(Arc::new(Partition::new(p, p % brokers)));
+        }
+        Ok(())
+    }
+
+    /// Deletes a topic.
+    pub(crate) fn delete_topic(&self, name: &str) -> Option<Arc<Topic>> {
+        let removed = write(&self.topics).remove(name);
+        if removed.is_some() {
+            tracing::info!(topic = name, "deleted topic");
+        }
+        removed
+    }
+}

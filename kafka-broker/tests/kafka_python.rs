@@ -1,0 +1,60 @@
+//! kafka-python consumer groups against the bundled broker: three members
+//! share a six-partition topic, commit, resume after a restart of the
+//! group, and take over a leaving member's partitions.
+
+mod support;
+
+use std::time::Duration;
+
+use tokio::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_python_group_consumes_each_message_once_and_resumes_from_commits() {
+    if !support::python_module("kafka") {
+        return;
+    }
+    let cluster = support::cluster(3, 6).await;
+    cluster.create_topic("py-orders", 6).expect("topic");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/consumer_group.py"
+    );
+    let mut command = Command::new("python3");
+    command.args([
+        script,
+        &cluster.bootstrap_servers(),
+        "py-orders",
+        "py-group",
+    ]);
+    let output = support::run(&mut command, None, Duration::from_secs(240)).await;
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    let field = |name: &str| -> String {
+        let start = report
+            .find(&format!("\"{name}\": "))
+            .unwrap_or_else(|| panic!("no {name} in {report}"));
+        let rest = &report[start + name.len() + 4..];
+        let end = rest.find(['}', ']']).map(|i| i + 1).unwrap_or(rest.len());
+        rest[..end].to_owned()
+    };
+    assert_eq!(field("errors"), "[]", "consumer errors");
+    assert_eq!(field("first_assignment"), "[2, 2, 2]");
+    assert_eq!(
+        field("first"),
+        r#"{"expected": 600, "received": 600, "distinct": 600, "unexpected": 0}"#
+    );
+    // After the restart only the messages produced since are read.
+    assert_eq!(
+        field("second"),
+        r#"{"expected": 300, "received": 300, "distinct": 300, "unexpected": 0}"#
+    );
+    assert_eq!(field("after_leave_assignment"), "[3, 3]");
+    assert_eq!(
+        field("third"),
+        r#"{"expected": 300, "received": 300, "distinct": 300, "unexpected": 0}"#
+    );
+    assert!(
+        report.contains("\"consumers_in_third\": 2"),
+        "both remaining members read: {report}"
+    );
+}

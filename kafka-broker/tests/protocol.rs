@@ -1,0 +1,237 @@
+//! The broker over raw protocol: every advertised API at every advertised
+//! version gets an answer, and bad input closes only the offending
+//! connection.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use kafka_broker::protocol::messages::api_versions_response::ApiVersion;
+use kafka_broker::protocol::messages::{self as m, RequestKind, ResponseKind};
+use kafka_broker::protocol::{ApiKey, ErrorCode};
+use support::RawClient;
+
+/// A plausible request of `api` at `version`, naming an existing topic
+/// where one is named (fields a version lacks are left at their defaults).
+fn request(api: ApiKey, version: i16) -> Option<RequestKind> {
+    let topic = "versions";
+    Some(match api {
+        ApiKey::Produce => RequestKind::Produce(m::ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topic_data: vec![m::produce_request::TopicProduceData {
+                name: topic.into(),
+                partition_data: vec![m::produce_request::PartitionProduceData {
+                    index: 0,
+                    records: Some(batch()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::Fetch => RequestKind::Fetch(m::FetchRequest {
+            replica_id: -1,
+            max_wait_ms: 10,
+            max_bytes: 1 << 20,
+            topics: vec![m::fetch_request::FetchTopic {
+                topic: topic.into(),
+                partitions: vec![m::fetch_request::FetchPartition {
+                    partition: 0,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::ListOffsets => RequestKind::ListOffsets(m::ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![m::list_offsets_request::ListOffsetsTopic {
+                name: topic.into(),
+                partitions: vec![m::list_offsets_request::ListOffsetsPartition {
+                    partition_index: 0,
+                    timestamp: -1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::Metadata => RequestKind::Metadata(m::MetadataRequest::default()),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(m::OffsetCommitRequest {
+            group_id: "versions-group".into(),
+            generation_id_or_member_epoch: -1,
+            ..Default::default()
+        }),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(m::OffsetFetchRequest::default()),
+        ApiKey::FindCoordinator => RequestKind::FindCoordinator(m::FindCoordinatorRequest {
+            key: if version < 4 {
+                "versions-group".into()
+            } else {
+                String::new()
+            },
+            coordinator_keys: if version >= 4 {
+                vec!["versions-group".into()]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }),
+        ApiKey::JoinGroup => RequestKind::JoinGroup(m::JoinGroupRequest::default()),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(m::HeartbeatRequest::default()),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(m::LeaveGroupRequest::default()),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(m::SyncGroupRequest::default()),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(m::DescribeGroupsRequest::default()),
+        ApiKey::ListGroups => RequestKind::ListGroups(m::ListGroupsRequest::default()),
+        ApiKey::ApiVersions => RequestKind::ApiVersions(m::ApiVersionsRequest::default()),
+        ApiKey::CreateTopics => RequestKind::CreateTopics(m::CreateTopicsRequest {
+            topics: vec![m::create_topics_request::CreatableTopic {
+                name: topic.into(),
+                num_partitions: 1,
+                replication_factor: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::DeleteTopics => RequestKind::DeleteTopics(m::DeleteTopicsRequest::default()),
+        ApiKey::InitProducerId => RequestKind::InitProducerId(m::InitProducerIdRequest::default()),
+        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(m::DescribeConfigsRequest {
+            resources: vec![m::describe_configs_request::DescribeConfigsResource {
+                resource_type: 2,
+                resource_name: topic.into(),
+                configuration_keys: None,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(m::CreatePartitionsRequest::default())
+        }
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(m::DeleteGroupsRequest::default()),
+        _ => return None,
+    })
+}
+
+fn batch() -> bytes::Bytes {
+    let mut builder = kafka_broker::protocol::records::BatchBuilder::new(1024);
+    builder.append(1, None, Some(b"v"), &[]).expect("append");
+    builder.finish().expect("batch")
+}
+
+async fn advertised(client: &mut RawClient) -> Vec<ApiVersion> {
+    match client
+        .call(&RequestKind::ApiVersions(Default::default()), 3)
+        .await
+    {
+        ResponseKind::ApiVersions(r) => {
+            assert_eq!(r.error_code, 0);
+            r.api_keys
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_advertised_api_answers_at_every_advertised_version() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("versions", 1).expect("topic");
+    let bootstrap = cluster.bootstrap_servers();
+    let mut client = RawClient::connect(&bootstrap).await;
+    let apis = advertised(&mut client).await;
+    assert!(apis.len() >= 20, "{} APIs advertised", apis.len());
+    let mut calls = 0;
+    for api in &apis {
+        let key = ApiKey::from_i16(api.api_key).expect("known key");
+        for version in api.min_version..=api.max_version {
+            let request =
+                request(key, version).unwrap_or_else(|| panic!("no test request for {key:?}"));
+            let response = client.call(&request, version).await;
+            assert_eq!(response.api_key(), key);
+            calls += 1;
+        }
+    }
+    println!("{} APIs, {calls} API versions answered", apis.len());
+}
+
+#[tokio::test]
+async fn an_unknown_api_versions_version_gets_a_v0_answer_listing_the_supported_ones() {
+    let cluster = support::cluster(1, 1).await;
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    // ApiVersions v99: header v1 layout, empty body.
+    let mut frame = BytesMut::new();
+    frame.put_i32(2 + 2 + 4 + 2);
+    frame.put_i16(ApiKey::ApiVersions as i16);
+    frame.put_i16(99);
+    frame.put_i32(7);
+    frame.put_i16(-1);
+    client.send_raw(&frame).await;
+    let response = client
+        .receive_frame(Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    let (header, body) =
+        kafka_broker::protocol::frame::decode_response(response, ApiKey::ApiVersions, 0)
+            .expect("v0");
+    assert_eq!(header.correlation_id, 7);
+    let ResponseKind::ApiVersions(body) = body else {
+        panic!("not ApiVersions")
+    };
+    assert_eq!(body.error_code, ErrorCode::UnsupportedVersion.code());
+    assert!(
+        body.api_keys
+            .iter()
+            .any(|k| k.api_key == ApiKey::Produce as i16)
+    );
+}
+
+#[tokio::test]
+async fn bad_input_closes_that_connection_only() {
+    let config = kafka_broker::BrokerConfig {
+        socket_request_max_bytes: 1024,
+        ..Default::default()
+    };
+    let cluster = kafka_broker::Cluster::start(config).await.expect("cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    let healthy = &mut RawClient::connect(&bootstrap).await;
+    assert!(!advertised(healthy).await.is_empty());
+
+    let mut oversized = BytesMut::new();
+    oversized.put_i32(1 << 20);
+    let mut unknown_api = BytesMut::new();
+    unknown_api.put_i32(8);
+    unknown_api.put_i16(9999);
+    unknown_api.put_i16(0);
+    unknown_api.put_i32(1);
+    let mut unsupported = BytesMut::new();
+    unsupported.put_i32(10);
+    unsupported.put_i16(ApiKey::LeaderAndIsr as i16);
+    unsupported.put_i16(0);
+    unsupported.put_i32(1);
+    unsupported.put_i16(-1);
+    let mut truncated_body = BytesMut::new();
+    truncated_body.put_i32(12);
+    truncated_body.put_i16(ApiKey::Metadata as i16);
+    truncated_body.put_i16(4);
+    truncated_body.put_i32(1);
+    truncated_body.put_i16(-1);
+    truncated_body.put_i16(0x7fff); // a topic array that claims 32767 entries... of which none follow
+    let negative_size = (-5i32).to_be_bytes().to_vec();
+    for (what, bytes) in [
+        ("oversized frame", oversized.to_vec()),
+        ("unknown API key", unknown_api.to_vec()),
+        ("unsupported API", unsupported.to_vec()),
+        ("truncated body", truncated_body.to_vec()),
+        ("negative size", negative_size),
+    ] {
+        let mut bad = RawClient::connect(&bootstrap).await;
+        bad.send_raw(&bytes).await;
+        assert!(
+            bad.receive_frame(Duration::from_secs(10)).await.is_none(),
+            "{what}: the connection should be closed"
+        );
+        // Everyone else is unaffected.
+        assert!(!advertised(healthy).await.is_empty(), "after {what}");
+    }
+}
