@@ -73,17 +73,13 @@ struct Slot {
 pub struct Cluster {
     shared: Arc<Shared>,
     slots: Mutex<Vec<Slot>>,
+    retention: JoinHandle<()>,
 }
 
 impl Cluster {
     /// Binds every broker's listener and starts serving. Returns once all of
     /// them accept connections.
     pub async fn start(config: BrokerConfig) -> Result<Self, ClusterError> {
-        if config.data_dir.is_some() {
-            return Err(ClusterError::Config(
-                "disk mode (data dir) is not implemented yet; run in memory".into(),
-            ));
-        }
         if config.brokers == 0 || config.brokers > 64 {
             return Err(ClusterError::Config(format!(
                 "{} brokers: must be 1 to 64",
@@ -103,7 +99,8 @@ impl Cluster {
             listeners.push(TcpListener::bind((config.host, port)).await?);
         }
         let host = config.host.to_string();
-        let shared = Arc::new(Shared::new(config));
+        let brokers = config.brokers as i32;
+        let shared = Arc::new(Shared::open(config, brokers)?);
         let mut slots = Vec::new();
         {
             let mut brokers = shared.brokers.write().unwrap_or_else(|e| e.into_inner());
@@ -126,9 +123,11 @@ impl Cluster {
             slot.task = Some(tokio::spawn(accept_loop(listener, shared.clone(), slot.id)));
         }
         tracing::info!(brokers = slots.len(), "cluster started");
+        let retention = tokio::spawn(enforce_retention(Arc::downgrade(&shared)));
         Ok(Self {
             shared,
             slots: Mutex::new(slots),
+            retention,
         })
     }
 
@@ -254,6 +253,7 @@ impl Cluster {
             .iter_mut()
             .filter_map(|s| s.task.take())
             .collect();
+        self.retention.abort();
         for task in &tasks {
             task.abort();
         }
@@ -265,6 +265,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        self.retention.abort();
         for slot in lock(&self.slots).iter_mut() {
             if let Some(task) = slot.task.take() {
                 task.abort();
@@ -290,6 +291,39 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, broker_id: i32)
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Applies `retention.ms` and `retention.bytes` to every partition once a
+/// second, until the cluster is gone.
+async fn enforce_retention(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for topic in shared.topics() {
+            for partition in topic.partitions() {
+                let dropped = lock(&partition.log).apply_retention(
+                    now_ms,
+                    topic.config.retention_ms,
+                    topic.config.retention_bytes,
+                );
+                if dropped > 0 {
+                    tracing::debug!(
+                        topic = topic.name,
+                        partition = partition.index,
+                        dropped,
+                        "retention"
+                    );
+                }
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::faults::Faults;
-use crate::log::PartitionLog;
+use crate::log::{PartitionLog, partition_dir};
 
 /// Locks a mutex, recovering from poisoning: a panicking test thread must
 /// not take the broker down with it, and the data is still consistent
@@ -39,12 +39,12 @@ pub(crate) struct Partition {
 }
 
 impl Partition {
-    fn new(index: i32, leader: i32) -> Self {
+    fn new(index: i32, leader: i32, log: PartitionLog) -> Self {
         Self {
             index,
             leader: AtomicI32::new(leader),
             leader_epoch: AtomicI32::new(0),
-            log: Mutex::new(PartitionLog::new(0)),
+            log: Mutex::new(log),
         }
     }
 
@@ -150,17 +150,99 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: BrokerConfig) -> Self {
+    /// The shared state; with a data dir, the topics found there, their
+    /// logs recovered. `brokers` is the cluster size, for leader placement.
+    pub(crate) fn open(config: BrokerConfig, brokers: i32) -> std::io::Result<Self> {
         let groups = GroupCoordinator::new(config.group.clone());
-        Self {
+        let shared = Self {
             config,
             brokers: RwLock::new(Vec::new()),
             topics: RwLock::new(BTreeMap::new()),
             groups,
-            next_producer_id: AtomicI64::new(1000),
+            // Producer ids must not repeat across restarts of a disk-mode
+            // broker: start from the clock.
+            next_producer_id: AtomicI64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1000, |d| d.as_millis() as i64 * 1000),
+            ),
             appended: Notify::new(),
             faults: Faults::default(),
+        };
+        if let Some(dir) = shared.config.data_dir.clone() {
+            std::fs::create_dir_all(&dir)?;
+            shared.load_topics(&dir, brokers.max(1))?;
         }
+        Ok(shared)
+    }
+
+    fn load_topics(&self, dir: &std::path::Path, brokers: i32) -> std::io::Result<()> {
+        let mut metas: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "topic"))
+            .collect();
+        metas.sort();
+        let mut topics = write(&self.topics);
+        for path in metas {
+            let Some(meta) = TopicMeta::read(&path) else {
+                tracing::warn!(path = %path.display(), "unreadable topic file skipped");
+                continue;
+            };
+            let first = (topics.len() as i32) % brokers;
+            let mut partitions = Vec::new();
+            for p in 0..meta.partitions {
+                let log = PartitionLog::open(partition_dir(dir, &meta.name, p), 0)?;
+                partitions.push(Arc::new(Partition::new(p, (first + p) % brokers, log)));
+            }
+            let configs: Vec<(String, Option<String>)> = meta
+                .configs
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
+            let config = self.topic_config(&configs).unwrap_or_else(|_| TopicConfig {
+                retention_ms: self.config.retention_ms,
+                retention_bytes: self.config.retention_bytes,
+                entries: BTreeMap::new(),
+            });
+            tracing::info!(
+                topic = meta.name,
+                partitions = meta.partitions,
+                "recovered topic"
+            );
+            topics.insert(
+                meta.name.clone(),
+                Arc::new(Topic {
+                    name: meta.name,
+                    id: meta.id,
+                    config,
+                    partitions: RwLock::new(partitions),
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    fn new_log(&self, topic: &str, partition: i32) -> Result<PartitionLog, (ErrorCode, String)> {
+        match &self.config.data_dir {
+            None => Ok(PartitionLog::new(0)),
+            Some(dir) => PartitionLog::open(partition_dir(dir, topic, partition), 0)
+                .map_err(|e| (ErrorCode::KafkaStorageError, e.to_string())),
+        }
+    }
+
+    fn save_meta(&self, topic: &Topic) -> Result<(), (ErrorCode, String)> {
+        let Some(dir) = &self.config.data_dir else {
+            return Ok(());
+        };
+        TopicMeta {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partition_count(),
+            configs: topic.config.entries.clone().into_iter().collect(),
+        }
+        .write(dir)
+        .map_err(|e| (ErrorCode::KafkaStorageError, e.to_string()))
     }
 
     /// Broker addresses, running or not.
@@ -231,15 +313,18 @@ impl Shared {
         let brokers = read(&self.brokers).len().max(1) as i32;
         // Spread each topic's first partition over the brokers too.
         let first = (topics.len() as i32) % brokers;
-        let parts = (0..partitions)
-            .map(|p| Arc::new(Partition::new(p, (first + p) % brokers)))
-            .collect();
+        let mut parts = Vec::new();
+        for p in 0..partitions {
+            let log = self.new_log(name, p)?;
+            parts.push(Arc::new(Partition::new(p, (first + p) % brokers, log)));
+        }
         let topic = Arc::new(Topic {
             name: name.to_owned(),
             id: Uuid::new_v4(),
             config,
             partitions: RwLock::new(parts),
         });
+        self.save_meta(&topic)?;
         topics.insert(name.to_owned(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
@@ -299,17 +384,81 @@ impl Shared {
         }
         let brokers = read(&self.brokers).len().max(1) as i32;
         for p in current..count {
-            parts.push(Arc::new(Partition::new(p, p % brokers)));
+            let log = self.new_log(name, p)?;
+            parts.push(Arc::new(Partition::new(p, p % brokers, log)));
         }
-        Ok(())
+        drop(parts);
+        self.save_meta(&topic)
     }
 
     /// Deletes a topic.
     pub(crate) fn delete_topic(&self, name: &str) -> Option<Arc<Topic>> {
         let removed = write(&self.topics).remove(name);
-        if removed.is_some() {
+        if let Some(topic) = &removed {
+            for partition in topic.partitions() {
+                lock(&partition.log).delete_files();
+            }
+            if let Some(dir) = &self.config.data_dir {
+                let _ = std::fs::remove_file(TopicMeta::path(dir, name));
+            }
             tracing::info!(topic = name, "deleted topic");
         }
         removed
+    }
+}
+
+/// A topic's identity and settings, kept beside its partition directories
+/// in disk mode as `<name>.topic` lines of `key=value`.
+struct TopicMeta {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    configs: Vec<(String, String)>,
+}
+
+impl TopicMeta {
+    fn path(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+        dir.join(format!("{name}.topic"))
+    }
+
+    fn read(path: &std::path::Path) -> Option<Self> {
+        let name = path.file_stem()?.to_str()?.to_owned();
+        validate_topic_name(&name).ok()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut id = None;
+        let mut partitions = None;
+        let mut configs = Vec::new();
+        for line in text.lines() {
+            let (key, value) = line.split_once('=')?;
+            match key {
+                "id" => id = Uuid::parse_str(value).ok(),
+                "partitions" => partitions = value.parse().ok(),
+                _ => {
+                    if let Some(name) = key.strip_prefix("config.") {
+                        configs.push((name.to_owned(), value.to_owned()));
+                    }
+                }
+            }
+        }
+        let partitions: i32 = partitions?;
+        (1..=MAX_PARTITIONS).contains(&partitions).then_some(())?;
+        Some(Self {
+            name,
+            id: id?,
+            partitions,
+            configs,
+        })
+    }
+
+    /// Writes the file atomically (temporary file, then rename).
+    fn write(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let mut text = format!("id={}\npartitions={}\n", self.id, self.partitions);
+        for (key, value) in &self.configs {
+            text.push_str(&format!("config.{key}={value}\n"));
+        }
+        let path = Self::path(dir, &self.name);
+        let temp = path.with_extension("topic.tmp");
+        std::fs::write(&temp, text)?;
+        std::fs::rename(temp, path)
     }
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -181,5 +182,50 @@ impl RawClient {
             "{api:?} v{version}: correlation id"
         );
         body
+    }
+}
+
+/// The `kafka-broker` binary, run as a child process; killed on drop.
+pub struct BrokerProcess {
+    child: std::process::Child,
+    pub bootstrap: String,
+}
+
+impl BrokerProcess {
+    /// Starts the binary on loopback with `args` and waits for its
+    /// bootstrap line.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-broker"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kafka-broker");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("bootstrap line");
+        assert!(
+            !line.trim().is_empty(),
+            "the broker printed no bootstrap servers"
+        );
+        Self {
+            child,
+            bootstrap: line.trim().to_owned(),
+        }
+    }
+
+    /// SIGKILL: no chance to flush or close anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
