@@ -1374,3 +1374,341 @@ async fn responses_encode_at_every_version() {
         encodes(&deleted, delete_version, "DeleteGroupsResponse");
     }
 }
+
+/// A tiny deterministic generator for the random-sequence test.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())].clone()
+    }
+}
+
+/// What a spawned call answered, with the version to encode it at (and for
+/// joins, the group and instance id the member used).
+enum Answer {
+    Join(i16, String, Option<String>, JoinGroupResponse),
+    Sync(i16, SyncGroupResponse),
+}
+
+/// A member id the coordinator handed out, with what the member was told.
+struct Known {
+    group: String,
+    member_id: String,
+    instance: Option<String>,
+    generation: i32,
+}
+
+/// Thousands of random requests (bad ids, stale generations, odd versions,
+/// invalid timeouts, oversized metadata) interleaved with time passing: no
+/// panic, every response encodes at its version, and once the clock has run
+/// past every timeout no call is left waiting.
+#[tokio::test(start_paused = true)]
+async fn random_request_sequences_never_panic_or_hang() {
+    fn encodes(message: &impl Encode, version: i16) {
+        let mut buf = BytesMut::new();
+        message.encode(&mut buf, version).expect("response encodes");
+    }
+    let c = GroupCoordinator::new(GroupConfig {
+        max_group_size: 4,
+        initial_rebalance_delay_ms: 500,
+        ..GroupConfig::default()
+    });
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let groups = ["g1", "g2"];
+    let instances = [None, Some("i1"), Some("i2")];
+    let mut known: Vec<Known> = Vec::new();
+    let mut waiting: Vec<JoinHandle<Answer>> = Vec::new();
+    // (successful joins, successful syncs, rebalances seen by heartbeats)
+    let mut progress = (0, 0, 0);
+
+    for _ in 0..3000 {
+        // Mostly plausible calls, so that groups really form and rebalance;
+        // a fair share is wrong in some way.
+        let group = if rng.below(10) == 0 {
+            ""
+        } else {
+            rng.pick(&groups)
+        }
+        .to_owned();
+        let members: Vec<&Known> = known.iter().filter(|k| k.group == group).collect();
+        // 0-1 join, 2-6 sync, 7-13 heartbeat, 14 leave, 15 commit, 16 fetch,
+        // 17 describe/list/delete, 18 transactional offsets, 19-23 time passes.
+        let operation = rng.below(24);
+        // Joins often come from new members; other calls mostly from known ones.
+        let newcomer_odds = if operation <= 1 { 4 } else { 20 };
+        let (member_id, instance, mut generation) = match rng.below(newcomer_odds) {
+            0 => (String::new(), rng.pick(&instances).map(str::to_owned), -1),
+            1 => (
+                "ghost".to_owned(),
+                rng.pick(&instances).map(str::to_owned),
+                rng.below(6) as i32 - 2,
+            ),
+            _ if !members.is_empty() => {
+                let k = members[rng.below(members.len())];
+                (k.member_id.clone(), k.instance.clone(), k.generation)
+            }
+            _ => (String::new(), None, -1),
+        };
+        if rng.below(10) == 0 {
+            generation = rng.below(6) as i32 - 2;
+        }
+        let target = known
+            .get(rng.below(known.len().max(1)))
+            .map(|k| k.member_id.clone())
+            .unwrap_or_default();
+        match operation {
+            0..=1 => {
+                let version = rng.below(10) as i16;
+                let names = ["range", "roundrobin", "sticky"];
+                let protocols = if rng.below(10) > 0 {
+                    vec![protocol("range", b"range-meta")]
+                } else {
+                    (0..rng.below(3))
+                        .map(|_| protocol(rng.pick(&names), b"meta"))
+                        .collect()
+                };
+                let request = JoinGroupRequest {
+                    group_id: group,
+                    session_timeout_ms: if rng.below(10) > 0 {
+                        30_000
+                    } else {
+                        rng.pick(&[0, 2_000_000])
+                    },
+                    rebalance_timeout_ms: rng.pick(&[-1, 0, 5000, 5000, 5000]),
+                    member_id,
+                    group_instance_id: if version >= 5 { instance } else { None },
+                    protocol_type: if rng.below(10) > 0 {
+                        "consumer"
+                    } else {
+                        rng.pick(&["", "connect"])
+                    }
+                    .to_owned(),
+                    protocols,
+                    ..JoinGroupRequest::default()
+                };
+                let c = Arc::clone(&c);
+                let instance = request.group_instance_id.clone();
+                let group = request.group_id.clone();
+                waiting.push(tokio::spawn(async move {
+                    let response = c.join_group(request, version, "client", "host").await;
+                    Answer::Join(version, group, instance, response)
+                }));
+            }
+            2..=6 => {
+                let version = rng.below(6) as i16;
+                let request = SyncGroupRequest {
+                    group_id: group,
+                    generation_id: generation,
+                    member_id,
+                    group_instance_id: if version >= 3 { instance } else { None },
+                    assignments: vec![SyncGroupRequestAssignment {
+                        member_id: target,
+                        assignment: Bytes::from_static(b"assignment"),
+                        ..SyncGroupRequestAssignment::default()
+                    }],
+                    ..SyncGroupRequest::default()
+                };
+                let c = Arc::clone(&c);
+                waiting.push(tokio::spawn(async move {
+                    Answer::Sync(version, c.sync_group(request, version).await)
+                }));
+            }
+            7..=13 => {
+                let version = rng.below(5) as i16;
+                let request = HeartbeatRequest {
+                    group_id: group.clone(),
+                    generation_id: generation,
+                    member_id: member_id.clone(),
+                    group_instance_id: if version >= 3 { instance } else { None },
+                    ..HeartbeatRequest::default()
+                };
+                let response = c.heartbeat(request, version);
+                encodes(&response, version);
+                if response.error_code == ErrorCode::RebalanceInProgress.code() {
+                    progress.2 += 1;
+                }
+                if response.error_code == ErrorCode::UnknownMemberId.code() {
+                    // The member is gone: stop using its id (mostly).
+                    known.retain(|k| !(k.group == group && k.member_id == member_id));
+                }
+            }
+            14 => {
+                let version = rng.below(6) as i16;
+                let request = if version >= 3 {
+                    LeaveGroupRequest {
+                        group_id: group,
+                        members: vec![MemberIdentity {
+                            member_id,
+                            group_instance_id: instance,
+                            ..MemberIdentity::default()
+                        }],
+                        ..LeaveGroupRequest::default()
+                    }
+                } else {
+                    LeaveGroupRequest {
+                        group_id: group,
+                        member_id,
+                        ..LeaveGroupRequest::default()
+                    }
+                };
+                encodes(&c.leave_group(request, version), version);
+            }
+            15 => {
+                let version = rng.below(10) as i16;
+                let mut request = commit_req(&group, generation, &member_id, &[(0, 1), (1, 2)]);
+                if rng.below(4) == 0 {
+                    request.topics[0].partitions[0].committed_metadata =
+                        Some("m".repeat(MAX_OFFSET_METADATA_BYTES + 1));
+                }
+                if version >= 7 {
+                    request.group_instance_id = instance;
+                }
+                encodes(&c.offset_commit(request, version), version);
+            }
+            16 => {
+                let version = rng.below(10) as i16;
+                let request = if version >= 8 {
+                    OffsetFetchRequest {
+                        groups: vec![OffsetFetchRequestGroup {
+                            group_id: group,
+                            topics: None,
+                            ..OffsetFetchRequestGroup::default()
+                        }],
+                        require_stable: true,
+                        ..OffsetFetchRequest::default()
+                    }
+                } else {
+                    OffsetFetchRequest {
+                        group_id: group,
+                        topics: Some(vec![OffsetFetchRequestTopic {
+                            name: "topic".to_owned(),
+                            partition_indexes: vec![0, 1, 2],
+                            ..OffsetFetchRequestTopic::default()
+                        }]),
+                        require_stable: version >= 7,
+                        ..OffsetFetchRequest::default()
+                    }
+                };
+                encodes(&c.offset_fetch(request, version), version);
+            }
+            17 => {
+                let version = rng.below(6) as i16;
+                let describe = DescribeGroupsRequest {
+                    groups: vec![group.clone()],
+                    include_authorized_operations: version >= 3,
+                    ..DescribeGroupsRequest::default()
+                };
+                encodes(&c.describe_groups(describe, version), version);
+                encodes(
+                    &c.list_groups(ListGroupsRequest::default(), version),
+                    version,
+                );
+                let delete_version = version.min(2);
+                let delete = DeleteGroupsRequest {
+                    groups_names: vec![group],
+                    ..DeleteGroupsRequest::default()
+                };
+                encodes(&c.delete_groups(delete, delete_version), delete_version);
+            }
+            18 => {
+                let producer_id = rng.below(3) as i64;
+                let _ = c.validate_txn_offset_commit(
+                    &group,
+                    generation,
+                    &member_id,
+                    instance.as_deref(),
+                );
+                match rng.below(3) {
+                    0 => c.add_pending_txn_offsets(
+                        &group,
+                        producer_id,
+                        vec![(
+                            "topic".to_owned(),
+                            0,
+                            CommittedOffset {
+                                offset: 9,
+                                leader_epoch: -1,
+                                metadata: None,
+                                commit_timestamp_ms: 0,
+                            },
+                        )],
+                    ),
+                    1 => c.complete_txn(&group, producer_id, true),
+                    _ => c.complete_txn(&group, producer_id, false),
+                }
+            }
+            // Now and then long enough for sessions (30 s) to expire.
+            _ => {
+                sleep(Duration::from_millis(rng.pick(&[
+                    0, 100, 100, 500, 1000, 1000, 2000, 3000, 5000, 40_000,
+                ])))
+                .await
+            }
+        }
+        settle().await;
+        let mut still_waiting = Vec::new();
+        for handle in waiting {
+            if !handle.is_finished() {
+                still_waiting.push(handle);
+                continue;
+            }
+            match handle.await.expect("call task") {
+                Answer::Join(version, group, instance, response) => {
+                    encodes(&response, version);
+                    if response.error_code == NONE {
+                        progress.0 += 1;
+                    }
+                    let told = response.error_code == NONE
+                        || response.error_code == ErrorCode::MemberIdRequired.code();
+                    if told && !response.member_id.is_empty() {
+                        known.retain(|k| !(k.group == group && k.member_id == response.member_id));
+                        if known.len() >= 12 {
+                            known.remove(0);
+                        }
+                        known.push(Known {
+                            group,
+                            member_id: response.member_id,
+                            instance,
+                            generation: response.generation_id,
+                        });
+                    }
+                }
+                Answer::Sync(version, response) => {
+                    encodes(&response, version);
+                    if response.error_code == NONE {
+                        progress.1 += 1;
+                    }
+                }
+            }
+        }
+        waiting = still_waiting;
+    }
+    // The sequence must have exercised the real paths, not only refusals.
+    let (joins, syncs, rebalances) = progress;
+    assert!(
+        joins >= 20 && syncs >= 10 && rebalances >= 1,
+        "too little happened: {progress:?}"
+    );
+
+    // Past every session, rebalance and join timeout, nothing may still wait.
+    sleep(Duration::from_secs(3600)).await;
+    settle().await;
+    for handle in waiting {
+        assert!(
+            handle.is_finished(),
+            "a call is still waiting after an hour"
+        );
+        match handle.await.expect("call task") {
+            Answer::Join(version, _, _, response) => encodes(&response, version),
+            Answer::Sync(version, response) => encodes(&response, version),
+        }
+    }
+}
