@@ -8,7 +8,9 @@
 //! broker's CPU seconds per GB for each phase.
 //!
 //! `cargo bench -p kafka-broker --bench throughput` (env `BENCH_MB` sets the
-//! data volume per phase, default 1024).
+//! data volume per phase, default 1024; `BENCH_BROKER_PID` plus
+//! `BENCH_BOOTSTRAP` drive an already running broker instead, e.g. one
+//! started under a profiler).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -194,17 +196,29 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-broker"))
-        .args(["--listen", "127.0.0.1:0", "--brokers", "1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start kafka-broker");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("bootstrap line");
-    let addr = line.trim().to_owned();
-    let pid = child.id();
+    let external = std::env::var("BENCH_BOOTSTRAP").ok().zip(
+        std::env::var("BENCH_BROKER_PID")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+    );
+    let mut child = None;
+    let (addr, pid) = match external {
+        Some(found) => found,
+        None => {
+            let mut broker = Command::new(env!("CARGO_BIN_EXE_kafka-broker"))
+                .args(["--listen", "127.0.0.1:0", "--brokers", "1"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start kafka-broker");
+            let mut line = String::new();
+            BufReader::new(broker.stdout.take().expect("stdout"))
+                .read_line(&mut line)
+                .expect("bootstrap line");
+            let pid = broker.id();
+            child = Some(broker);
+            (line.trim().to_owned(), pid)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -264,6 +278,8 @@ fn main() {
         }
         report("fetch", bytes, start.elapsed(), cpu_seconds(pid) - cpu);
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

@@ -175,6 +175,19 @@ impl Cluster {
             .add(FaultScope::api(api), FaultAction::Delay(delay))
     }
 
+    /// Answers the next `count` requests of `api` with `code` without
+    /// applying them (see [`FaultAction::Error`]).
+    pub fn inject_error(
+        &self,
+        api: kafka_protocol::ApiKey,
+        code: ErrorCode,
+        count: u32,
+    ) -> FaultHandle {
+        self.shared
+            .faults
+            .add(FaultScope::api(api).times(count), FaultAction::Error(code))
+    }
+
     /// Creates a topic.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), ClusterError> {
         self.shared
@@ -245,6 +258,15 @@ impl Cluster {
         self.shared.set_running(id, true, None);
         tracing::info!(broker = id, "broker restarted");
         Ok(())
+    }
+
+    /// Serves one request frame (without its size prefix) on broker 0 as a
+    /// connection would, without a socket: the response frame with its size
+    /// prefix, `None` when none is sent, or why the connection would close.
+    /// For fuzzing the request path in-process.
+    #[doc(hidden)]
+    pub async fn handle_frame(&self, frame: bytes::Bytes) -> Result<Option<bytes::Bytes>, String> {
+        crate::connection::handle_one(self.shared.clone(), 0, frame).await
     }
 
     /// Stops every broker and waits for their tasks to end.

@@ -15,7 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::faults::FaultAction;
-use crate::handlers::{RequestContext, dispatch, supported_versions, unsupported_version_response};
+use crate::handlers::{
+    RequestContext, dispatch, error_response, supported_versions, unsupported_version_response,
+};
 use crate::state::Shared;
 
 /// Why a connection was closed by the broker.
@@ -104,6 +106,12 @@ async fn handle_frame(
     if fault == Some(FaultAction::CloseConnection) {
         return Err(CloseReason::Fault);
     }
+    if let Some(FaultAction::Error(code)) = fault
+        && let Some(body) = error_response(&request, version, code)
+    {
+        tracing::debug!(?api, %code, "fault: error answered");
+        return encode(output, header.correlation_id, api, version, &body);
+    }
     let response = dispatch(ctx, request, version).await;
     match fault {
         Some(FaultAction::DropResponse) => {
@@ -140,4 +148,25 @@ fn encode(
         body.encode(buf, version)
     })?;
     Ok(())
+}
+
+/// Handles one request frame (without its size prefix) as a connection of
+/// broker `broker_id` would: the response frame, nothing (acks=0 or a
+/// dropped response), or why the connection would be closed.
+pub(crate) async fn handle_one(
+    shared: Arc<Shared>,
+    broker_id: i32,
+    frame: Bytes,
+) -> Result<Option<Bytes>, String> {
+    let mut ctx = RequestContext {
+        shared,
+        broker_id,
+        client_id: String::new(),
+        client_host: "127.0.0.1".to_owned(),
+    };
+    let mut output = BytesMut::new();
+    handle_frame(&mut ctx, frame, &mut output)
+        .await
+        .map_err(|reason| reason.to_string())?;
+    Ok((!output.is_empty()).then(|| output.freeze()))
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_protocol::ApiKey;
+use kafka_protocol::{ApiKey, ErrorCode};
 
 use crate::state::lock;
 
@@ -19,6 +19,11 @@ pub enum FaultAction {
     Delay(Duration),
     /// Close the connection before the request is applied.
     CloseConnection,
+    /// Answer with this error code everywhere the response has one, without
+    /// applying the request (for the APIs clients retry on: produce, fetch,
+    /// list offsets, the group, offset and transaction APIs; others are
+    /// served normally).
+    Error(ErrorCode),
 }
 
 /// Which requests a rule applies to.

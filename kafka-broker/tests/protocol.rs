@@ -235,3 +235,113 @@ async fn bad_input_closes_that_connection_only() {
         assert!(!advertised(healthy).await.is_empty(), "after {what}");
     }
 }
+
+#[tokio::test]
+async fn injected_errors_answer_without_applying_and_run_out() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("injected", 1).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let produce = RequestKind::Produce(m::ProduceRequest {
+        acks: -1,
+        timeout_ms: 1000,
+        topic_data: vec![m::produce_request::TopicProduceData {
+            name: "injected".into(),
+            partition_data: vec![m::produce_request::PartitionProduceData {
+                index: 0,
+                records: Some(batch()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let code_and_offset = |response: ResponseKind| match response {
+        ResponseKind::Produce(r) => {
+            let p = &r.responses[0].partition_responses[0];
+            (p.error_code, p.base_offset)
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let handle = cluster.inject_error(ApiKey::Produce, ErrorCode::NotLeaderOrFollower, 2);
+    for _ in 0..2 {
+        assert_eq!(
+            code_and_offset(client.call(&produce, 9).await),
+            (ErrorCode::NotLeaderOrFollower.code(), -1)
+        );
+    }
+    // Neither was applied: the first real append gets offset 0.
+    assert_eq!(code_and_offset(client.call(&produce, 9).await), (0, 0));
+    assert_eq!(handle.hits(), 2);
+}
+
+#[tokio::test]
+async fn moving_a_leader_and_stopping_a_broker_are_seen_by_clients() {
+    let cluster = support::cluster(2, 1).await;
+    cluster.create_topic("moving", 1).expect("topic");
+    let brokers = cluster.brokers();
+    let metadata = RequestKind::Metadata(m::MetadataRequest {
+        topics: None,
+        ..Default::default()
+    });
+    let leader_of = |response: ResponseKind| match response {
+        ResponseKind::Metadata(r) => {
+            let p = &r.topics[0].partitions[0];
+            (p.leader_id, p.leader_epoch, p.error_code)
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let mut client = RawClient::connect(&brokers[0].addr.to_string()).await;
+    let (leader, epoch, _) = leader_of(client.call(&metadata, 9).await);
+    let other = 1 - leader;
+    cluster.move_leader("moving", 0, other).expect("move");
+    assert_eq!(
+        leader_of(client.call(&metadata, 9).await),
+        (other, epoch + 1, 0)
+    );
+    // The old leader refuses the partition now.
+    let mut old = RawClient::connect(&brokers[leader as usize].addr.to_string()).await;
+    let produce = RequestKind::Produce(m::ProduceRequest {
+        acks: 1,
+        timeout_ms: 1000,
+        topic_data: vec![m::produce_request::TopicProduceData {
+            name: "moving".into(),
+            partition_data: vec![m::produce_request::PartitionProduceData {
+                index: 0,
+                records: Some(batch()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::Produce(refused) = old.call(&produce, 9).await else {
+        panic!("not a produce response")
+    };
+    assert_eq!(
+        refused.responses[0].partition_responses[0].error_code,
+        ErrorCode::NotLeaderOrFollower.code()
+    );
+    // Stopping the new leader leaves the partition without one until it returns.
+    cluster.stop_broker(other).expect("stop");
+    let mut survivor = RawClient::connect(&brokers[leader as usize].addr.to_string()).await;
+    assert_eq!(
+        leader_of(survivor.call(&metadata, 9).await),
+        (-1, epoch + 1, ErrorCode::LeaderNotAvailable.code())
+    );
+    assert!(
+        tokio::net::TcpStream::connect(brokers[other as usize].addr)
+            .await
+            .is_err(),
+        "a stopped broker refuses connections"
+    );
+    cluster.restart_broker(other).await.expect("restart");
+    assert_eq!(
+        leader_of(survivor.call(&metadata, 9).await),
+        (other, epoch + 1, 0)
+    );
+    let mut back = RawClient::connect(&brokers[other as usize].addr.to_string()).await;
+    let ResponseKind::Produce(accepted) = back.call(&produce, 9).await else {
+        panic!("not a produce response")
+    };
+    assert_eq!(accepted.responses[0].partition_responses[0].error_code, 0);
+}

@@ -6,6 +6,7 @@ mod api_versions;
 mod configs;
 mod fetch;
 mod groups;
+mod injected;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -19,6 +20,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use crate::state::Shared;
 
 pub(crate) use api_versions::{supported_versions, unsupported_version_response};
+pub(crate) use injected::error_response;
 
 /// Who sent a request and where it arrived.
 #[derive(Debug, Clone)]
