@@ -8,12 +8,12 @@
 //!
 //! What it keeps: record batches exactly as produced (offsets assigned by
 //! rewriting the batch header), idempotent-producer state, consumer groups
-//! and their committed offsets, all in memory. A [`Faults`] API lets tests
+//! and their committed offsets, in memory by default. A [`Faults`] API lets tests
 //! drop or delay responses, close connections, stop and restart brokers and
 //! move partition leaders.
 //!
-//! Not here yet: the transaction coordinator, disk mode and retention
-//! enforcement (see the project's issues).
+//! With a data dir, partition logs are append-only segment files and
+//! committed offsets a snapshot file, recovered at start-up.
 
 pub use kafka_protocol as protocol;
 
@@ -24,6 +24,7 @@ pub mod coordinator;
 mod faults;
 mod handlers;
 mod log;
+mod offsets_store;
 mod state;
 
 pub use cluster::{Broker, Cluster, ClusterError};

@@ -147,6 +147,8 @@ pub(crate) struct Shared {
     /// Woken on every append, so long-polling fetches can look again.
     pub appended: Notify,
     pub faults: Faults,
+    /// Serialises snapshots of committed offsets (disk mode).
+    offsets_file: Mutex<()>,
 }
 
 impl Shared {
@@ -168,12 +170,27 @@ impl Shared {
             ),
             appended: Notify::new(),
             faults: Faults::default(),
+            offsets_file: Mutex::new(()),
         };
         if let Some(dir) = shared.config.data_dir.clone() {
             std::fs::create_dir_all(&dir)?;
             shared.load_topics(&dir, brokers.max(1))?;
+            let restored = crate::offsets_store::restore(&dir, &shared.groups)?;
+            tracing::info!(restored, "recovered committed offsets");
         }
         Ok(shared)
+    }
+
+    /// In disk mode, writes the committed offsets of every group before the
+    /// change that called this is acknowledged.
+    pub(crate) fn persist_offsets(&self) {
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        let _guard = lock(&self.offsets_file);
+        if let Err(e) = crate::offsets_store::save(dir, &self.groups) {
+            tracing::error!(error = %e, "could not save committed offsets");
+        }
     }
 
     fn load_topics(&self, dir: &std::path::Path, brokers: i32) -> std::io::Result<()> {

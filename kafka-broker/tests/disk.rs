@@ -98,7 +98,7 @@ async fn values(client: &mut RawClient, partition: i32) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_batches_survive_sigkill_and_a_torn_tail_is_cut() {
+async fn acknowledged_batches_and_offsets_survive_sigkill_and_a_torn_tail_is_cut() {
     let dir = temp_dir("durable");
     let broker = BrokerProcess::start(&[
         "--brokers",
@@ -132,6 +132,26 @@ async fn acknowledged_batches_survive_sigkill_and_a_torn_tail_is_cut() {
         acknowledged[partition] += 20;
         sent += 20;
     }
+    // A manually assigned consumer's commit.
+    let commit = RequestKind::OffsetCommit(m::OffsetCommitRequest {
+        group_id: "durable-readers".into(),
+        generation_id_or_member_epoch: -1,
+        topics: vec![m::offset_commit_request::OffsetCommitRequestTopic {
+            name: "durable".into(),
+            partitions: vec![m::offset_commit_request::OffsetCommitRequestPartition {
+                partition_index: 1,
+                committed_offset: 120,
+                committed_metadata: Some("checkpoint".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::OffsetCommit(committed) = client.call(&commit, 8).await else {
+        panic!("not an OffsetCommit response")
+    };
+    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
     drop(client);
     broker.kill();
 
@@ -168,6 +188,27 @@ async fn acknowledged_batches_survive_sigkill_and_a_torn_tail_is_cut() {
     let mut expected: Vec<String> = (0..sent).map(|i| format!("value-{i}")).collect();
     expected.sort();
     assert_eq!(all, expected);
+    // The committed offset came back too.
+    let fetch = RequestKind::OffsetFetch(m::OffsetFetchRequest {
+        groups: vec![m::offset_fetch_request::OffsetFetchRequestGroup {
+            group_id: "durable-readers".into(),
+            topics: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::OffsetFetch(offsets) = client.call(&fetch, 8).await else {
+        panic!("not an OffsetFetch response")
+    };
+    let partition = &offsets.groups[0].topics[0].partitions[0];
+    assert_eq!(
+        (
+            partition.partition_index,
+            partition.committed_offset,
+            partition.metadata.as_deref()
+        ),
+        (1, 120, Some("checkpoint"))
+    );
     // The log goes on where it left off.
     let next = produce(&mut client, 0, batch(sent, 1)).await;
     assert_eq!(next, acknowledged[0] as i64);

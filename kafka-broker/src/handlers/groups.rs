@@ -137,7 +137,9 @@ pub(crate) async fn handle(
             })
         }
         RequestKind::OffsetCommit(r) => {
-            ResponseKind::OffsetCommit(groups.offset_commit(r, version))
+            let response = groups.offset_commit(r, version);
+            ctx.shared.persist_offsets();
+            ResponseKind::OffsetCommit(response)
         }
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, version)),
         RequestKind::DescribeGroups(r) => {
@@ -145,7 +147,9 @@ pub(crate) async fn handle(
         }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, version)),
         RequestKind::DeleteGroups(r) => {
-            ResponseKind::DeleteGroups(groups.delete_groups(r, version))
+            let response = groups.delete_groups(r, version);
+            ctx.shared.persist_offsets();
+            ResponseKind::DeleteGroups(response)
         }
         other => {
             tracing::warn!(api = ?other.api_key(), "request routed to no handler");
