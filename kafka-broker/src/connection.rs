@@ -63,12 +63,7 @@ async fn run(
     let decoder = FrameDecoder::new(shared.config.socket_request_max_bytes);
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut output = BytesMut::with_capacity(64 * 1024);
-    let mut ctx = RequestContext {
-        shared,
-        broker_id,
-        client_id: String::new(),
-        client_host: peer.ip().to_string(),
-    };
+    let mut ctx = RequestContext::new(shared, broker_id, peer.ip().to_string());
     loop {
         while let Some(frame) = decoder.decode(&mut input)? {
             output.clear();
@@ -158,12 +153,7 @@ pub(crate) async fn handle_one(
     broker_id: i32,
     frame: Bytes,
 ) -> Result<Option<Bytes>, String> {
-    let mut ctx = RequestContext {
-        shared,
-        broker_id,
-        client_id: String::new(),
-        client_host: "127.0.0.1".to_owned(),
-    };
+    let mut ctx = RequestContext::new(shared, broker_id, "127.0.0.1".to_owned());
     let mut output = BytesMut::new();
     handle_frame(&mut ctx, frame, &mut output)
         .await

@@ -124,7 +124,7 @@ fn read(
                                             .collect(),
                                     );
                                 }
-                                data.records = Some(concat(chunks, bytes));
+                                data.records = Some(concat(&ctx.scratch, chunks, bytes));
                             }
                             Err(code) => {
                                 errors = true;
@@ -163,14 +163,17 @@ fn check_leader(
 }
 
 /// One `Bytes` for the records field: the stored batch itself when there
-/// is one, else a single copy of them all.
-fn concat(chunks: Vec<Bytes>, bytes: usize) -> Bytes {
+/// is one, else one copy of them all into the connection's scratch buffer
+/// (whose memory is reused once the previous response has been sent).
+fn concat(scratch: &std::sync::Mutex<BytesMut>, chunks: Vec<Bytes>, bytes: usize) -> Bytes {
     if chunks.len() == 1 {
         return chunks.into_iter().next().unwrap_or_default();
     }
-    let mut out = BytesMut::with_capacity(bytes);
+    let mut out = lock(scratch);
+    out.clear();
+    out.reserve(bytes);
     for chunk in &chunks {
         out.extend_from_slice(chunk);
     }
-    out.freeze()
+    out.split().freeze()
 }

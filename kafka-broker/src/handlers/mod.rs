@@ -23,12 +23,29 @@ pub(crate) use api_versions::{supported_versions, unsupported_version_response};
 pub(crate) use injected::error_response;
 
 /// Who sent a request and where it arrived.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct RequestContext {
     pub shared: Arc<Shared>,
     pub broker_id: i32,
     pub client_id: String,
     pub client_host: String,
+    /// Where Fetch gathers the batches of a partition, reused across the
+    /// connection's requests so large fetches do not allocate (and fault
+    /// in) fresh memory each time.
+    pub scratch: std::sync::Mutex<bytes::BytesMut>,
+}
+
+impl RequestContext {
+    /// A context for requests arriving at `broker_id` from `client_host`.
+    pub(crate) fn new(shared: Arc<Shared>, broker_id: i32, client_host: String) -> Self {
+        Self {
+            shared,
+            broker_id,
+            client_id: String::new(),
+            client_host,
+            scratch: std::sync::Mutex::new(bytes::BytesMut::new()),
+        }
+    }
 }
 
 /// Handles one request. Requests this broker does not serve never get
