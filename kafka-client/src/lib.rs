@@ -1,6 +1,9 @@
 //! Async Kafka client: producer and consumer.
 //!
-//! The producer, consumer and network layer arrive in later milestones; today
-//! this crate only re-exports the codec it is built on.
+//! Being built up in slices; see the project's issues for what is in place.
 
 pub use kafka_protocol as protocol;
+
+pub mod error;
+
+pub use error::{Error, Result};
