@@ -5,5 +5,6 @@
 pub use kafka_protocol as protocol;
 
 pub mod error;
+pub mod network;
 
 pub use error::{Error, Result};

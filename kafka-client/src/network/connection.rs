@@ -1,0 +1,335 @@
+//! One connection to one broker, owned by one task.
+//!
+//! Callers encode their request (with a correlation id from the shared
+//! handle), hand the frame to the task through a bounded channel and await a
+//! oneshot for the response frame. The task writes frames in order, reads
+//! responses and routes each by correlation id, so many requests can be in
+//! flight at once (pipelining). When the socket fails, or the handle is
+//! dropped, or a request times out, the task ends and every pending request
+//! fails with a network error: a response stream that may be out of step is
+//! never reused, as in the Java client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::frame::{FrameDecoder, decode_response_as, encode_request};
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::{ApiKey, ErrorCode, Request, VersionRange};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Error, Result};
+
+/// Requests queued for the writer beyond those in flight.
+const QUEUE: usize = 64;
+/// The largest response frame accepted.
+const MAX_RESPONSE: usize = 256 * 1024 * 1024;
+
+struct Outgoing {
+    correlation_id: i32,
+    frame: Bytes,
+    /// `None` for requests that get no response (produce with acks=0).
+    reply: Option<oneshot::Sender<Result<Bytes>>>,
+}
+
+/// A live connection to a broker. Cloning shares the connection.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    broker: String,
+    client_id: Option<String>,
+    outgoing: mpsc::Sender<Outgoing>,
+    next_correlation_id: AtomicI32,
+    versions: HashMap<i16, VersionRange>,
+    closed: Arc<AtomicBool>,
+    request_timeout: Duration,
+}
+
+fn network(broker: &str, reason: impl std::fmt::Display) -> Error {
+    Error::Network {
+        broker: broker.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Connection {
+    /// Connects to `broker` (`host:port`, resolved now), within
+    /// `setup_timeout`, and learns the broker's API versions.
+    pub async fn connect(
+        broker: &str,
+        client_id: Option<&str>,
+        setup_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self> {
+        let stream = tokio::time::timeout(setup_timeout, TcpStream::connect(broker))
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "connecting to {broker} took over {setup_timeout:?}"
+                ))
+            })?
+            .map_err(|e| network(broker, e))?;
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        let (outgoing, queue) = mpsc::channel(QUEUE);
+        let closed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run(
+            broker.to_owned(),
+            reader,
+            writer,
+            queue,
+            closed.clone(),
+        ));
+        let mut connection = Self {
+            inner: Arc::new(Inner {
+                broker: broker.to_owned(),
+                client_id: client_id.map(str::to_owned),
+                outgoing,
+                next_correlation_id: AtomicI32::new(0),
+                versions: HashMap::new(),
+                closed,
+                request_timeout,
+            }),
+        };
+        let versions = tokio::time::timeout(setup_timeout, connection.negotiate())
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "ApiVersions with {broker} took over {setup_timeout:?}"
+                ))
+            })??;
+        // Only this function holds the Arc so far.
+        if let Some(inner) = Arc::get_mut(&mut connection.inner) {
+            inner.versions = versions;
+        }
+        tracing::debug!(broker, "connected");
+        Ok(connection)
+    }
+
+    /// ApiVersions at the newest version we know, falling back to v0 when
+    /// the broker answers UNSUPPORTED_VERSION (KIP-511).
+    async fn negotiate(&self) -> Result<HashMap<i16, VersionRange>> {
+        let request = ApiVersionsRequest {
+            client_software_name: "kafka-sdk-rust".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        };
+        let mut response: ApiVersionsResponse = self.call(&request, 3).await?;
+        if response.error_code == ErrorCode::UnsupportedVersion.code() {
+            response = self.call(&ApiVersionsRequest::default(), 0).await?;
+        }
+        if response.error_code != 0 {
+            let code =
+                ErrorCode::from_code(response.error_code).unwrap_or(ErrorCode::UnknownServerError);
+            return Err(Error::kafka(
+                code,
+                format!("ApiVersions from {}", self.inner.broker),
+            ));
+        }
+        Ok(response
+            .api_keys
+            .iter()
+            .map(|k| {
+                (
+                    k.api_key,
+                    VersionRange {
+                        min: k.min_version,
+                        max: k.max_version,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The broker's address.
+    pub fn broker(&self) -> &str {
+        &self.inner.broker
+    }
+
+    /// Whether the connection has failed or been closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// The newest version of `R` both sides support.
+    pub fn version_for<R: Request>(&self) -> Result<i16> {
+        let ours = R::API_KEY.valid_versions();
+        let theirs = self
+            .inner
+            .versions
+            .get(&(R::API_KEY as i16))
+            .ok_or_else(|| {
+                Error::kafka(
+                    ErrorCode::UnsupportedVersion,
+                    format!("{:?} is not offered by {}", R::API_KEY, self.inner.broker),
+                )
+            })?;
+        let max = ours.max.min(theirs.max);
+        if max < ours.min.max(theirs.min) {
+            return Err(Error::kafka(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "no common version of {:?} with {}",
+                    R::API_KEY,
+                    self.inner.broker
+                ),
+            ));
+        }
+        Ok(max)
+    }
+
+    /// Whether the broker offers `api` at all.
+    pub fn supports(&self, api: ApiKey) -> bool {
+        self.inner.versions.contains_key(&(api as i16))
+    }
+
+    /// Sends `request` at the newest common version and awaits its response.
+    pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
+        let version = self.version_for::<R>()?;
+        self.call(request, version).await
+    }
+
+    /// Sends `request` at `version` and awaits its response, failing after
+    /// `request.timeout.ms` (which also closes the connection).
+    pub async fn call<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
+        let (reply, response) = oneshot::channel();
+        self.enqueue(request, version, Some(reply)).await?;
+        let frame = match tokio::time::timeout(self.inner.request_timeout, response).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(network(&self.inner.broker, "connection closed")),
+            Err(_) => {
+                self.close();
+                return Err(Error::Timeout(format!(
+                    "{:?} to {} got no response within {:?}",
+                    R::API_KEY,
+                    self.inner.broker,
+                    self.inner.request_timeout
+                )));
+            }
+        };
+        decode_response_as::<R::Response>(frame, version)
+            .map(|(_, body)| body)
+            .map_err(|e| {
+                Error::Protocol(format!(
+                    "{:?} v{version} response from {}: {e}",
+                    R::API_KEY,
+                    self.inner.broker
+                ))
+            })
+    }
+
+    /// Sends a request that gets no response (produce with acks=0).
+    pub async fn send_without_response<R: Request>(&self, request: &R, version: i16) -> Result<()> {
+        self.enqueue(request, version, None).await
+    }
+
+    async fn enqueue<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        reply: Option<oneshot::Sender<Result<Bytes>>>,
+    ) -> Result<()> {
+        if self.is_closed() {
+            return Err(network(&self.inner.broker, "connection closed"));
+        }
+        let correlation_id = self
+            .inner
+            .next_correlation_id
+            .fetch_add(1, Ordering::Relaxed);
+        let mut frame = BytesMut::new();
+        encode_request(
+            &mut frame,
+            correlation_id,
+            self.inner.client_id.as_deref(),
+            version,
+            request,
+        )
+        .map_err(|e| Error::Protocol(format!("{:?} v{version}: {e}", R::API_KEY)))?;
+        self.inner
+            .outgoing
+            .send(Outgoing {
+                correlation_id,
+                frame: frame.freeze(),
+                reply,
+            })
+            .await
+            .map_err(|_| network(&self.inner.broker, "connection closed"))
+    }
+
+    /// Closes the connection; pending requests fail.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The connection task: writes queued frames, reads responses, routes them.
+async fn run(
+    broker: String,
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Outgoing>,
+    closed: Arc<AtomicBool>,
+) {
+    let decoder = FrameDecoder::new(MAX_RESPONSE);
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let mut pending: HashMap<i32, oneshot::Sender<Result<Bytes>>> = HashMap::new();
+    let mut check_closed = tokio::time::interval(Duration::from_millis(50));
+    let reason = loop {
+        tokio::select! {
+            outgoing = queue.recv() => {
+                let Some(outgoing) = outgoing else { break "client dropped the connection".to_owned() };
+                if let Some(reply) = outgoing.reply {
+                    pending.insert(outgoing.correlation_id, reply);
+                }
+                if let Err(e) = writer.write_all(&outgoing.frame).await {
+                    break format!("write failed: {e}");
+                }
+            }
+            read = reader.read_buf(&mut input) => {
+                match read {
+                    Ok(0) => break "the broker closed the connection".to_owned(),
+                    Err(e) => break format!("read failed: {e}"),
+                    Ok(_) => {}
+                }
+                let mut failure = None;
+                loop {
+                    match decoder.decode(&mut input) {
+                        Ok(Some(frame)) => {
+                            let mut peek = frame.clone();
+                            let Ok(correlation_id) = kafka_protocol::primitives::read_i32(&mut peek) else {
+                                failure = Some("response without a correlation id".to_owned());
+                                break;
+                            };
+                            match pending.remove(&correlation_id) {
+                                Some(reply) => { let _ = reply.send(Ok(frame)); }
+                                None => {
+                                    failure = Some(format!("response to unknown correlation id {correlation_id}"));
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => { failure = Some(format!("bad response frame: {e}")); break; }
+                    }
+                }
+                if let Some(reason) = failure { break reason; }
+            }
+            _ = check_closed.tick() => {
+                if closed.load(Ordering::Acquire) { break "closed".to_owned(); }
+            }
+        }
+    };
+    closed.store(true, Ordering::Release);
+    tracing::debug!(broker, reason, pending = pending.len(), "connection ended");
+    for (_, reply) in pending {
+        let _ = reply.send(Err(network(&broker, &reason)));
+    }
+}

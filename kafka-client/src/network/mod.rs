@@ -1,0 +1,343 @@
+//! Connections to the cluster and what the client knows of it.
+//!
+//! [`Network`] keeps at most one [`Connection`] per broker, opened on first
+//! use and again after a failure with exponential backoff and jitter,
+//! closed when idle for `connections.max.idle.ms`. Host names are resolved
+//! on every connect. Metadata is fetched from any reachable broker (the
+//! bootstrap servers first, before any metadata is known), refreshed when
+//! it is older than `metadata.max.age.ms` and whenever a caller reports
+//! that it is stale (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, a
+//! lost connection).
+//!
+//! TLS and SASL will wrap the stream inside [`Connection::connect`]; nothing
+//! above it changes.
+
+mod backoff;
+mod connection;
+mod metadata;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+
+pub use backoff::Backoff;
+pub use connection::Connection;
+pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
+
+use crate::{Error, Result};
+
+/// The settings the network layer needs (a subset of the client configs).
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// `bootstrap.servers`, as `host:port` entries.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`.
+    pub client_id: Option<String>,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub connection_setup_timeout: Duration,
+    /// `reconnect.backoff.ms`.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub reconnect_backoff_max: Duration,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle: Duration,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+    /// Whether Metadata may create missing topics (`allow.auto.create.topics`).
+    pub allow_auto_create_topics: bool,
+}
+
+impl NetworkConfig {
+    /// Java's defaults, for `bootstrap`.
+    pub fn new(bootstrap_servers: Vec<String>) -> Self {
+        Self {
+            bootstrap_servers,
+            client_id: None,
+            request_timeout: Duration::from_secs(30),
+            connection_setup_timeout: Duration::from_secs(10),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+            connections_max_idle: Duration::from_secs(540),
+            metadata_max_age: Duration::from_secs(300),
+            allow_auto_create_topics: true,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    connection: Option<Connection>,
+    backoff: Backoff,
+    next_attempt: Instant,
+    last_used: Instant,
+}
+
+/// Connections to every broker, and the cluster metadata.
+#[derive(Debug)]
+pub struct Network {
+    config: NetworkConfig,
+    /// By address, so bootstrap servers and brokers share connections.
+    slots: Mutex<HashMap<String, Slot>>,
+    metadata: RwLock<Arc<ClusterMetadata>>,
+    /// Topics metadata is kept for.
+    topics: Mutex<Vec<String>>,
+    /// Serialises refreshes so a burst of errors causes one Metadata request.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Network {
+    /// A network layer; nothing connects until first used. Starts the idle
+    /// sweep, which ends when the returned `Arc` is dropped.
+    pub fn new(config: NetworkConfig) -> Result<Arc<Self>> {
+        if config.bootstrap_servers.is_empty() {
+            return Err(Error::config("bootstrap.servers", "no servers given"));
+        }
+        let network = Arc::new(Self {
+            config,
+            slots: Mutex::new(HashMap::new()),
+            metadata: RwLock::new(Arc::new(ClusterMetadata::default())),
+            topics: Mutex::new(Vec::new()),
+            refreshing: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(close_idle(Arc::downgrade(&network)));
+        Ok(network)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// A connection to `addr`, reused if open; waits out the backoff of a
+    /// recent failure first.
+    pub async fn connect(&self, addr: &str) -> Result<Connection> {
+        let wait = {
+            let mut slots = lock(&self.slots);
+            let now = Instant::now();
+            let slot = slots.entry(addr.to_owned()).or_insert_with(|| Slot {
+                connection: None,
+                backoff: Backoff::new(
+                    self.config.reconnect_backoff,
+                    self.config.reconnect_backoff_max,
+                ),
+                next_attempt: now,
+                last_used: now,
+            });
+            slot.last_used = now;
+            if let Some(connection) = slot.connection.as_ref().filter(|c| !c.is_closed()) {
+                return Ok(connection.clone());
+            }
+            slot.next_attempt.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let result = Connection::connect(
+            addr,
+            self.config.client_id.as_deref(),
+            self.config.connection_setup_timeout,
+            self.config.request_timeout,
+        )
+        .await;
+        let mut slots = lock(&self.slots);
+        let Some(slot) = slots.get_mut(addr) else {
+            return result;
+        };
+        match &result {
+            Ok(connection) => {
+                slot.backoff.reset();
+                // Another task may have connected meanwhile: keep one.
+                if let Some(existing) = slot.connection.as_ref().filter(|c| !c.is_closed()) {
+                    connection.close();
+                    return Ok(existing.clone());
+                }
+                slot.connection = Some(connection.clone());
+            }
+            Err(e) => {
+                let delay = slot.backoff.next_delay();
+                slot.next_attempt = Instant::now() + delay;
+                tracing::debug!(broker = addr, error = %e, ?delay, "connect failed");
+            }
+        }
+        result
+    }
+
+    /// A connection to broker `node_id`, by the current metadata.
+    pub async fn broker(&self, node_id: i32) -> Result<Connection> {
+        let addr = self
+            .metadata()
+            .brokers
+            .get(&node_id)
+            .map(|b| b.addr.clone())
+            .ok_or_else(|| Error::Network {
+                broker: format!("node {node_id}"),
+                reason: "not in the cluster metadata".into(),
+            })?;
+        self.connect(&addr).await
+    }
+
+    /// A connection to any reachable broker: known brokers first, then the
+    /// bootstrap servers.
+    pub async fn any(&self) -> Result<Connection> {
+        let mut candidates: Vec<String> = self
+            .metadata()
+            .brokers
+            .values()
+            .map(|b| b.addr.clone())
+            .collect();
+        candidates.sort();
+        for addr in &self.config.bootstrap_servers {
+            if !candidates.contains(addr) {
+                candidates.push(addr.clone());
+            }
+        }
+        // An open connection beats a new one.
+        {
+            let slots = lock(&self.slots);
+            if let Some(open) = candidates.iter().find_map(|a| {
+                slots
+                    .get(a)
+                    .and_then(|s| s.connection.as_ref())
+                    .filter(|c| !c.is_closed())
+            }) {
+                return Ok(open.clone());
+            }
+        }
+        let mut last = None;
+        for addr in &candidates {
+            match self.connect(addr).await {
+                Ok(connection) => return Ok(connection),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::config("bootstrap.servers", "no servers given")))
+    }
+
+    /// The current metadata snapshot.
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.metadata
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds topics to those metadata is kept for.
+    pub fn track(&self, topics: &[&str]) {
+        let mut tracked = lock(&self.topics);
+        for topic in topics {
+            if !tracked.iter().any(|t| t == topic) {
+                tracked.push((*topic).to_owned());
+            }
+        }
+    }
+
+    /// Fetches metadata for the tracked topics now.
+    pub async fn refresh(&self) -> Result<Arc<ClusterMetadata>> {
+        let before = self.metadata().fetched_at;
+        let _one_at_a_time = self.refreshing.lock().await;
+        // Someone else refreshed while we waited: that answer is fresh enough.
+        let current = self.metadata();
+        if current.fetched_at > before {
+            return Ok(current);
+        }
+        let topics = lock(&self.topics).clone();
+        let request = MetadataRequest {
+            topics: Some(
+                topics
+                    .iter()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: self.config.allow_auto_create_topics,
+            ..Default::default()
+        };
+        let mut last = None;
+        for _ in 0..3 {
+            let connection = match self.any().await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match connection.send(&request).await {
+                Ok(response) => return Ok(self.apply(&response)),
+                Err(e) => {
+                    connection.close();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Timeout("metadata".into())))
+    }
+
+    fn apply(&self, response: &MetadataResponse) -> Arc<ClusterMetadata> {
+        let mut guard = self.metadata.write().unwrap_or_else(|e| e.into_inner());
+        let next = Arc::new(ClusterMetadata::merge(&guard, response));
+        *guard = next.clone();
+        next
+    }
+
+    /// Metadata that covers `topic` and is younger than `metadata.max.age.ms`,
+    /// refreshing if needed.
+    pub async fn metadata_for(&self, topic: &str) -> Result<Arc<ClusterMetadata>> {
+        self.track(&[topic]);
+        let current = self.metadata();
+        let fresh = current.fetched_at.elapsed() < self.config.metadata_max_age;
+        if fresh && current.topics.contains_key(topic) {
+            return Ok(current);
+        }
+        self.refresh().await
+    }
+
+    /// Closes every connection.
+    pub fn close(&self) {
+        for slot in lock(&self.slots).values_mut() {
+            if let Some(connection) = slot.connection.take() {
+                connection.close();
+            }
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Closes connections unused for `connections.max.idle.ms`.
+async fn close_idle(network: Weak<Network>) {
+    let period = match network.upgrade() {
+        Some(n) => (n.config.connections_max_idle / 4).max(Duration::from_millis(100)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let Some(network) = network.upgrade() else {
+            return;
+        };
+        let idle = network.config.connections_max_idle;
+        for (addr, slot) in lock(&network.slots).iter_mut() {
+            if slot.last_used.elapsed() > idle
+                && let Some(connection) = slot.connection.take()
+            {
+                tracing::debug!(broker = addr, "closing idle connection");
+                connection.close();
+            }
+        }
+    }
+}
