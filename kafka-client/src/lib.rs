@@ -6,5 +6,6 @@ pub use kafka_protocol as protocol;
 
 pub mod error;
 pub mod network;
+pub mod producer;
 
 pub use error::{Error, Result};

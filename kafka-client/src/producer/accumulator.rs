@@ -1,0 +1,553 @@
+//! The record accumulator: per-partition batches written straight into wire
+//! bytes, closed at `batch.size` or after `linger.ms`, with every queued
+//! byte counted against `buffer.memory`.
+//!
+//! `send` appends under a short lock and never waits on the network. The
+//! sender task asks which partitions are ready, drains their oldest batch,
+//! and puts a batch back at the front of its queue when it must be retried,
+//! so a partition's batches leave in order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::records::{BatchBuilder, Compression, Header};
+use tokio::sync::{Notify, oneshot};
+
+use crate::{Error, Result};
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its timestamp (create time as sent).
+    pub timestamp: i64,
+}
+
+/// The completion of one record's delivery.
+pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata>>;
+
+/// The settings the accumulator uses.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    /// `batch.size`.
+    pub batch_size: usize,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `buffer.memory`.
+    pub buffer_memory: usize,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// `compression.level` for the codec.
+    pub compression_level: Option<i32>,
+}
+
+/// A batch being filled or in flight.
+#[derive(Debug)]
+pub struct ProducerBatch {
+    /// Where it goes.
+    pub tp: TopicPartition,
+    builder: Option<BatchBuilder>,
+    /// The finished wire bytes, once drained (kept for retries).
+    pub wire: Option<Bytes>,
+    deliveries: Vec<(Delivery, i64)>,
+    /// When the first record was appended.
+    pub created: Instant,
+    /// Bytes reserved from `buffer.memory`.
+    reserved: usize,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// Not to be sent again before this instant (retry backoff).
+    pub retry_after: Option<Instant>,
+    /// The idempotent base sequence, once assigned.
+    pub base_sequence: Option<i32>,
+    records: usize,
+}
+
+impl ProducerBatch {
+    /// Records in the batch.
+    pub fn record_count(&self) -> usize {
+        self.records
+    }
+
+    /// Closes the batch: writes the header with the producer's id, epoch
+    /// and base sequence (-1s when not idempotent), compresses and checksums.
+    /// Later calls return the same bytes.
+    pub fn finish(&mut self, producer: Option<(i64, i16, i32)>) -> Result<Bytes> {
+        if let Some(wire) = &self.wire {
+            return Ok(wire.clone());
+        }
+        let mut builder = self
+            .builder
+            .take()
+            .ok_or_else(|| Error::Protocol("batch finished twice".into()))?;
+        if let Some((id, epoch, sequence)) = producer {
+            builder.set_producer(id, epoch, sequence);
+            self.base_sequence = Some(sequence);
+        }
+        let wire = builder.finish().map_err(|e| {
+            Error::Protocol(format!(
+                "encoding a batch for {}-{}: {e}",
+                self.tp.topic, self.tp.partition
+            ))
+        })?;
+        self.wire = Some(wire.clone());
+        Ok(wire)
+    }
+
+    /// Completes every record: offsets are the base offset plus each
+    /// record's position.
+    pub fn complete(self, base_offset: i64) {
+        for (i, (delivery, timestamp)) in self.deliveries.into_iter().enumerate() {
+            let _ = delivery.send(Ok(RecordMetadata {
+                partition: self.tp.partition,
+                offset: base_offset + i as i64,
+                timestamp,
+            }));
+        }
+    }
+
+    /// Fails every record with `error`.
+    pub fn fail(self, error: Error) {
+        for (delivery, _) in self.deliveries {
+            let _ = delivery.send(Err(error.clone()));
+        }
+    }
+
+    fn is_full(&self, batch_size: usize) -> bool {
+        self.builder
+            .as_ref()
+            .is_none_or(|b| b.estimated_size() >= batch_size)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queues {
+    batches: HashMap<TopicPartition, VecDeque<ProducerBatch>>,
+    used_memory: usize,
+    /// A flush is pending: every batch is ready regardless of linger.
+    flushing: usize,
+    closed: bool,
+}
+
+/// The accumulator, shared by `send` and the sender task.
+#[derive(Debug)]
+pub struct Accumulator {
+    config: AccumulatorConfig,
+    queues: Mutex<Queues>,
+    /// Woken when memory is released.
+    memory_freed: Notify,
+    /// Woken when a batch may have become ready.
+    pub data_ready: Notify,
+}
+
+/// What an append did, for the sticky partitioner and the sender.
+#[derive(Debug)]
+pub struct Appended {
+    /// The record's delivery.
+    pub delivery: oneshot::Receiver<Result<RecordMetadata>>,
+    /// A new batch was started for the partition.
+    pub new_batch: bool,
+    /// The partition's last batch is full: the sender may send it now.
+    pub batch_full: bool,
+}
+
+/// The encoded size of a record, as counted against `buffer.memory` and
+/// `max.request.size`: its fields plus the varint framing and batch overhead.
+pub fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    let fields = key.map_or(0, <[u8]>::len)
+        + value.map_or(0, <[u8]>::len)
+        + headers
+            .iter()
+            .map(|h| h.key().len() + h.value().map_or(0, |v| v.len()) + 10)
+            .sum::<usize>();
+    fields + 21 + kafka_protocol::records::RECORD_BATCH_OVERHEAD
+}
+
+impl Accumulator {
+    /// An empty accumulator.
+    pub fn new(config: AccumulatorConfig) -> Self {
+        Self {
+            config,
+            queues: Mutex::new(Queues::default()),
+            memory_freed: Notify::new(),
+            data_ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves `size` bytes of `buffer.memory`, waiting up to `max_block`
+    /// for batches in flight to release some.
+    pub async fn reserve(&self, size: usize, max_block: Duration) -> Result<()> {
+        if size > self.config.buffer_memory {
+            return Err(Error::RecordTooLarge {
+                size,
+                limit_name: "buffer.memory",
+                limit: self.config.buffer_memory,
+            });
+        }
+        let deadline = tokio::time::Instant::now() + max_block;
+        loop {
+            let freed = self.memory_freed.notified();
+            {
+                let mut queues = self.lock();
+                if queues.closed {
+                    return Err(Error::Closed);
+                }
+                if queues.used_memory + size <= self.config.buffer_memory {
+                    queues.used_memory += size;
+                    return Ok(());
+                }
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(Error::Timeout(format!(
+                    "buffer.memory ({} bytes) stayed full for max.block.ms ({max_block:?})",
+                    self.config.buffer_memory
+                )));
+            }
+        }
+    }
+
+    /// Returns memory reserved for a record that was not appended.
+    pub fn unreserve(&self, size: usize) {
+        let mut queues = self.lock();
+        queues.used_memory = queues.used_memory.saturating_sub(size);
+        drop(queues);
+        self.memory_freed.notify_waiters();
+    }
+
+    /// Appends a record whose size was reserved, to the partition's last
+    /// batch or a new one.
+    pub fn append(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        reserved: usize,
+    ) -> Result<Appended> {
+        let (sender, delivery) = oneshot::channel();
+        let mut queues = self.lock();
+        if queues.closed {
+            queues.used_memory = queues.used_memory.saturating_sub(reserved);
+            return Err(Error::Closed);
+        }
+        let queue = queues.batches.entry(tp.clone()).or_default();
+        let open = queue.back_mut().filter(|b| {
+            b.builder.is_some()
+                && b.builder
+                    .as_ref()
+                    .is_some_and(|builder| builder.would_fit(timestamp, key, value, headers))
+        });
+        let (batch, new_batch) = match open {
+            Some(batch) => (batch, false),
+            None => {
+                let mut builder = BatchBuilder::new(self.config.batch_size);
+                builder
+                    .set_compression(self.config.compression)
+                    .set_compression_level(self.config.compression_level);
+                queue.push_back(ProducerBatch {
+                    tp: tp.clone(),
+                    builder: Some(builder),
+                    wire: None,
+                    deliveries: Vec::new(),
+                    created: Instant::now(),
+                    reserved: 0,
+                    attempts: 0,
+                    retry_after: None,
+                    base_sequence: None,
+                    records: 0,
+                });
+                let Some(batch) = queue.back_mut() else {
+                    return Err(Error::Protocol("batch queue is empty after a push".into()));
+                };
+                (batch, true)
+            }
+        };
+        let Some(builder) = batch.builder.as_mut() else {
+            return Err(Error::Protocol("appending to a closed batch".into()));
+        };
+        builder
+            .append(timestamp, key, value, headers)
+            .map_err(|e| Error::Protocol(format!("encoding a record: {e}")))?;
+        batch.deliveries.push((sender, timestamp));
+        batch.reserved += reserved;
+        batch.records += 1;
+        let batch_full = batch.is_full(self.config.batch_size);
+        drop(queues);
+        if batch_full || new_batch {
+            self.data_ready.notify_one();
+        }
+        Ok(Appended {
+            delivery,
+            new_batch,
+            batch_full,
+        })
+    }
+
+    /// Partitions whose first batch may be sent now (full, lingered long
+    /// enough, flushing or closing, and not in retry backoff), and when the
+    /// next one becomes ready.
+    pub fn ready(&self, now: Instant) -> (Vec<TopicPartition>, Option<Instant>) {
+        let queues = self.lock();
+        let hurry = queues.flushing > 0 || queues.closed;
+        let mut ready = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (tp, queue) in &queues.batches {
+            let Some(first) = queue.front() else { continue };
+            let at = match first.retry_after {
+                Some(at) => at,
+                None if hurry || queue.len() > 1 || first.is_full(self.config.batch_size) => now,
+                None => first.created + self.config.linger,
+            };
+            if at <= now {
+                ready.push(tp.clone());
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        ready.sort();
+        (ready, next)
+    }
+
+    /// Takes the first batch of a partition.
+    pub fn drain(&self, tp: &TopicPartition) -> Option<ProducerBatch> {
+        let mut queues = self.lock();
+        let queue = queues.batches.get_mut(tp)?;
+        let batch = queue.pop_front();
+        if queue.is_empty() {
+            queues.batches.remove(tp);
+        }
+        batch
+    }
+
+    /// Puts a batch back at the front of its partition's queue for a retry
+    /// after `backoff`.
+    pub fn reenqueue(&self, mut batch: ProducerBatch, backoff: Duration) {
+        batch.retry_after = Some(Instant::now() + backoff);
+        let mut queues = self.lock();
+        queues
+            .batches
+            .entry(batch.tp.clone())
+            .or_default()
+            .push_front(batch);
+        drop(queues);
+        self.data_ready.notify_one();
+    }
+
+    /// Releases a finished batch's memory.
+    pub fn release(&self, batch: &ProducerBatch) {
+        self.unreserve(batch.reserved);
+    }
+
+    /// Removes and returns queued batches whose first record is older than
+    /// `delivery_timeout`: their time is up and they are never sent again.
+    pub fn expire(&self, now: Instant, delivery_timeout: Duration) -> Vec<ProducerBatch> {
+        let mut queues = self.lock();
+        let mut expired = Vec::new();
+        for queue in queues.batches.values_mut() {
+            // Only from the front, so what remains keeps its order.
+            while queue
+                .front()
+                .is_some_and(|b| now.duration_since(b.created) >= delivery_timeout)
+            {
+                if let Some(batch) = queue.pop_front() {
+                    expired.push(batch);
+                }
+            }
+        }
+        queues.batches.retain(|_, q| !q.is_empty());
+        expired
+    }
+
+    /// Starts a flush: everything queued is ready at once until `end_flush`.
+    pub fn begin_flush(&self) {
+        self.lock().flushing += 1;
+        self.data_ready.notify_one();
+    }
+
+    /// Ends a flush started by `begin_flush`.
+    pub fn end_flush(&self) {
+        let mut queues = self.lock();
+        queues.flushing = queues.flushing.saturating_sub(1);
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.lock().batches.is_empty()
+    }
+
+    /// Bytes of `buffer.memory` in use.
+    pub fn used_memory(&self) -> usize {
+        self.lock().used_memory
+    }
+
+    /// Refuses new records; queued ones are still sent.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.data_ready.notify_one();
+        self.memory_freed.notify_waiters();
+    }
+
+    /// Fails and removes everything queued.
+    pub fn abort_all(&self, error: &Error) {
+        let batches: Vec<ProducerBatch> = {
+            let mut queues = self.lock();
+            queues.batches.drain().flat_map(|(_, q)| q).collect()
+        };
+        for batch in batches {
+            self.release(&batch);
+            batch.fail(error.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accumulator(batch_size: usize, linger_ms: u64, memory: usize) -> Accumulator {
+        Accumulator::new(AccumulatorConfig {
+            batch_size,
+            linger: Duration::from_millis(linger_ms),
+            buffer_memory: memory,
+            compression: Compression::None,
+            compression_level: None,
+        })
+    }
+
+    fn tp(partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: "t".into(),
+            partition,
+        }
+    }
+
+    fn append(acc: &Accumulator, partition: i32, value: &[u8]) -> Appended {
+        let size = record_size(None, Some(value), &[]);
+        acc.lock().used_memory += size;
+        acc.append(&tp(partition), 1, None, Some(value), &[], size)
+            .unwrap()
+    }
+
+    #[test]
+    fn records_share_a_batch_until_batch_size_then_a_new_one_starts() {
+        let acc = accumulator(300, 1000, 1 << 20);
+        let first = append(&acc, 0, &[1; 100]);
+        assert!(first.new_batch && !first.batch_full);
+        let second = append(&acc, 0, &[2; 100]);
+        assert!(!second.new_batch);
+        let third = append(&acc, 0, &[3; 100]);
+        assert!(third.batch_full || third.new_batch);
+        let (ready, _) = acc.ready(Instant::now());
+        assert_eq!(ready, [tp(0)], "a full batch is ready before linger");
+    }
+
+    #[test]
+    fn a_lone_batch_waits_for_linger_unless_flushing() {
+        let acc = accumulator(1 << 20, 50, 1 << 20);
+        append(&acc, 0, b"v");
+        let now = Instant::now();
+        let (ready, next) = acc.ready(now);
+        assert!(ready.is_empty());
+        assert!(next.is_some_and(|n| n > now));
+        assert_eq!(acc.ready(now + Duration::from_millis(60)).0, [tp(0)]);
+        acc.begin_flush();
+        assert_eq!(acc.ready(now).0, [tp(0)]);
+    }
+
+    #[tokio::test]
+    async fn draining_finishing_and_completing_assign_offsets_in_order() {
+        let acc = accumulator(1 << 20, 0, 1 << 20);
+        let a = append(&acc, 0, b"a");
+        let b = append(&acc, 0, b"b");
+        let mut batch = acc.drain(&tp(0)).unwrap();
+        assert_eq!(batch.record_count(), 2);
+        let wire = batch.finish(Some((7, 1, 40))).unwrap();
+        assert_eq!(
+            batch.finish(None).unwrap(),
+            wire,
+            "finished once, bytes kept"
+        );
+        let parsed = kafka_protocol::records::RecordBatch::from_bytes(wire).unwrap();
+        assert_eq!(parsed.header().base_sequence, 40);
+        acc.release(&batch);
+        batch.complete(100);
+        assert_eq!(a.delivery.await.unwrap().unwrap().offset, 100);
+        assert_eq!(b.delivery.await.unwrap().unwrap().offset, 101);
+        assert_eq!(acc.used_memory(), 0);
+    }
+
+    #[tokio::test]
+    async fn buffer_memory_blocks_then_times_out_and_frees_on_release() {
+        let acc = accumulator(1 << 20, 0, 1000);
+        acc.reserve(900, Duration::from_millis(10)).await.unwrap();
+        let started = Instant::now();
+        let blocked = acc.reserve(200, Duration::from_millis(50)).await;
+        assert!(matches!(blocked, Err(Error::Timeout(_))), "{blocked:?}");
+        assert!(started.elapsed() >= Duration::from_millis(45));
+        assert!(matches!(
+            acc.reserve(2000, Duration::ZERO).await,
+            Err(Error::RecordTooLarge {
+                limit_name: "buffer.memory",
+                ..
+            })
+        ));
+        let acc = std::sync::Arc::new(acc);
+        let waiter = tokio::spawn({
+            let acc = acc.clone();
+            async move { acc.reserve(200, Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        acc.unreserve(900);
+        waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn expired_batches_fail_and_retries_go_back_to_the_front() {
+        let acc = accumulator(10, 0, 1 << 20);
+        let old = append(&acc, 0, &[0; 20]);
+        let young = append(&acc, 0, &[1; 20]);
+        let first = acc.drain(&tp(0)).unwrap();
+        acc.reenqueue(first, Duration::ZERO);
+        let again = acc.drain(&tp(0)).unwrap();
+        assert_eq!(again.attempts, 0);
+        assert_eq!(again.record_count(), 1);
+        acc.reenqueue(again, Duration::from_secs(60));
+        assert!(acc.ready(Instant::now()).0.is_empty(), "in backoff");
+        let expired = acc.expire(
+            Instant::now() + Duration::from_secs(1),
+            Duration::from_millis(500),
+        );
+        assert_eq!(expired.len(), 2);
+        for batch in expired {
+            batch.fail(Error::Timeout("delivery.timeout.ms".into()));
+        }
+        assert!(matches!(
+            old.delivery.await.unwrap(),
+            Err(Error::Timeout(_))
+        ));
+        assert!(matches!(
+            young.delivery.await.unwrap(),
+            Err(Error::Timeout(_))
+        ));
+        assert!(acc.is_empty());
+    }
+}
