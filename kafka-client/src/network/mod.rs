@@ -88,6 +88,8 @@ pub struct Network {
     topics: Mutex<Vec<String>>,
     /// Serialises refreshes so a burst of errors causes one Metadata request.
     refreshing: tokio::sync::Mutex<()>,
+    /// Tells the idle sweep to stop when the network is dropped.
+    shutdown: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,8 +109,12 @@ impl Network {
             metadata: RwLock::new(Arc::new(ClusterMetadata::default())),
             topics: Mutex::new(Vec::new()),
             refreshing: tokio::sync::Mutex::new(()),
+            shutdown: Arc::new(tokio::sync::Notify::new()),
         });
-        tokio::spawn(close_idle(Arc::downgrade(&network)));
+        tokio::spawn(close_idle(
+            Arc::downgrade(&network),
+            network.shutdown.clone(),
+        ));
         Ok(network)
     }
 
@@ -315,18 +321,23 @@ impl Network {
 impl Drop for Network {
     fn drop(&mut self) {
         self.close();
+        // A stored permit: the sweep stops even if it is not waiting yet.
+        self.shutdown.notify_one();
     }
 }
 
 /// Closes connections unused for `connections.max.idle.ms`.
-async fn close_idle(network: Weak<Network>) {
+async fn close_idle(network: Weak<Network>, shutdown: Arc<tokio::sync::Notify>) {
     let period = match network.upgrade() {
         Some(n) => (n.config.connections_max_idle / 4).max(Duration::from_millis(100)),
         None => return,
     };
     let mut tick = tokio::time::interval(period);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.notified() => return,
+        }
         let Some(network) = network.upgrade() else {
             return;
         };

@@ -338,18 +338,30 @@ impl Accumulator {
         batch
     }
 
-    /// Puts a batch back at the front of its partition's queue for a retry
-    /// after `backoff`.
+    /// Puts a batch back near the front of its partition's queue for a
+    /// retry after `backoff`: before every batch not yet sent, and among
+    /// other retried batches in sequence order, so the partition's order
+    /// holds whatever order the responses came back in.
     pub fn reenqueue(&self, mut batch: ProducerBatch, backoff: Duration) {
         batch.retry_after = Some(Instant::now() + backoff);
         let mut queues = self.lock();
-        queues
-            .batches
-            .entry(batch.tp.clone())
-            .or_default()
-            .push_front(batch);
+        let queue = queues.batches.entry(batch.tp.clone()).or_default();
+        let position = match batch.base_sequence {
+            Some(sequence) => queue
+                .iter()
+                .position(|b| b.base_sequence.is_none_or(|s| s > sequence))
+                .unwrap_or(queue.len()),
+            None => 0,
+        };
+        queue.insert(position, batch);
         drop(queues);
         self.data_ready.notify_one();
+    }
+
+    /// Whether `close` was called and nothing is left to send.
+    pub fn is_closed_and_empty(&self) -> bool {
+        let queues = self.lock();
+        queues.closed && queues.batches.is_empty()
     }
 
     /// Releases a finished batch's memory.

@@ -1,4 +1,400 @@
 //! The producer: records are batched per partition in wire format by the
-//! [`accumulator`], and sent by a background sender task.
+//! [`accumulator`], and sent by a background sender task, idempotently by
+//! default.
 
 pub mod accumulator;
+mod idempotence;
+mod sender;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::records::{Compression, Header};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use accumulator::{Accumulator, AccumulatorConfig, record_size};
+pub use accumulator::{RecordMetadata, TopicPartition};
+use idempotence::Idempotence;
+use sender::SenderConfig;
+
+use crate::network::{Network, NetworkConfig};
+use crate::{Error, Result};
+
+/// A record to send: topic, optional partition, key, value, headers and
+/// timestamp. Keys and values are bytes; serialize before building.
+///
+/// ```
+/// use kafka_client::producer::ProducerRecord;
+///
+/// let record = ProducerRecord::new("orders")
+///     .key("customer-7")
+///     .value(r#"{"total": 42}"#)
+///     .header("trace-id", "abc");
+/// assert_eq!(record.topic(), "orders");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ProducerRecord {
+    topic: String,
+    partition: Option<i32>,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    headers: Vec<Header>,
+    timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record for `topic` with no key, value or headers.
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Sends to this partition, bypassing the partitioner.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The value; without one the record is a tombstone.
+    pub fn value(mut self, value: impl Into<Bytes>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.push(Header::new(key, Some(value.into())));
+        self
+    }
+
+    /// The create timestamp in milliseconds since the epoch; now if unset.
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+}
+
+/// The producer's settings, typed. Built from a validated producer
+/// configuration; the defaults are the Java client's.
+#[derive(Debug, Clone)]
+pub struct ProducerSettings {
+    /// The network layer's settings (bootstrap servers, timeouts, backoff).
+    pub network: NetworkConfig,
+    /// `acks`: -1 (all), 0 or 1.
+    pub acks: i16,
+    /// `batch.size`.
+    pub batch_size: usize,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `buffer.memory`.
+    pub buffer_memory: usize,
+    /// `max.block.ms`.
+    pub max_block: Duration,
+    /// `compression.type`.
+    pub compression: Compression,
+    /// `compression.level`.
+    pub compression_level: Option<i32>,
+    /// `enable.idempotence`.
+    pub idempotence: bool,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight: usize,
+    /// `retries`.
+    pub retries: u32,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `delivery.timeout.ms`.
+    pub delivery_timeout: Duration,
+    /// `max.request.size`.
+    pub max_request_size: usize,
+}
+
+impl ProducerSettings {
+    /// Java's defaults for the given bootstrap servers.
+    pub fn new(bootstrap_servers: &str) -> Self {
+        Self {
+            network: NetworkConfig::new(
+                bootstrap_servers
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect(),
+            ),
+            acks: -1,
+            batch_size: 16_384,
+            linger: Duration::from_millis(5),
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            compression: Compression::None,
+            compression_level: None,
+            idempotence: true,
+            max_in_flight: 5,
+            retries: i32::MAX as u32,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
+            delivery_timeout: Duration::from_secs(120),
+            max_request_size: 1024 * 1024,
+        }
+    }
+}
+
+/// The pending delivery of one record: resolves to where it landed, or to
+/// the error that ended its delivery.
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    receiver: oneshot::Receiver<Result<RecordMetadata>>,
+}
+
+impl std::future::Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.receiver)
+            .poll(cx)
+            .map(|result| result.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+/// An async Kafka producer. Cheap to clone; clones share one sender task.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: ProducerSettings,
+    network: Arc<Network>,
+    accumulator: Arc<Accumulator>,
+    sender: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    /// Starts a producer; connects lazily on the first send.
+    pub fn new(settings: ProducerSettings) -> Result<Self> {
+        if settings.idempotence && settings.acks != -1 {
+            return Err(Error::config(
+                "acks",
+                "must be all (-1) with enable.idempotence=true",
+            ));
+        }
+        if settings.idempotence && settings.max_in_flight > 5 {
+            return Err(Error::config(
+                "max.in.flight.requests.per.connection",
+                "must be at most 5 with enable.idempotence=true",
+            ));
+        }
+        let network = Network::new(settings.network.clone())?;
+        let accumulator = Arc::new(Accumulator::new(AccumulatorConfig {
+            batch_size: settings.batch_size,
+            linger: settings.linger,
+            buffer_memory: settings.buffer_memory,
+            compression: settings.compression,
+            compression_level: settings.compression_level,
+        }));
+        let idempotence = settings
+            .idempotence
+            .then(|| Arc::new(Idempotence::new(None)));
+        let sender = tokio::spawn(sender::run(
+            network.clone(),
+            accumulator.clone(),
+            idempotence,
+            SenderConfig {
+                acks: settings.acks,
+                request_timeout: settings.network.request_timeout,
+                delivery_timeout: settings.delivery_timeout,
+                retry_backoff: settings.retry_backoff,
+                retry_backoff_max: settings.retry_backoff_max,
+                retries: settings.retries,
+                max_in_flight: settings.max_in_flight.max(1),
+                max_request_size: settings.max_request_size,
+            },
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                network,
+                accumulator,
+                sender: std::sync::Mutex::new(Some(sender)),
+            }),
+        })
+    }
+
+    /// Queues a record and returns its delivery future. Waits (up to
+    /// `max.block.ms`) only for topic metadata and `buffer.memory`, never
+    /// for the network send itself.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let settings = &self.inner.settings;
+        let size = record_size(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+        if size > settings.max_request_size {
+            return Err(Error::RecordTooLarge {
+                size,
+                limit_name: "max.request.size",
+                limit: settings.max_request_size,
+            });
+        }
+        let partitions = self.partition_count(&record.topic).await?;
+        let partition = match record.partition {
+            Some(p) if p >= 0 && (p as usize) < partitions => p,
+            Some(p) => {
+                return Err(Error::kafka(
+                    kafka_protocol::ErrorCode::UnknownTopicOrPartition,
+                    format!(
+                        "{}-{p}: the topic has {partitions} partitions",
+                        record.topic
+                    ),
+                ));
+            }
+            None => {
+                return Err(Error::config(
+                    "partitioner",
+                    "records without an explicit partition need the partitioner (not wired yet)",
+                ));
+            }
+        };
+        self.inner
+            .accumulator
+            .reserve(size, settings.max_block)
+            .await?;
+        let tp = TopicPartition {
+            topic: record.topic,
+            partition,
+        };
+        let appended = match self.inner.accumulator.append(
+            &tp,
+            record.timestamp.unwrap_or_else(now_ms),
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+            size,
+        ) {
+            Ok(appended) => appended,
+            Err(e) => {
+                self.inner.accumulator.unreserve(size);
+                return Err(e);
+            }
+        };
+        Ok(DeliveryFuture {
+            receiver: appended.delivery,
+        })
+    }
+
+    /// Sends a record and waits for its acknowledgement.
+    pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.send(record).await?.await
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<usize> {
+        let deadline = tokio::time::Instant::now() + self.inner.settings.max_block;
+        loop {
+            let metadata = self.inner.network.metadata_for(topic).await;
+            if let Ok(metadata) = &metadata
+                && let Some(count) = metadata.partition_count(topic)
+            {
+                return Ok(count);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "no metadata for topic `{topic}` within max.block.ms ({:?}){}",
+                    self.inner.settings.max_block,
+                    metadata.err().map(|e| format!(": {e}")).unwrap_or_default()
+                )));
+            }
+            tokio::time::sleep(self.inner.settings.retry_backoff).await;
+            let _ = self.inner.network.refresh().await;
+        }
+    }
+
+    /// Sends everything queued now, ignoring `linger.ms`, and waits until
+    /// every record sent before this call is acknowledged or failed.
+    pub async fn flush(&self) -> Result<()> {
+        let accumulator = &self.inner.accumulator;
+        accumulator.begin_flush();
+        // Bounded by delivery.timeout.ms: every queued batch completes or
+        // expires by then.
+        let deadline = tokio::time::Instant::now()
+            + self.inner.settings.delivery_timeout
+            + Duration::from_secs(1);
+        let result = loop {
+            if accumulator.used_memory() == 0 {
+                break Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break Err(Error::Timeout(
+                    "flush did not finish within delivery.timeout.ms".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        accumulator.end_flush();
+        result
+    }
+
+    /// Stops accepting records, sends what is queued, and waits up to
+    /// `timeout` for it; whatever is still queued then fails with
+    /// [`Error::Closed`].
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        self.inner.accumulator.close();
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(sender) = sender else {
+            return Ok(());
+        };
+        let abort = sender.abort_handle();
+        let finished = tokio::time::timeout(timeout, sender).await;
+        let result = match finished {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                abort.abort();
+                self.inner.accumulator.abort_all(&Error::Closed);
+                Err(Error::Timeout(format!(
+                    "close: records still queued after {timeout:?}"
+                )))
+            }
+        };
+        self.inner.network.close();
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.accumulator.close();
+        if let Some(sender) = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            sender.abort();
+        }
+        self.accumulator.abort_all(&Error::Closed);
+    }
+}

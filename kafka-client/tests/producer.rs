@@ -1,0 +1,342 @@
+//! The producer end to end against the bundled broker and its faults.
+
+use std::time::Duration;
+
+use kafka_broker::{BrokerConfig, Cluster};
+use kafka_client::Error;
+use kafka_client::network::{Network, NetworkConfig};
+use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
+use kafka_client::protocol::ApiKey;
+use kafka_client::protocol::messages::FetchRequest;
+use kafka_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_client::protocol::records::{Batches, Record};
+
+async fn cluster(brokers: u32) -> Cluster {
+    Cluster::start(BrokerConfig {
+        brokers,
+        ..BrokerConfig::default()
+    })
+    .await
+    .expect("cluster")
+}
+
+fn settings(cluster: &Cluster) -> ProducerSettings {
+    let mut settings = ProducerSettings::new(&cluster.bootstrap_servers());
+    settings.network.request_timeout = Duration::from_millis(1500);
+    settings.retry_backoff = Duration::from_millis(20);
+    settings.retry_backoff_max = Duration::from_millis(200);
+    settings.network.reconnect_backoff = Duration::from_millis(20);
+    settings.network.reconnect_backoff_max = Duration::from_millis(200);
+    settings
+}
+
+/// Every record of a partition, read with raw fetches from its leader.
+async fn read_all(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Record> {
+    let network = Network::new(NetworkConfig::new(vec![
+        cluster
+            .bootstrap_servers()
+            .split(',')
+            .next()
+            .expect("a broker")
+            .to_owned(),
+    ]))
+    .expect("network");
+    let mut records = Vec::new();
+    let mut offset = 0;
+    for _ in 0..10_000 {
+        let metadata = network.refresh().await.expect("metadata");
+        network.track(&[topic]);
+        let Some(leader) = metadata.leader(topic, partition).map(|b| b.id) else {
+            let _ = network.metadata_for(topic).await;
+            continue;
+        };
+        let connection = network.broker(leader).await.expect("leader");
+        let response = connection
+            .send(&FetchRequest {
+                replica_id: -1,
+                max_wait_ms: 0,
+                max_bytes: 1 << 20,
+                topics: vec![FetchTopic {
+                    topic: topic.into(),
+                    partitions: vec![FetchPartition {
+                        partition,
+                        fetch_offset: offset,
+                        partition_max_bytes: 1 << 20,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .await
+            .expect("fetch");
+        let data = &response.responses[0].partitions[0];
+        assert_eq!(data.error_code, 0, "fetch error");
+        let bytes = data.records.clone().unwrap_or_default();
+        if bytes.is_empty() {
+            return records;
+        }
+        for batch in Batches::new(bytes) {
+            let batch = batch.expect("batch");
+            offset = batch.next_offset();
+            records.extend(batch.to_records().expect("records"));
+        }
+    }
+    panic!("reading {topic}-{partition} never reached the end")
+}
+
+fn values(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap_or_default().to_vec()).expect("utf-8"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_arrive_in_order_with_their_headers_and_timestamps() {
+    let cluster = cluster(3).await;
+    cluster.create_topic("ordered", 3).expect("topic");
+    let producer = Producer::new(settings(&cluster)).expect("producer");
+    let mut deliveries = Vec::new();
+    for i in 0..900 {
+        let record = ProducerRecord::new("ordered")
+            .partition(i % 3)
+            .key(format!("k{i}"))
+            .value(format!("v{i}"))
+            .header("n", i.to_string())
+            .timestamp(1_000_000 + i64::from(i));
+        deliveries.push(producer.send(record).await.expect("queued"));
+    }
+    let mut offsets = [Vec::new(), Vec::new(), Vec::new()];
+    for delivery in deliveries {
+        let meta = delivery.await.expect("delivered");
+        offsets[meta.partition as usize].push(meta.offset);
+    }
+    for (partition, offsets) in offsets.iter().enumerate() {
+        assert_eq!(
+            *offsets,
+            (0..300).collect::<Vec<i64>>(),
+            "partition {partition}"
+        );
+    }
+    for partition in 0..3 {
+        let records = read_all(&cluster, "ordered", partition).await;
+        let expected: Vec<String> = (0..900)
+            .filter(|i| i % 3 == partition)
+            .map(|i| format!("v{i}"))
+            .collect();
+        assert_eq!(values(&records), expected);
+        let first = &records[0];
+        assert_eq!(first.timestamp, 1_000_000 + i64::from(partition));
+        assert_eq!(
+            first
+                .headers
+                .last("n")
+                .and_then(|h| h.value().cloned())
+                .as_deref(),
+            Some(partition.to_string().as_bytes())
+        );
+    }
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_responses_are_retried_without_duplicates() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("ambiguous", 1).expect("topic");
+    let producer = Producer::new(settings(&cluster)).expect("producer");
+    let dropped = cluster.drop_responses(ApiKey::Produce, 3);
+    let mut deliveries = Vec::new();
+    for i in 0..500 {
+        deliveries.push(
+            producer
+                .send(
+                    ProducerRecord::new("ambiguous")
+                        .partition(0)
+                        .value(format!("v{i}")),
+                )
+                .await
+                .expect("queued"),
+        );
+    }
+    for delivery in deliveries {
+        delivery.await.expect("delivered despite lost responses");
+    }
+    assert_eq!(dropped.hits(), 3);
+    let expected: Vec<String> = (0..500).map(|i| format!("v{i}")).collect();
+    assert_eq!(
+        values(&read_all(&cluster, "ambiguous", 0).await),
+        expected,
+        "exactly once, in order"
+    );
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_leader_and_a_restarted_broker_lose_and_duplicate_nothing() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("moving", 1).expect("topic");
+    let producer = Producer::new(settings(&cluster)).expect("producer");
+    let mut deliveries = Vec::new();
+    let send = |i: usize| {
+        ProducerRecord::new("moving")
+            .partition(0)
+            .value(format!("v{i}"))
+    };
+    for i in 0..200 {
+        deliveries.push(producer.send(send(i)).await.expect("queued"));
+    }
+    // Leadership moves to the other broker mid-stream.
+    let metadata = Network::new(NetworkConfig::new(vec![
+        cluster
+            .bootstrap_servers()
+            .split(',')
+            .next()
+            .expect("a broker")
+            .to_owned(),
+    ]))
+    .expect("network");
+    metadata.track(&["moving"]);
+    let current = metadata
+        .refresh()
+        .await
+        .expect("metadata")
+        .leader("moving", 0)
+        .expect("leader")
+        .id;
+    cluster.move_leader("moving", 0, 1 - current).expect("move");
+    for i in 200..400 {
+        deliveries.push(producer.send(send(i)).await.expect("queued"));
+    }
+    // And the new leader restarts.
+    cluster.stop_broker(1 - current).expect("stop");
+    for i in 400..600 {
+        deliveries.push(producer.send(send(i)).await.expect("queued"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.restart_broker(1 - current).await.expect("restart");
+    for delivery in deliveries {
+        delivery.await.expect("delivered");
+    }
+    let expected: Vec<String> = (0..600).map(|i| format!("v{i}")).collect();
+    assert_eq!(values(&read_all(&cluster, "moving", 0).await), expected);
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_timeout_fails_records_that_cannot_be_sent() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("stuck", 1).expect("topic");
+    let mut settings = settings(&cluster);
+    settings.delivery_timeout = Duration::from_millis(800);
+    settings.network.request_timeout = Duration::from_millis(300);
+    let producer = Producer::new(settings).expect("producer");
+    // Metadata first, so the send itself does not block on it.
+    producer
+        .send_and_wait(ProducerRecord::new("stuck").partition(0).value("warm-up"))
+        .await
+        .expect("warm-up");
+    cluster.stop_broker(0).expect("stop");
+    let started = std::time::Instant::now();
+    let delivery = producer
+        .send(ProducerRecord::new("stuck").partition(0).value("late"))
+        .await
+        .expect("queued");
+    let result = delivery.await;
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_buffer_memory_blocks_then_fails_and_oversized_records_fail_at_once() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("full", 1).expect("topic");
+    let mut settings = settings(&cluster);
+    settings.buffer_memory = 4096;
+    settings.max_block = Duration::from_millis(300);
+    settings.linger = Duration::from_secs(60);
+    settings.batch_size = 1 << 20;
+    let producer = Producer::new(settings).expect("producer");
+    // linger.ms is a minute: flush sends the warm-up record at once.
+    let warm_up = producer
+        .send(ProducerRecord::new("full").partition(0).value("warm-up"))
+        .await
+        .expect("queued");
+    producer.flush().await.expect("flush");
+    warm_up.await.expect("warm-up");
+    // Responses delayed: the queued records hold the memory.
+    let _slow = cluster.delay_responses(ApiKey::Produce, Duration::from_secs(30));
+    let mut queued = Vec::new();
+    let started = std::time::Instant::now();
+    let mut blocked = None;
+    for i in 0..100 {
+        match producer
+            .send(
+                ProducerRecord::new("full")
+                    .partition(0)
+                    .value(vec![b'x'; 500]),
+            )
+            .await
+        {
+            Ok(delivery) => queued.push(delivery),
+            Err(e) => {
+                blocked = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (i, error) = blocked.expect("buffer.memory ran out");
+    assert!(
+        i > 0 && matches!(error, Error::Timeout(_)),
+        "{i}: {error:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(280));
+    let oversized = producer
+        .send(
+            ProducerRecord::new("full")
+                .partition(0)
+                .value(vec![0u8; 2 << 20]),
+        )
+        .await;
+    assert!(
+        matches!(
+            oversized,
+            Err(Error::RecordTooLarge {
+                limit_name: "max.request.size",
+                ..
+            })
+        ),
+        "{oversized:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_producers_leave_no_tasks_behind() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("churn", 1).expect("topic");
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    for i in 0..20 {
+        let producer = Producer::new(settings(&cluster)).expect("producer");
+        producer
+            .send_and_wait(
+                ProducerRecord::new("churn")
+                    .partition(0)
+                    .value(format!("v{i}")),
+            )
+            .await
+            .expect("sent");
+        producer.close(Duration::from_secs(5)).await.expect("close");
+    }
+    let mut alive = metrics.num_alive_tasks();
+    for _ in 0..200 {
+        if alive <= before + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        alive = metrics.num_alive_tasks();
+    }
+    // The broker's own connection tasks wind down too; allow a little slack.
+    assert!(alive <= before + 2, "{alive} tasks alive, {before} before");
+    assert_eq!(read_all(&cluster, "churn", 0).await.len(), 20);
+}
