@@ -163,6 +163,15 @@ async fn lost_responses_are_retried_without_duplicates() {
         delivery.await.expect("delivered despite lost responses");
     }
     assert_eq!(dropped.hits(), 3);
+    let stats = producer.stats();
+    assert_eq!(stats.records_sent, 500);
+    assert!(stats.retries >= 1, "{stats:?}");
+    assert_eq!(
+        (stats.errors, stats.in_flight_requests),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.buffer_available, 32 * 1024 * 1024);
     let expected: Vec<String> = (0..500).map(|i| format!("v{i}")).collect();
     assert_eq!(
         values(&read_all(&cluster, "ambiguous", 0).await),

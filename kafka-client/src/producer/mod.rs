@@ -5,6 +5,7 @@
 pub mod accumulator;
 mod idempotence;
 mod sender;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use accumulator::{Accumulator, AccumulatorConfig, record_size};
 pub use accumulator::{RecordMetadata, TopicPartition};
 use idempotence::Idempotence;
 use sender::SenderConfig;
+pub use stats::ProducerStats;
 
 use crate::network::{Network, NetworkConfig};
 use crate::{Error, Result};
@@ -185,6 +187,7 @@ struct Inner {
     network: Arc<Network>,
     accumulator: Arc<Accumulator>,
     sender: std::sync::Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<stats::Counters>,
 }
 
 fn now_ms() -> i64 {
@@ -219,6 +222,7 @@ impl Producer {
         let idempotence = settings
             .idempotence
             .then(|| Arc::new(Idempotence::new(None)));
+        let stats = Arc::new(stats::Counters::default());
         let sender = tokio::spawn(sender::run(
             network.clone(),
             accumulator.clone(),
@@ -233,6 +237,7 @@ impl Producer {
                 max_in_flight: settings.max_in_flight.max(1),
                 max_request_size: settings.max_request_size,
             },
+            stats.clone(),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -240,6 +245,7 @@ impl Producer {
                 network,
                 accumulator,
                 sender: std::sync::Mutex::new(Some(sender)),
+                stats,
             }),
         })
     }
@@ -305,6 +311,16 @@ impl Producer {
         Ok(DeliveryFuture {
             receiver: appended.delivery,
         })
+    }
+
+    /// A snapshot of the producer's counters.
+    pub fn stats(&self) -> ProducerStats {
+        let available = self
+            .inner
+            .settings
+            .buffer_memory
+            .saturating_sub(self.inner.accumulator.used_memory());
+        ProducerStats::from_counters(&self.inner.stats, available as u64)
     }
 
     /// Sends a record and waits for its acknowledgement.

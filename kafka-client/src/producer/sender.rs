@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::accumulator::{Accumulator, ProducerBatch, TopicPartition};
 use super::idempotence::Idempotence;
+use super::stats::Counters;
 use crate::network::Network;
 use crate::{Error, Result};
 
@@ -49,6 +50,7 @@ pub(crate) async fn run(
     accumulator: Arc<Accumulator>,
     idempotence: Option<Arc<Idempotence>>,
     config: SenderConfig,
+    stats: Arc<Counters>,
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completed>();
     let mut in_flight: HashMap<i32, usize> = HashMap::new();
@@ -56,6 +58,7 @@ pub(crate) async fn run(
         let now = Instant::now();
         for batch in accumulator.expire(now, config.delivery_timeout) {
             accumulator.release(&batch);
+            Counters::add(&stats.errors, 1);
             let records = batch.record_count();
             batch.fail(Error::Timeout(format!(
                 "delivery.timeout.ms ({:?}) passed before {records} records were acknowledged",
@@ -117,6 +120,7 @@ pub(crate) async fn run(
                     Ok(wire) => wire,
                     Err(e) => {
                         accumulator.release(&batch);
+                        Counters::add(&stats.errors, 1);
                         batch.fail(e);
                         continue;
                     }
@@ -127,6 +131,14 @@ pub(crate) async fn run(
                     break;
                 }
                 size += wire.len();
+                if batch.attempts == 0 {
+                    Counters::add(
+                        &stats.queue_time_us,
+                        batch.created.elapsed().as_micros() as u64,
+                    );
+                } else {
+                    Counters::add(&stats.retries, 1);
+                }
                 batch.attempts += 1;
                 batches.push(batch);
             }
@@ -134,6 +146,8 @@ pub(crate) async fn run(
                 continue;
             }
             *used += 1;
+            Counters::add(&stats.requests_sent, 1);
+            Counters::add(&stats.in_flight, 1);
             let network = network.clone();
             let done = done_tx.clone();
             let acks = config.acks;
@@ -160,7 +174,8 @@ pub(crate) async fn run(
                     if let Some(n) = in_flight.get_mut(&completed.broker) {
                         *n = n.saturating_sub(1);
                     }
-                    handle(completed, &network, &accumulator, idempotence.as_deref(), &config);
+                    Counters::sub(&stats.in_flight, 1);
+                    handle(completed, &network, &accumulator, idempotence.as_deref(), &config, &stats);
                 }
             }
             _ = tokio::time::sleep(wait) => {}
@@ -225,17 +240,27 @@ fn handle(
     accumulator: &Accumulator,
     idempotence: Option<&Idempotence>,
     config: &SenderConfig,
+    stats: &Counters,
 ) {
     let Completed {
         batches, result, ..
     } = completed;
+    let succeeded = |batch: ProducerBatch, base_offset: i64| {
+        accumulator.release(&batch);
+        Counters::add(&stats.records_sent, batch.record_count() as u64);
+        Counters::add(
+            &stats.bytes_sent,
+            batch.wire.as_ref().map_or(0, |w| w.len() as u64),
+        );
+        Counters::add(&stats.batches_sent, 1);
+        batch.complete(base_offset);
+    };
     let response = match result {
         Ok(Some(response)) => response,
         Ok(None) => {
             // acks=0: done as soon as it is written; offsets are unknown.
             for batch in batches {
-                accumulator.release(&batch);
-                batch.complete(-1);
+                succeeded(batch, -1);
             }
             return;
         }
@@ -246,7 +271,7 @@ fn handle(
                 let _ = network.refresh().await;
             });
             for batch in batches {
-                retry_or_fail(batch, e.clone(), accumulator, config);
+                retry_or_fail(batch, e.clone(), accumulator, config, stats);
             }
             return;
         }
@@ -265,6 +290,7 @@ fn handle(
                 Error::Protocol("the response left a partition out".into()),
                 accumulator,
                 config,
+                stats,
             );
             continue;
         };
@@ -272,34 +298,47 @@ fn handle(
             ErrorCode::from_code(partition.error_code).unwrap_or(ErrorCode::UnknownServerError);
         let context = format!("{}-{}", batch.tp.topic, batch.tp.partition);
         match code {
-            ErrorCode::None => {
-                accumulator.release(&batch);
-                batch.complete(partition.base_offset);
-            }
+            ErrorCode::None => succeeded(batch, partition.base_offset),
             // The broker already has this batch: it was appended by an
             // earlier attempt whose response was lost.
-            ErrorCode::DuplicateSequenceNumber => {
-                accumulator.release(&batch);
-                batch.complete(partition.base_offset);
-            }
+            ErrorCode::DuplicateSequenceNumber => succeeded(batch, partition.base_offset),
             ErrorCode::NotLeaderOrFollower
             | ErrorCode::UnknownTopicOrPartition
             | ErrorCode::LeaderNotAvailable
             | ErrorCode::FencedLeaderEpoch
             | ErrorCode::UnknownLeaderEpoch => {
                 refresh = true;
-                retry_or_fail(batch, Error::kafka(code, context), accumulator, config);
+                retry_or_fail(
+                    batch,
+                    Error::kafka(code, context),
+                    accumulator,
+                    config,
+                    stats,
+                );
             }
             // A later batch arrived before an earlier retried one: it is
             // retried after it, in sequence order.
             ErrorCode::OutOfOrderSequenceNumber if idempotence.is_some() => {
-                retry_or_fail(batch, Error::kafka(code, context), accumulator, config);
+                retry_or_fail(
+                    batch,
+                    Error::kafka(code, context),
+                    accumulator,
+                    config,
+                    stats,
+                );
             }
             code if code.retriable() => {
-                retry_or_fail(batch, Error::kafka(code, context), accumulator, config);
+                retry_or_fail(
+                    batch,
+                    Error::kafka(code, context),
+                    accumulator,
+                    config,
+                    stats,
+                );
             }
             code => {
                 accumulator.release(&batch);
+                Counters::add(&stats.errors, 1);
                 let message = partition.error_message.clone().unwrap_or_default();
                 batch.fail(Error::kafka(code, format!("{context}: {message}")));
             }
@@ -318,10 +357,12 @@ fn retry_or_fail(
     error: Error,
     accumulator: &Accumulator,
     config: &SenderConfig,
+    stats: &Counters,
 ) {
     let expired = batch.created.elapsed() >= config.delivery_timeout;
     if !error.retriable() || expired || batch.attempts > config.retries {
         accumulator.release(&batch);
+        Counters::add(&stats.errors, 1);
         batch.fail(if expired {
             Error::Timeout(format!("delivery.timeout.ms passed; last error: {error}"))
         } else {
