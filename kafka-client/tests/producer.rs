@@ -9,7 +9,7 @@ use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
 use kafka_client::protocol::ApiKey;
 use kafka_client::protocol::messages::FetchRequest;
 use kafka_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_client::protocol::records::{Batches, Record};
+use kafka_client::protocol::records::{Batches, Record, RecordBatch};
 
 async fn cluster(brokers: u32) -> Cluster {
     Cluster::start(BrokerConfig {
@@ -32,6 +32,15 @@ fn settings(cluster: &Cluster) -> ProducerSettings {
 
 /// Every record of a partition, read with raw fetches from its leader.
 async fn read_all(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Record> {
+    read_batches(cluster, topic, partition)
+        .await
+        .iter()
+        .flat_map(|b| b.to_records().expect("records"))
+        .collect()
+}
+
+/// Every batch of a partition.
+async fn read_batches(cluster: &Cluster, topic: &str, partition: i32) -> Vec<RecordBatch> {
     let network = Network::new(NetworkConfig::new(vec![
         cluster
             .bootstrap_servers()
@@ -79,7 +88,7 @@ async fn read_all(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Record>
         for batch in Batches::new(bytes) {
             let batch = batch.expect("batch");
             offset = batch.next_offset();
-            records.extend(batch.to_records().expect("records"));
+            records.push(batch);
         }
     }
     panic!("reading {topic}-{partition} never reached the end")
@@ -348,4 +357,69 @@ async fn closed_producers_leave_no_tasks_behind() {
     // The broker's own connection tasks wind down too; allow a little slack.
     assert!(alive <= before + 2, "{alive} tasks alive, {before} before");
     assert_eq!(read_all(&cluster, "churn", 0).await.len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_lost_our_sequence_state_gets_a_bumped_epoch() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("bumped", 1).expect("topic");
+    let producer = Producer::new(settings(&cluster)).expect("producer");
+    producer
+        .send_and_wait(ProducerRecord::new("bumped").partition(0).value("v0"))
+        .await
+        .expect("first");
+    // The broker claims not to know our sequence for the next batch.
+    let injected = cluster.inject_error(
+        ApiKey::Produce,
+        kafka_client::protocol::ErrorCode::OutOfOrderSequenceNumber,
+        1,
+    );
+    producer
+        .send_and_wait(ProducerRecord::new("bumped").partition(0).value("v1"))
+        .await
+        .expect("delivered after an epoch bump");
+    assert_eq!(injected.hits(), 1);
+    let records = read_all(&cluster, "bumped", 0).await;
+    assert_eq!(values(&records), ["v0", "v1"]);
+    // The second batch went under the next epoch, starting its sequence again.
+    let headers: Vec<(i16, i32)> = read_batches(&cluster, "bumped", 0)
+        .await
+        .iter()
+        .map(|b| (b.header().producer_epoch, b.header().base_sequence))
+        .collect();
+    assert_eq!(headers, [(0, 0), (1, 0)]);
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_batch_does_not_block_later_ones() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("gap", 1).expect("topic");
+    let mut settings = settings(&cluster);
+    settings.delivery_timeout = Duration::from_millis(600);
+    settings.network.request_timeout = Duration::from_millis(200);
+    let producer = Producer::new(settings).expect("producer");
+    producer
+        .send_and_wait(ProducerRecord::new("gap").partition(0).value("before"))
+        .await
+        .expect("first");
+    // Its responses never come: the batch's sequence numbers are used, then it expires.
+    let lost = cluster.faults().add(
+        kafka_broker::FaultScope::api(ApiKey::Produce),
+        kafka_broker::FaultAction::CloseConnection,
+    );
+    let expired = producer
+        .send_and_wait(ProducerRecord::new("gap").partition(0).value("lost"))
+        .await;
+    assert!(matches!(expired, Err(Error::Timeout(_))), "{expired:?}");
+    lost.remove();
+    producer
+        .send_and_wait(ProducerRecord::new("gap").partition(0).value("after"))
+        .await
+        .expect("a later record goes through under a bumped epoch");
+    assert_eq!(
+        values(&read_all(&cluster, "gap", 0).await),
+        ["before", "after"]
+    );
+    producer.close(Duration::from_secs(5)).await.expect("close");
 }

@@ -74,6 +74,8 @@ pub struct ProducerBatch {
     pub retry_after: Option<Instant>,
     /// The idempotent base sequence, once assigned.
     pub base_sequence: Option<i32>,
+    /// The producer id and epoch the batch was signed with.
+    pub producer: Option<(i64, i16)>,
     records: usize,
 }
 
@@ -97,6 +99,7 @@ impl ProducerBatch {
         if let Some((id, epoch, sequence)) = producer {
             builder.set_producer(id, epoch, sequence);
             self.base_sequence = Some(sequence);
+            self.producer = Some((id, epoch));
         }
         let wire = builder.finish().map_err(|e| {
             Error::Protocol(format!(
@@ -105,6 +108,23 @@ impl ProducerBatch {
             ))
         })?;
         self.wire = Some(wire.clone());
+        Ok(wire)
+    }
+
+    /// Signs an already finished batch again with a new producer id, epoch
+    /// and base sequence (after an epoch bump); the records are unchanged.
+    pub fn resign(&mut self, producer_id: i64, epoch: i16, sequence: i32) -> Result<Bytes> {
+        let wire = self
+            .wire
+            .as_ref()
+            .ok_or_else(|| Error::Protocol("re-signing a batch that was never finished".into()))?;
+        let mut bytes = wire.to_vec();
+        kafka_protocol::records::set_producer_state(&mut bytes, producer_id, epoch, sequence)
+            .map_err(|e| Error::Protocol(format!("re-signing a batch: {e}")))?;
+        let wire = Bytes::from(bytes);
+        self.wire = Some(wire.clone());
+        self.base_sequence = Some(sequence);
+        self.producer = Some((producer_id, epoch));
         Ok(wire)
     }
 
@@ -273,6 +293,7 @@ impl Accumulator {
                     attempts: 0,
                     retry_after: None,
                     base_sequence: None,
+                    producer: None,
                     records: 0,
                 });
                 let Some(batch) = queue.back_mut() else {

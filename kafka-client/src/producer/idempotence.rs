@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::InitProducerIdRequest;
@@ -21,6 +22,12 @@ pub(crate) struct Idempotence {
     transactional_id: Option<String>,
     producer: tokio::sync::Mutex<Option<(i64, i16)>>,
     sequences: Mutex<HashMap<TopicPartition, i32>>,
+    /// Per partition, the sequence the broker expects next: everything
+    /// before it was acknowledged.
+    acked: Mutex<HashMap<TopicPartition, i32>>,
+    /// A sequence gap (a failed or expired batch) or a broker that lost our
+    /// state: the epoch must be bumped before anything else is sent.
+    needs_bump: AtomicBool,
 }
 
 impl Idempotence {
@@ -67,9 +74,78 @@ impl Idempotence {
         Ok(known)
     }
 
+    /// Asks for an epoch bump (KIP-360) before the next send.
+    pub(crate) fn request_bump(&self) {
+        self.needs_bump.store(true, Ordering::Release);
+    }
+
+    /// Whether an epoch bump is pending.
+    pub(crate) fn needs_bump(&self) -> bool {
+        self.needs_bump.load(Ordering::Acquire)
+    }
+
+    /// Bumps the epoch by InitProducerId with the current id and epoch
+    /// (KIP-360), and starts every partition's sequences again at 0.
+    /// Call only with nothing in flight.
+    pub(crate) async fn bump(&self, network: &Network) -> Result<(i64, i16)> {
+        let mut producer = self.producer.lock().await;
+        let (id, epoch) = producer.unwrap_or((-1, -1));
+        let connection = network.any().await?;
+        let response = connection
+            .send(&InitProducerIdRequest {
+                transactional_id: self.transactional_id.clone(),
+                transaction_timeout_ms: -1,
+                producer_id: id,
+                producer_epoch: epoch,
+                ..Default::default()
+            })
+            .await?;
+        let code =
+            ErrorCode::from_code(response.error_code).unwrap_or(ErrorCode::UnknownServerError);
+        if !code.is_ok() {
+            return Err(Error::kafka(code, "InitProducerId (epoch bump)"));
+        }
+        let bumped = (response.producer_id, response.producer_epoch);
+        self.lock_sequences().clear();
+        self.acked.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.needs_bump.store(false, Ordering::Release);
+        *producer = Some(bumped);
+        tracing::info!(
+            producer_id = bumped.0,
+            epoch = bumped.1,
+            "idempotent producer epoch bumped"
+        );
+        Ok(bumped)
+    }
+
+    /// Records that a batch was acknowledged.
+    pub(crate) fn acknowledged(&self, tp: &TopicPartition, base_sequence: i32, records: usize) {
+        let next = ((i64::from(base_sequence) + records as i64) % (i64::from(i32::MAX) + 1)) as i32;
+        self.acked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tp.clone(), next);
+    }
+
+    /// Whether a batch is the earliest unacknowledged one of its partition:
+    /// an OUT_OF_ORDER_SEQUENCE_NUMBER for it means the broker lost our state.
+    pub(crate) fn is_next_expected(&self, tp: &TopicPartition, base_sequence: i32) -> bool {
+        self.acked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tp)
+            .copied()
+            .unwrap_or(0)
+            == base_sequence
+    }
+
+    fn lock_sequences(&self) -> std::sync::MutexGuard<'_, HashMap<TopicPartition, i32>> {
+        self.sequences.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The base sequence for a new batch of `records` records to `tp`.
     pub(crate) fn next_sequence(&self, tp: &TopicPartition, records: usize) -> i32 {
-        let mut sequences = self.sequences.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sequences = self.lock_sequences();
         let next = sequences.entry(tp.clone()).or_insert(0);
         let base = *next;
         *next = ((i64::from(base) + records as i64) % (i64::from(i32::MAX) + 1)) as i32;

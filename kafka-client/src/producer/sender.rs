@@ -57,6 +57,12 @@ pub(crate) async fn run(
     loop {
         let now = Instant::now();
         for batch in accumulator.expire(now, config.delivery_timeout) {
+            if batch.base_sequence.is_some()
+                && let Some(idem) = &idempotence
+            {
+                // Its sequence numbers will never be acknowledged.
+                idem.request_bump();
+            }
             accumulator.release(&batch);
             Counters::add(&stats.errors, 1);
             let records = batch.record_count();
@@ -68,7 +74,26 @@ pub(crate) async fn run(
         if accumulator.is_closed_and_empty() && in_flight.values().all(|n| *n == 0) {
             break;
         }
-        let (ready, next) = accumulator.ready(now);
+        let nothing_in_flight = in_flight.values().all(|n| *n == 0);
+        let mut paused = false;
+        if let Some(idem) = &idempotence
+            && idem.needs_bump()
+        {
+            if nothing_in_flight {
+                if let Err(e) = idem.bump(&network).await {
+                    tracing::warn!(error = %e, "epoch bump failed; will retry");
+                    tokio::time::sleep(config.retry_backoff).await;
+                    continue;
+                }
+            } else {
+                // Wait for what is in flight before re-sequencing (KIP-360).
+                paused = true;
+            }
+        }
+        let (mut ready, next) = accumulator.ready(now);
+        if paused {
+            ready.clear();
+        }
         let metadata = network.metadata();
         let mut by_leader: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
         let mut missing_leader = false;
@@ -107,16 +132,22 @@ pub(crate) async fn run(
                 let Some(mut batch) = accumulator.drain(&tp) else {
                     continue;
                 };
-                let producer_state = match (&idempotence, producer) {
+                let signed = match (&idempotence, producer) {
                     (Some(idem), Some((id, epoch))) => {
-                        let sequence = batch
-                            .base_sequence
-                            .unwrap_or_else(|| idem.next_sequence(&tp, batch.record_count()));
-                        Some((id, epoch, sequence))
+                        if batch.wire.is_none() {
+                            let sequence = idem.next_sequence(&tp, batch.record_count());
+                            batch.finish(Some((id, epoch, sequence)))
+                        } else if batch.producer != Some((id, epoch)) {
+                            // Signed before an epoch bump: new epoch, new sequence.
+                            let sequence = idem.next_sequence(&tp, batch.record_count());
+                            batch.resign(id, epoch, sequence)
+                        } else {
+                            batch.finish(None)
+                        }
                     }
-                    _ => None,
+                    _ => batch.finish(None),
                 };
-                let wire = match batch.finish(producer_state) {
+                let wire = match signed {
                     Ok(wire) => wire,
                     Err(e) => {
                         accumulator.release(&batch);
@@ -245,22 +276,18 @@ fn handle(
     let Completed {
         batches, result, ..
     } = completed;
-    let succeeded = |batch: ProducerBatch, base_offset: i64| {
-        accumulator.release(&batch);
-        Counters::add(&stats.records_sent, batch.record_count() as u64);
-        Counters::add(
-            &stats.bytes_sent,
-            batch.wire.as_ref().map_or(0, |w| w.len() as u64),
-        );
-        Counters::add(&stats.batches_sent, 1);
-        batch.complete(base_offset);
+    let outcome = Outcome {
+        accumulator,
+        idempotence,
+        config,
+        stats,
     };
     let response = match result {
         Ok(Some(response)) => response,
         Ok(None) => {
             // acks=0: done as soon as it is written; offsets are unknown.
             for batch in batches {
-                succeeded(batch, -1);
+                outcome.succeeded(batch, -1);
             }
             return;
         }
@@ -271,7 +298,8 @@ fn handle(
                 let _ = network.refresh().await;
             });
             for batch in batches {
-                retry_or_fail(batch, e.clone(), accumulator, config, stats);
+                let retriable = e.retriable();
+                outcome.retry_or_fail(batch, e.clone(), retriable);
             }
             return;
         }
@@ -285,62 +313,53 @@ fn handle(
             .flat_map(|t| &t.partition_responses)
             .find(|p| p.index == batch.tp.partition);
         let Some(partition) = partition else {
-            retry_or_fail(
-                batch,
-                Error::Protocol("the response left a partition out".into()),
-                accumulator,
-                config,
-                stats,
-            );
+            let error = Error::Protocol("the response left a partition out".into());
+            outcome.retry_or_fail(batch, error, true);
             continue;
         };
         let code =
             ErrorCode::from_code(partition.error_code).unwrap_or(ErrorCode::UnknownServerError);
-        let context = format!("{}-{}", batch.tp.topic, batch.tp.partition);
+        let error = Error::kafka(code, format!("{}-{}", batch.tp.topic, batch.tp.partition));
         match code {
-            ErrorCode::None => succeeded(batch, partition.base_offset),
+            ErrorCode::None => outcome.succeeded(batch, partition.base_offset),
             // The broker already has this batch: it was appended by an
             // earlier attempt whose response was lost.
-            ErrorCode::DuplicateSequenceNumber => succeeded(batch, partition.base_offset),
+            ErrorCode::DuplicateSequenceNumber => outcome.succeeded(batch, partition.base_offset),
             ErrorCode::NotLeaderOrFollower
             | ErrorCode::UnknownTopicOrPartition
             | ErrorCode::LeaderNotAvailable
             | ErrorCode::FencedLeaderEpoch
             | ErrorCode::UnknownLeaderEpoch => {
                 refresh = true;
-                retry_or_fail(
-                    batch,
-                    Error::kafka(code, context),
-                    accumulator,
-                    config,
-                    stats,
-                );
+                outcome.retry_or_fail(batch, error, true);
             }
-            // A later batch arrived before an earlier retried one: it is
-            // retried after it, in sequence order.
-            ErrorCode::OutOfOrderSequenceNumber if idempotence.is_some() => {
-                retry_or_fail(
-                    batch,
-                    Error::kafka(code, context),
-                    accumulator,
-                    config,
-                    stats,
-                );
+            ErrorCode::OutOfOrderSequenceNumber
+            | ErrorCode::UnknownProducerId
+            | ErrorCode::InvalidProducerEpoch
+                if idempotence.is_some() =>
+            {
+                // For the partition's earliest unacknowledged batch this
+                // means the broker lost (or fenced) our state: bump the
+                // epoch and send again under new sequences (KIP-360). For a
+                // later batch it only means an earlier one is being retried:
+                // it is retried after it, in sequence order.
+                let lost_state = code != ErrorCode::OutOfOrderSequenceNumber
+                    || batch.base_sequence.is_some_and(|s| {
+                        idempotence.is_some_and(|i| i.is_next_expected(&batch.tp, s))
+                    });
+                if lost_state && let Some(idem) = idempotence {
+                    idem.request_bump();
+                }
+                outcome.retry_or_fail(batch, error, true);
             }
-            code if code.retriable() => {
-                retry_or_fail(
-                    batch,
-                    Error::kafka(code, context),
-                    accumulator,
-                    config,
-                    stats,
-                );
-            }
-            code => {
-                accumulator.release(&batch);
-                Counters::add(&stats.errors, 1);
+            code if code.retriable() => outcome.retry_or_fail(batch, error, true),
+            _ => {
                 let message = partition.error_message.clone().unwrap_or_default();
-                batch.fail(Error::kafka(code, format!("{context}: {message}")));
+                let error = Error::kafka(
+                    code,
+                    format!("{}-{}: {message}", batch.tp.topic, batch.tp.partition),
+                );
+                outcome.retry_or_fail(batch, error, false);
             }
         }
     }
@@ -352,25 +371,57 @@ fn handle(
     }
 }
 
-fn retry_or_fail(
-    batch: ProducerBatch,
-    error: Error,
-    accumulator: &Accumulator,
-    config: &SenderConfig,
-    stats: &Counters,
-) {
-    let expired = batch.created.elapsed() >= config.delivery_timeout;
-    if !error.retriable() || expired || batch.attempts > config.retries {
-        accumulator.release(&batch);
-        Counters::add(&stats.errors, 1);
-        batch.fail(if expired {
-            Error::Timeout(format!("delivery.timeout.ms passed; last error: {error}"))
-        } else {
-            error
-        });
-        return;
+/// What handling a batch's outcome needs.
+struct Outcome<'a> {
+    accumulator: &'a Accumulator,
+    idempotence: Option<&'a Idempotence>,
+    config: &'a SenderConfig,
+    stats: &'a Counters,
+}
+
+impl Outcome<'_> {
+    fn succeeded(&self, batch: ProducerBatch, base_offset: i64) {
+        self.accumulator.release(&batch);
+        if let (Some(idem), Some(sequence)) = (self.idempotence, batch.base_sequence) {
+            idem.acknowledged(&batch.tp, sequence, batch.record_count());
+        }
+        Counters::add(&self.stats.records_sent, batch.record_count() as u64);
+        Counters::add(
+            &self.stats.bytes_sent,
+            batch.wire.as_ref().map_or(0, |w| w.len() as u64),
+        );
+        Counters::add(&self.stats.batches_sent, 1);
+        batch.complete(base_offset);
     }
-    tracing::debug!(topic = batch.tp.topic, partition = batch.tp.partition, attempts = batch.attempts, %error, "retrying batch");
-    let delay = backoff(config, batch.attempts);
-    accumulator.reenqueue(batch, delay);
+
+    /// Retries the batch after a backoff if `retriable` and its time and
+    /// retries allow; otherwise fails its records.
+    fn retry_or_fail(&self, batch: ProducerBatch, error: Error, retriable: bool) {
+        let expired = batch.created.elapsed() >= self.config.delivery_timeout;
+        if !retriable || expired || batch.attempts > self.config.retries {
+            self.accumulator.release(&batch);
+            Counters::add(&self.stats.errors, 1);
+            if batch.base_sequence.is_some()
+                && let Some(idem) = self.idempotence
+            {
+                // Its sequence numbers will never be acknowledged.
+                idem.request_bump();
+            }
+            batch.fail(if expired {
+                Error::Timeout(format!("delivery.timeout.ms passed; last error: {error}"))
+            } else {
+                error
+            });
+            return;
+        }
+        tracing::debug!(
+            topic = batch.tp.topic,
+            partition = batch.tp.partition,
+            attempts = batch.attempts,
+            %error,
+            "retrying batch"
+        );
+        let delay = backoff(self.config, batch.attempts);
+        self.accumulator.reenqueue(batch, delay);
+    }
 }

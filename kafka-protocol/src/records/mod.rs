@@ -44,7 +44,7 @@ mod record;
 
 pub use batch::{
     BatchHeader, Batches, DecodeOptions, RECORD_BATCH_OVERHEAD, RecordBatch, Records,
-    TimestampType, set_base_offset, set_partition_leader_epoch,
+    TimestampType, set_base_offset, set_partition_leader_epoch, set_producer_state,
 };
 pub use builder::BatchBuilder;
 pub use compression::{Compression, DEFAULT_DECOMPRESSION_LIMIT};
