@@ -423,3 +423,37 @@ async fn an_expired_batch_does_not_block_later_ones() {
     );
     producer.close(Duration::from_secs(5)).await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_requests_in_flight_keep_sequences_in_order_without_retries() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("pipelined", 4).expect("topic");
+    let mut settings = settings(&cluster);
+    settings.batch_size = 2048;
+    settings.linger = Duration::from_millis(1);
+    let producer = Producer::new(settings).expect("producer");
+    let mut deliveries = Vec::new();
+    for i in 0..20_000 {
+        let record = ProducerRecord::new("pipelined")
+            .partition(i % 4)
+            .value(format!("{i:08}"));
+        deliveries.push(producer.send(record).await.expect("queued"));
+    }
+    for delivery in deliveries {
+        delivery.await.expect("delivered");
+    }
+    let stats = producer.stats();
+    assert!(stats.requests_sent >= 40, "{stats:?}");
+    // Requests leave in drain order, so the broker never sees a sequence gap.
+    assert_eq!(stats.retries, 0, "{stats:?}");
+    for partition in 0..4 {
+        let expected: Vec<String> = (0..20_000)
+            .filter(|i| i % 4 == partition)
+            .map(|i| format!("{i:08}"))
+            .collect();
+        assert_eq!(
+            values(&read_all(&cluster, "pipelined", partition).await),
+            expected
+        );
+    }
+}

@@ -200,30 +200,25 @@ impl Connection {
     /// Sends `request` at `version` and awaits its response, failing after
     /// `request.timeout.ms` (which also closes the connection).
     pub async fn call<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
-        let (reply, response) = oneshot::channel();
+        self.submit(request, version).await?.response().await
+    }
+
+    /// Queues `request` on the connection now and returns its pending
+    /// response. Requests are written in the order they are submitted, which
+    /// is what keeps an idempotent producer's batches in sequence.
+    pub async fn submit<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<PendingResponse<R>> {
+        let (reply, receiver) = oneshot::channel();
         self.enqueue(request, version, Some(reply)).await?;
-        let frame = match tokio::time::timeout(self.inner.request_timeout, response).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(network(&self.inner.broker, "connection closed")),
-            Err(_) => {
-                self.close();
-                return Err(Error::Timeout(format!(
-                    "{:?} to {} got no response within {:?}",
-                    R::API_KEY,
-                    self.inner.broker,
-                    self.inner.request_timeout
-                )));
-            }
-        };
-        decode_response_as::<R::Response>(frame, version)
-            .map(|(_, body)| body)
-            .map_err(|e| {
-                Error::Protocol(format!(
-                    "{:?} v{version} response from {}: {e}",
-                    R::API_KEY,
-                    self.inner.broker
-                ))
-            })
+        Ok(PendingResponse {
+            receiver,
+            version,
+            connection: self.clone(),
+            _request: std::marker::PhantomData,
+        })
     }
 
     /// Sends a request that gets no response (produce with acks=0).
@@ -267,6 +262,46 @@ impl Connection {
     /// Closes the connection; pending requests fail.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
+    }
+}
+
+/// A request written (or queued to be written) whose response is awaited.
+#[derive(Debug)]
+pub struct PendingResponse<R: Request> {
+    receiver: oneshot::Receiver<Result<Bytes>>,
+    version: i16,
+    connection: Connection,
+    _request: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Request> PendingResponse<R> {
+    /// Waits for the response, up to `request.timeout.ms` (after which the
+    /// connection is closed).
+    pub async fn response(self) -> Result<R::Response> {
+        let inner = &self.connection.inner;
+        let frame = match tokio::time::timeout(inner.request_timeout, self.receiver).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(network(&inner.broker, "connection closed")),
+            Err(_) => {
+                self.connection.close();
+                return Err(Error::Timeout(format!(
+                    "{:?} to {} got no response within {:?}",
+                    R::API_KEY,
+                    inner.broker,
+                    inner.request_timeout
+                )));
+            }
+        };
+        let version = self.version;
+        decode_response_as::<R::Response>(frame, version)
+            .map(|(_, body)| body)
+            .map_err(|e| {
+                Error::Protocol(format!(
+                    "{:?} v{version} response from {}: {e}",
+                    R::API_KEY,
+                    inner.broker
+                ))
+            })
     }
 }
 

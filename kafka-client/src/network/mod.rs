@@ -24,7 +24,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 
 pub use backoff::Backoff;
-pub use connection::Connection;
+pub use connection::{Connection, PendingResponse};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 
 use crate::{Error, Result};
@@ -175,6 +175,16 @@ impl Network {
             }
         }
         result
+    }
+
+    /// The open connection to broker `node_id`, if there is one; never
+    /// connects.
+    pub fn open_connection(&self, node_id: i32) -> Option<Connection> {
+        let addr = self.metadata().brokers.get(&node_id)?.addr.clone();
+        let mut slots = lock(&self.slots);
+        let slot = slots.get_mut(&addr)?;
+        slot.last_used = Instant::now();
+        slot.connection.as_ref().filter(|c| !c.is_closed()).cloned()
     }
 
     /// A connection to broker `node_id`, by the current metadata.

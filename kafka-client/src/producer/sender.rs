@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::accumulator::{Accumulator, ProducerBatch, TopicPartition};
 use super::idempotence::Idempotence;
 use super::stats::Counters;
-use crate::network::Network;
+use crate::network::{Connection, Network, PendingResponse};
 use crate::{Error, Result};
 
 /// What the sender needs to know.
@@ -126,6 +126,13 @@ pub(crate) async fn run(
             if *used >= config.max_in_flight {
                 continue;
             }
+            // Requests must reach the connection in drain order. With the
+            // connection open they are queued on it right here; without it,
+            // one request connects first and the rest wait for it.
+            let open = network.open_connection(broker);
+            if open.is_none() && *used > 0 {
+                continue;
+            }
             let mut batches = Vec::new();
             let mut size = 0;
             for tp in partitions {
@@ -179,20 +186,44 @@ pub(crate) async fn run(
             *used += 1;
             Counters::add(&stats.requests_sent, 1);
             Counters::add(&stats.in_flight, 1);
-            let network = network.clone();
+            let request = produce_request(&batches, &config, idempotence.as_deref());
             let done = done_tx.clone();
-            let acks = config.acks;
-            let timeout = config.request_timeout;
-            let transactional_id = idempotence.as_ref().and_then(|i| i.transactional_id());
-            tokio::spawn(async move {
-                let result =
-                    send(&network, broker, &batches, acks, timeout, transactional_id).await;
-                let _ = done.send(Completed {
-                    broker,
-                    batches,
-                    result,
-                });
-            });
+            match open {
+                Some(connection) => {
+                    let pending = submit(&connection, &request, config.acks).await;
+                    tokio::spawn(async move {
+                        let result = match pending {
+                            Ok(Some(pending)) => pending.response().await.map(Some),
+                            Ok(None) => Ok(None),
+                            Err(e) => Err(e),
+                        };
+                        let _ = done.send(Completed {
+                            broker,
+                            batches,
+                            result,
+                        });
+                    });
+                }
+                None => {
+                    let network = network.clone();
+                    let acks = config.acks;
+                    tokio::spawn(async move {
+                        let result = match network.broker(broker).await {
+                            Ok(connection) => match submit(&connection, &request, acks).await {
+                                Ok(Some(pending)) => pending.response().await.map(Some),
+                                Ok(None) => Ok(None),
+                                Err(e) => Err(e),
+                            },
+                            Err(e) => Err(e),
+                        };
+                        let _ = done.send(Completed {
+                            broker,
+                            batches,
+                            result,
+                        });
+                    });
+                }
+            }
         }
         let wait = next
             .map(|at| at.saturating_duration_since(Instant::now()))
@@ -215,16 +246,12 @@ pub(crate) async fn run(
     tracing::debug!("sender stopped");
 }
 
-/// Sends one ProduceRequest carrying `batches` to `broker`.
-async fn send(
-    network: &Network,
-    broker: i32,
+/// The ProduceRequest carrying `batches`.
+fn produce_request(
     batches: &[ProducerBatch],
-    acks: i16,
-    timeout: Duration,
-    transactional_id: Option<String>,
-) -> Result<Option<ProduceResponse>> {
-    let connection = network.broker(broker).await?;
+    config: &SenderConfig,
+    idempotence: Option<&Idempotence>,
+) -> ProduceRequest {
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for batch in batches {
         let data = PartitionProduceData {
@@ -241,19 +268,28 @@ async fn send(
             }),
         }
     }
-    let request = ProduceRequest {
-        transactional_id,
-        acks,
-        timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+    ProduceRequest {
+        transactional_id: idempotence.and_then(Idempotence::transactional_id),
+        acks: config.acks,
+        timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
         topic_data: topics,
         ..Default::default()
-    };
+    }
+}
+
+/// Queues a ProduceRequest on `connection`; `None` with acks=0, which has
+/// no response.
+async fn submit(
+    connection: &Connection,
+    request: &ProduceRequest,
+    acks: i16,
+) -> Result<Option<PendingResponse<ProduceRequest>>> {
+    let version = connection.version_for::<ProduceRequest>()?;
     if acks == 0 {
-        let version = connection.version_for::<ProduceRequest>()?;
-        connection.send_without_response(&request, version).await?;
+        connection.send_without_response(request, version).await?;
         return Ok(None);
     }
-    connection.send(&request).await.map(Some)
+    connection.submit(request, version).await.map(Some)
 }
 
 fn backoff(config: &SenderConfig, attempts: u32) -> Duration {

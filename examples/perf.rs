@@ -1,0 +1,220 @@
+//! Producer throughput and latency, the way `kafka-producer-perf-test` reports
+//! them.
+//!
+//! ```text
+//! cargo run --release --example perf -- produce --topic perf --num-records 1000000 \
+//!     --record-size 100 [--bootstrap-server HOST:PORT] [--partitions 6] [--property k=v]...
+//! ```
+//!
+//! Without `--bootstrap-server` it starts the bundled broker in-process.
+//! Properties: `acks`, `linger.ms`, `batch.size`, `buffer.memory`,
+//! `compression.type`, `enable.idempotence`,
+//! `max.in.flight.requests.per.connection`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use kafka_sdk::client::producer::{Producer, ProducerRecord, ProducerSettings};
+use kafka_sdk::protocol::records::Compression;
+
+struct Args {
+    bootstrap: Option<String>,
+    topic: String,
+    records: u64,
+    record_size: usize,
+    partitions: i32,
+    properties: Vec<(String, String)>,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    if args.next().as_deref() != Some("produce") {
+        return Err("the first argument must be `produce`".into());
+    }
+    let mut parsed = Args {
+        bootstrap: None,
+        topic: "perf".into(),
+        records: 1_000_000,
+        record_size: 100,
+        partitions: 6,
+        properties: Vec::new(),
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--bootstrap-server" => parsed.bootstrap = Some(value),
+            "--topic" => parsed.topic = value,
+            "--num-records" => parsed.records = number(&value)?,
+            "--record-size" => parsed.record_size = number(&value)? as usize,
+            "--partitions" => parsed.partitions = number(&value)? as i32,
+            "--property" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--property {value}: expected key=value"))?;
+                parsed.properties.push((k.to_owned(), v.to_owned()));
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn apply(settings: &mut ProducerSettings, name: &str, value: &str) -> Result<(), String> {
+    let bad = |e: &dyn std::fmt::Display| format!("{name}={value}: {e}");
+    let millis = |v: &str| {
+        v.parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|e| bad(&e))
+    };
+    match name {
+        "acks" => {
+            settings.acks = match value {
+                "all" | "-1" => -1,
+                "0" => 0,
+                "1" => 1,
+                _ => return Err(bad(&"expected all, -1, 0 or 1")),
+            }
+        }
+        "linger.ms" => settings.linger = millis(value)?,
+        "batch.size" => settings.batch_size = value.parse().map_err(|e| bad(&e))?,
+        "buffer.memory" => settings.buffer_memory = value.parse().map_err(|e| bad(&e))?,
+        "enable.idempotence" => settings.idempotence = value.parse().map_err(|e| bad(&e))?,
+        "max.in.flight.requests.per.connection" => {
+            settings.max_in_flight = value.parse().map_err(|e| bad(&e))?
+        }
+        "compression.type" => {
+            settings.compression = match value {
+                "none" => Compression::None,
+                "gzip" => Compression::Gzip,
+                "snappy" => Compression::Snappy,
+                "lz4" => Compression::Lz4,
+                "zstd" => Compression::Zstd,
+                _ => return Err(bad(&"unknown codec")),
+            }
+        }
+        _ => return Err(format!("property {name} is not supported by this tool")),
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut embedded = None;
+    let bootstrap = match &args.bootstrap {
+        Some(b) => b.clone(),
+        None => {
+            let cluster = kafka_broker::Cluster::start(kafka_broker::BrokerConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            cluster
+                .create_topic(&args.topic, args.partitions)
+                .map_err(|e| e.to_string())?;
+            let bootstrap = cluster.bootstrap_servers();
+            embedded = Some(cluster);
+            bootstrap
+        }
+    };
+    let mut settings = ProducerSettings::new(&bootstrap);
+    for (name, value) in &args.properties {
+        apply(&mut settings, name, value)?;
+    }
+    let producer = Producer::new(settings.clone()).map_err(|e| e.to_string())?;
+    let value = vec![b'x'; args.record_size];
+    let value = bytes::Bytes::from(value);
+    // Until the partitioner lands: sticky by hand, one batch's worth per partition.
+    let per_batch = (settings.batch_size / args.record_size.max(1)).max(1) as u64;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, _)>(200_000);
+    let collector = tokio::spawn(async move {
+        let mut latencies: Vec<u32> = Vec::new();
+        let mut errors = 0u64;
+        while let Some((sent, delivery)) = rx.recv().await {
+            match delivery.await {
+                Ok(_) => {
+                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
+                }
+                Err(_) => errors += 1,
+            }
+        }
+        (latencies, errors)
+    });
+    let started = Instant::now();
+    for i in 0..args.records {
+        let partition = ((i / per_batch) % args.partitions as u64) as i32;
+        let record = ProducerRecord::new(args.topic.clone())
+            .partition(partition)
+            .value(value.clone());
+        let delivery = producer.send(record).await.map_err(|e| e.to_string())?;
+        if tx.send((Instant::now(), delivery)).await.is_err() {
+            return Err("the latency collector stopped".into());
+        }
+    }
+    drop(tx);
+    producer.flush().await.map_err(|e| e.to_string())?;
+    let (mut latencies, errors) = collector.await.map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let records = latencies.len() as f64;
+    let mb = records * args.record_size as f64 / 1e6;
+    println!(
+        "{} records sent, {:.0} records/sec ({:.2} MB/sec), {:.1} ms p50 latency, {:.1} ms p99, {:.1} ms max, {} errors",
+        latencies.len(),
+        records / elapsed,
+        mb / elapsed,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        errors
+    );
+    let stats = producer.stats();
+    println!(
+        "batches {}, {:.0} records/batch, retries {}, requests {}",
+        stats.batches_sent,
+        stats.average_batch_records(),
+        stats.retries,
+        stats.requests_sent
+    );
+    producer
+        .close(Duration::from_secs(30))
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(embedded);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // RUST_LOG=kafka_client=debug shows retries and their causes.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!(
+                "{e}\nusage: perf produce --topic T --num-records N --record-size S [--bootstrap-server HOST:PORT] [--partitions P] [--property k=v]..."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("perf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
