@@ -7,6 +7,10 @@
 //! ```
 //!
 //! Without `--bootstrap-server` it starts the bundled broker in-process.
+//! `--client librdkafka` (with `--features rdkafka`) runs the same load
+//! through librdkafka instead, for a side-by-side comparison; the client's
+//! CPU time and peak RSS are printed too (run the broker as a separate
+//! process so they are the client's alone).
 //! Properties: `acks`, `linger.ms`, `batch.size`, `buffer.memory`,
 //! `compression.type`, `enable.idempotence`,
 //! `max.in.flight.requests.per.connection`.
@@ -24,6 +28,7 @@ struct Args {
     record_size: usize,
     partitions: i32,
     properties: Vec<(String, String)>,
+    client: String,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -37,6 +42,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         record_size: 100,
         partitions: 6,
         properties: Vec::new(),
+        client: "ours".into(),
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -47,6 +53,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--num-records" => parsed.records = number(&value)?,
             "--record-size" => parsed.record_size = number(&value)? as usize,
             "--partitions" => parsed.partitions = number(&value)? as i32,
+            "--client" => parsed.client = value,
             "--property" => {
                 let (k, v) = value
                     .split_once('=')
@@ -97,6 +104,136 @@ fn apply(settings: &mut ProducerSettings, name: &str, value: &str) -> Result<(),
     Ok(())
 }
 
+/// This process's user + system CPU seconds and peak RSS in MB, from /proc.
+fn resources() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on Linux.
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    (cpu, peak_kb / 1024.0)
+}
+
+fn report(
+    client: &str,
+    latencies: &mut [u32],
+    errors: u64,
+    record_size: usize,
+    elapsed: f64,
+    cpu: f64,
+) {
+    latencies.sort_unstable();
+    let records = latencies.len() as f64;
+    let mb = records * record_size as f64 / 1e6;
+    let (_, peak_mb) = resources();
+    println!(
+        "{client}: {} records sent, {:.0} records/sec ({:.2} MB/sec), {:.1} ms p50 latency, {:.1} ms p99, {:.1} ms max, {} errors, {:.2} µs CPU/record, peak RSS {:.0} MB",
+        latencies.len(),
+        records / elapsed,
+        mb / elapsed,
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        percentile(latencies, 1.0),
+        errors,
+        cpu * 1e6 / records.max(1.0),
+        peak_mb
+    );
+}
+
+#[cfg(feature = "rdkafka")]
+async fn run_librdkafka(args: &Args, bootstrap: &str) -> Result<(), String> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5");
+    for (name, value) in &args.properties {
+        config.set(name, value);
+    }
+    let producer: FutureProducer = config.create().map_err(|e| e.to_string())?;
+    let value = vec![b'x'; args.record_size];
+    let batch_size = args
+        .properties
+        .iter()
+        .find(|(k, _)| k == "batch.size")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(16_384);
+    let per_batch = (batch_size / args.record_size.max(1)).max(1) as u64;
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<(Instant, rdkafka::producer::DeliveryFuture)>(200_000);
+    let collector = tokio::spawn(async move {
+        let mut latencies: Vec<u32> = Vec::new();
+        let mut errors = 0u64;
+        while let Some((sent, delivery)) = rx.recv().await {
+            match delivery.await {
+                Ok(Ok(_)) => {
+                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
+                }
+                _ => errors += 1,
+            }
+        }
+        (latencies, errors)
+    });
+    let (cpu_before, _) = resources();
+    let started = Instant::now();
+    for i in 0..args.records {
+        let partition = ((i / per_batch) % args.partitions as u64) as i32;
+        let mut record = FutureRecord::<(), [u8]>::to(&args.topic)
+            .payload(&value)
+            .partition(partition);
+        let delivery = loop {
+            match producer.send_result(record) {
+                Ok(delivery) => break delivery,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                    tokio::task::yield_now().await;
+                }
+                Err((e, _)) => return Err(e.to_string()),
+            }
+        };
+        if tx.send((Instant::now(), delivery)).await.is_err() {
+            return Err("the latency collector stopped".into());
+        }
+    }
+    drop(tx);
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(|e| e.to_string())?;
+    let (mut latencies, errors) = collector.await.map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu_after, _) = resources();
+    report(
+        "librdkafka",
+        &mut latencies,
+        errors,
+        args.record_size,
+        elapsed,
+        cpu_after - cpu_before,
+    );
+    Ok(())
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -121,6 +258,18 @@ async fn run(args: Args) -> Result<(), String> {
             bootstrap
         }
     };
+    if args.client == "librdkafka" {
+        #[cfg(feature = "rdkafka")]
+        return run_librdkafka(&args, &bootstrap).await;
+        #[cfg(not(feature = "rdkafka"))]
+        return Err("build with --features rdkafka for --client librdkafka".into());
+    }
+    if args.client != "ours" {
+        return Err(format!(
+            "--client {}: expected ours or librdkafka",
+            args.client
+        ));
+    }
     let mut settings = ProducerSettings::new(&bootstrap);
     for (name, value) in &args.properties {
         apply(&mut settings, name, value)?;
@@ -144,6 +293,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
         (latencies, errors)
     });
+    let (cpu_before, _) = resources();
     let started = Instant::now();
     for i in 0..args.records {
         let partition = ((i / per_batch) % args.partitions as u64) as i32;
@@ -159,18 +309,14 @@ async fn run(args: Args) -> Result<(), String> {
     producer.flush().await.map_err(|e| e.to_string())?;
     let (mut latencies, errors) = collector.await.map_err(|e| e.to_string())?;
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let records = latencies.len() as f64;
-    let mb = records * args.record_size as f64 / 1e6;
-    println!(
-        "{} records sent, {:.0} records/sec ({:.2} MB/sec), {:.1} ms p50 latency, {:.1} ms p99, {:.1} ms max, {} errors",
-        latencies.len(),
-        records / elapsed,
-        mb / elapsed,
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
-        errors
+    let (cpu_after, _) = resources();
+    report(
+        "ours",
+        &mut latencies,
+        errors,
+        args.record_size,
+        elapsed,
+        cpu_after - cpu_before,
     );
     let stats = producer.stats();
     println!(
