@@ -172,13 +172,6 @@ async fn run_librdkafka(args: &Args, bootstrap: &str) -> Result<(), String> {
     }
     let producer: FutureProducer = config.create().map_err(|e| e.to_string())?;
     let value = vec![b'x'; args.record_size];
-    let batch_size = args
-        .properties
-        .iter()
-        .find(|(k, _)| k == "batch.size")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(16_384);
-    let per_batch = (batch_size / args.record_size.max(1)).max(1) as u64;
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<(Instant, rdkafka::producer::DeliveryFuture)>(200_000);
     let collector = tokio::spawn(async move {
@@ -196,11 +189,9 @@ async fn run_librdkafka(args: &Args, bootstrap: &str) -> Result<(), String> {
     });
     let (cpu_before, _) = resources();
     let started = Instant::now();
-    for i in 0..args.records {
-        let partition = ((i / per_batch) % args.partitions as u64) as i32;
-        let mut record = FutureRecord::<(), [u8]>::to(&args.topic)
-            .payload(&value)
-            .partition(partition);
+    // Keyless records: librdkafka's default (sticky) partitioner spreads them.
+    for _ in 0..args.records {
+        let mut record = FutureRecord::<(), [u8]>::to(&args.topic).payload(&value);
         let delivery = loop {
             match producer.send_result(record) {
                 Ok(delivery) => break delivery,
@@ -277,8 +268,6 @@ async fn run(args: Args) -> Result<(), String> {
     let producer = Producer::new(settings.clone()).map_err(|e| e.to_string())?;
     let value = vec![b'x'; args.record_size];
     let value = bytes::Bytes::from(value);
-    // Until the partitioner lands: sticky by hand, one batch's worth per partition.
-    let per_batch = (settings.batch_size / args.record_size.max(1)).max(1) as u64;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, _)>(200_000);
     let collector = tokio::spawn(async move {
         let mut latencies: Vec<u32> = Vec::new();
@@ -295,11 +284,9 @@ async fn run(args: Args) -> Result<(), String> {
     });
     let (cpu_before, _) = resources();
     let started = Instant::now();
-    for i in 0..args.records {
-        let partition = ((i / per_batch) % args.partitions as u64) as i32;
-        let record = ProducerRecord::new(args.topic.clone())
-            .partition(partition)
-            .value(value.clone());
+    // Keyless records: the default (sticky) partitioner spreads them.
+    for _ in 0..args.records {
+        let record = ProducerRecord::new(args.topic.clone()).value(value.clone());
         let delivery = producer.send(record).await.map_err(|e| e.to_string())?;
         if tx.send((Instant::now(), delivery)).await.is_err() {
             return Err("the latency collector stopped".into());

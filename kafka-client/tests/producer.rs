@@ -457,3 +457,52 @@ async fn five_requests_in_flight_keep_sequences_in_order_without_retries() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_records_land_where_the_java_client_puts_them() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("keyed", 50).expect("topic");
+    let producer = Producer::new(settings(&cluster)).expect("producer");
+    // Java: toPositive(murmur2("foobar")) % 50 == 16 (Kafka's UtilsTest vector).
+    let meta = producer
+        .send_and_wait(ProducerRecord::new("keyed").key("foobar").value("v"))
+        .await
+        .expect("sent");
+    assert_eq!(meta.partition, 16);
+    for key in ["21", "abc", "a-little-bit-long-string", "customer-7"] {
+        let meta = producer
+            .send_and_wait(ProducerRecord::new("keyed").key(key).value("v"))
+            .await
+            .expect("sent");
+        assert_eq!(
+            meta.partition,
+            kafka_client::producer::partitioner::partition_for_key(key.as_bytes(), 50),
+            "{key}"
+        );
+    }
+    // Keyless records stick to one partition per batch, so they spread over
+    // several partitions in runs rather than one record each.
+    let mut settings = settings(&cluster);
+    settings.batch_size = 1024;
+    let sticky = Producer::new(settings).expect("producer");
+    let mut deliveries = Vec::new();
+    for i in 0..2000 {
+        deliveries.push(
+            sticky
+                .send(ProducerRecord::new("keyed").value(format!("{i:032}")))
+                .await
+                .expect("queued"),
+        );
+    }
+    let mut partitions = Vec::new();
+    for delivery in deliveries {
+        partitions.push(delivery.await.expect("delivered").partition);
+    }
+    let switches = partitions.windows(2).filter(|w| w[0] != w[1]).count();
+    let distinct: std::collections::BTreeSet<i32> = partitions.iter().copied().collect();
+    assert!(distinct.len() > 5, "spread: {distinct:?}");
+    assert!(
+        switches < 200,
+        "{switches} switches for 2000 records: not sticky"
+    );
+}

@@ -183,6 +183,9 @@ pub struct Appended {
     pub new_batch: bool,
     /// The partition's last batch is full: the sender may send it now.
     pub batch_full: bool,
+    /// The record did not fit the partition's open batch, so that batch
+    /// was closed and a new one started (the sticky partitioner's cue).
+    pub rolled_over: bool,
 }
 
 /// The encoded size of a record, as counted against `buffer.memory` and
@@ -263,6 +266,25 @@ impl Accumulator {
         headers: &[Header],
         reserved: usize,
     ) -> Result<Appended> {
+        self.try_append(tp, timestamp, key, value, headers, reserved, false)?
+            .ok_or_else(|| Error::Protocol("append declined without being asked to".into()))
+    }
+
+    /// Like [`append`](Self::append), but with `abort_for_new_batch` a record
+    /// that does not fit the partition's open batch is not appended
+    /// (`Ok(None)`): a sticky partitioner then moves on and the record goes
+    /// to the new partition instead, as in the Java client.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_append(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        reserved: usize,
+        abort_for_new_batch: bool,
+    ) -> Result<Option<Appended>> {
         let (sender, delivery) = oneshot::channel();
         let mut queues = self.lock();
         if queues.closed {
@@ -270,6 +292,7 @@ impl Accumulator {
             return Err(Error::Closed);
         }
         let queue = queues.batches.entry(tp.clone()).or_default();
+        let had_open = queue.back().is_some_and(|b| b.builder.is_some());
         let open = queue.back_mut().filter(|b| {
             b.builder.is_some()
                 && b.builder
@@ -278,6 +301,7 @@ impl Accumulator {
         });
         let (batch, new_batch) = match open {
             Some(batch) => (batch, false),
+            None if abort_for_new_batch && had_open => return Ok(None),
             None => {
                 let mut builder = BatchBuilder::new(self.config.batch_size);
                 builder
@@ -316,11 +340,12 @@ impl Accumulator {
         if batch_full || new_batch {
             self.data_ready.notify_one();
         }
-        Ok(Appended {
+        Ok(Some(Appended {
             delivery,
             new_batch,
             batch_full,
-        })
+            rolled_over: new_batch && had_open,
+        }))
     }
 
     /// Partitions whose first batch may be sent now (full, lingered long

@@ -4,6 +4,7 @@
 
 pub mod accumulator;
 mod idempotence;
+pub mod partitioner;
 mod sender;
 mod stats;
 
@@ -125,6 +126,8 @@ pub struct ProducerSettings {
     pub delivery_timeout: Duration,
     /// `max.request.size`.
     pub max_request_size: usize,
+    /// Chooses partitions for records without an explicit one.
+    pub partitioner: Arc<dyn partitioner::Partitioner>,
 }
 
 impl ProducerSettings {
@@ -151,6 +154,7 @@ impl ProducerSettings {
             retry_backoff_max: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(120),
             max_request_size: 1024 * 1024,
+            partitioner: Arc::new(partitioner::DefaultPartitioner::new(false)),
         }
     }
 }
@@ -267,7 +271,12 @@ impl Producer {
                 limit: settings.max_request_size,
             });
         }
-        let partitions = self.partition_count(&record.topic).await?;
+        let (partitions, available) = self.partitions(&record.topic).await?;
+        let info = partitioner::TopicPartitions {
+            count: partitions,
+            available: &available,
+        };
+        let explicit = record.partition.is_some();
         let partition = match record.partition {
             Some(p) if p >= 0 && (p as usize) < partitions => p,
             Some(p) => {
@@ -279,35 +288,67 @@ impl Producer {
                     ),
                 ));
             }
-            None => {
-                return Err(Error::config(
-                    "partitioner",
-                    "records without an explicit partition need the partitioner (not wired yet)",
-                ));
-            }
+            None => settings.partitioner.partition(
+                &record.topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &info,
+            ),
         };
         self.inner
             .accumulator
             .reserve(size, settings.max_block)
             .await?;
-        let tp = TopicPartition {
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let mut tp = TopicPartition {
             topic: record.topic,
             partition,
         };
-        let appended = match self.inner.accumulator.append(
-            &tp,
-            record.timestamp.unwrap_or_else(now_ms),
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-            size,
-        ) {
-            Ok(appended) => appended,
+        let append = |tp: &TopicPartition, abort: bool| {
+            self.inner.accumulator.try_append(
+                tp,
+                timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &record.headers,
+                size,
+                abort,
+            )
+        };
+        // Partitioner-chosen records do not start a new batch on a partition
+        // whose batch just filled up: the partitioner moves on first (KIP-480).
+        let mut appended = append(&tp, !explicit);
+        if let Ok(None) = appended {
+            settings
+                .partitioner
+                .on_new_batch(&tp.topic, tp.partition, &info);
+            tp.partition = settings.partitioner.partition(
+                &tp.topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &info,
+            );
+            appended = append(&tp, false);
+        }
+        let appended = match appended {
+            Ok(Some(appended)) => appended,
+            Ok(None) => {
+                self.inner.accumulator.unreserve(size);
+                return Err(Error::Protocol(
+                    "the accumulator declined a record twice".into(),
+                ));
+            }
             Err(e) => {
                 self.inner.accumulator.unreserve(size);
                 return Err(e);
             }
         };
+        if appended.batch_full && !explicit {
+            // The sticky partition's batch is exactly full: move on now.
+            settings
+                .partitioner
+                .on_new_batch(&tp.topic, tp.partition, &info);
+        }
         Ok(DeliveryFuture {
             receiver: appended.delivery,
         })
@@ -328,14 +369,26 @@ impl Producer {
         self.send(record).await?.await
     }
 
-    async fn partition_count(&self, topic: &str) -> Result<usize> {
+    /// The topic's partition count and the partitions with a leader now.
+    async fn partitions(&self, topic: &str) -> Result<(usize, Vec<i32>)> {
         let deadline = tokio::time::Instant::now() + self.inner.settings.max_block;
         loop {
             let metadata = self.inner.network.metadata_for(topic).await;
             if let Ok(metadata) = &metadata
                 && let Some(count) = metadata.partition_count(topic)
             {
-                return Ok(count);
+                let available = metadata
+                    .topics
+                    .get(topic)
+                    .map(|t| {
+                        t.partitions
+                            .iter()
+                            .filter(|p| p.leader >= 0)
+                            .map(|p| p.partition)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Ok((count, available));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Timeout(format!(
