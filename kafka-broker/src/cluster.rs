@@ -74,6 +74,7 @@ pub struct Cluster {
     shared: Arc<Shared>,
     slots: Mutex<Vec<Slot>>,
     retention: JoinHandle<()>,
+    transactions: JoinHandle<()>,
 }
 
 impl Cluster {
@@ -124,10 +125,14 @@ impl Cluster {
         }
         tracing::info!(brokers = slots.len(), "cluster started");
         let retention = tokio::spawn(enforce_retention(Arc::downgrade(&shared)));
+        let transactions = tokio::spawn(crate::coordinator::txn::expire_transactions(
+            Arc::downgrade(&shared),
+        ));
         Ok(Self {
             shared,
             slots: Mutex::new(slots),
             retention,
+            transactions,
         })
     }
 
@@ -276,6 +281,7 @@ impl Cluster {
             .filter_map(|s| s.task.take())
             .collect();
         self.retention.abort();
+        self.transactions.abort();
         for task in &tasks {
             task.abort();
         }
@@ -288,6 +294,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.retention.abort();
+        self.transactions.abort();
         for slot in lock(&self.slots).iter_mut() {
             if let Some(task) = slot.task.take() {
                 task.abort();

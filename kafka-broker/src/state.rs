@@ -143,6 +143,8 @@ pub(crate) struct Shared {
     pub brokers: RwLock<Vec<BrokerAddr>>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     pub groups: Arc<GroupCoordinator>,
+    /// Transactional ids and their transactions.
+    pub txns: crate::coordinator::txn::TransactionCoordinator,
     next_producer_id: AtomicI64,
     /// Woken on every append, so long-polling fetches can look again.
     pub appended: Notify,
@@ -161,6 +163,7 @@ impl Shared {
             brokers: RwLock::new(Vec::new()),
             topics: RwLock::new(BTreeMap::new()),
             groups,
+            txns: Default::default(),
             // Producer ids must not repeat across restarts of a disk-mode
             // broker: start from the clock.
             next_producer_id: AtomicI64::new(

@@ -110,6 +110,16 @@ fn request(api: ApiKey, version: i16) -> Option<RequestKind> {
             RequestKind::CreatePartitions(m::CreatePartitionsRequest::default())
         }
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(m::DeleteGroupsRequest::default()),
+        ApiKey::AddPartitionsToTxn => {
+            RequestKind::AddPartitionsToTxn(m::AddPartitionsToTxnRequest::default())
+        }
+        ApiKey::AddOffsetsToTxn => {
+            RequestKind::AddOffsetsToTxn(m::AddOffsetsToTxnRequest::default())
+        }
+        ApiKey::TxnOffsetCommit => {
+            RequestKind::TxnOffsetCommit(m::TxnOffsetCommitRequest::default())
+        }
+        ApiKey::EndTxn => RequestKind::EndTxn(m::EndTxnRequest::default()),
         _ => return None,
     })
 }

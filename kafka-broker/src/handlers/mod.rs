@@ -74,6 +74,16 @@ pub(crate) async fn dispatch(
             ResponseKind::DescribeConfigs(configs::describe(ctx, r, version))
         }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::init(ctx, r)),
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(ctx.shared.txns.add_partitions(&ctx.shared, &r))
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(ctx.shared.txns.add_offsets(&r))
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(ctx.shared.txns.txn_offset_commit(&ctx.shared, &r))
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(ctx.shared.txns.end_txn(&ctx.shared, &r)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(ctx, r, version))
         }

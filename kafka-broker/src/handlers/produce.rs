@@ -99,6 +99,18 @@ fn append(
     let records =
         records.ok_or_else(|| AppendError::new(ErrorCode::InvalidRecord, "null records"))?;
     let batch = ValidBatch::parse(records, ctx.shared.config.message_max_bytes)?;
+    if batch.is_transactional() {
+        let (producer_id, epoch) = batch.producer();
+        ctx.shared
+            .txns
+            .check_produce(producer_id, epoch, topic, partition.index)
+            .map_err(|code| {
+                AppendError::new(
+                    code,
+                    format!("transactional batch from producer {producer_id} epoch {epoch} for {topic}-{}", partition.index),
+                )
+            })?;
+    }
     if batch.is_control() {
         return Err(AppendError::new(
             ErrorCode::InvalidRecord,

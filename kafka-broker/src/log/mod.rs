@@ -159,6 +159,16 @@ impl ValidBatch {
         })
     }
 
+    /// The producer id (-1 when not idempotent) and epoch.
+    pub(crate) fn producer(&self) -> (i64, i16) {
+        (self.producer_id, self.producer_epoch)
+    }
+
+    /// Whether the batch belongs to a transaction.
+    pub(crate) fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
     /// Whether the batch is a control batch (never accepted from producers).
     pub(crate) fn is_control(&self) -> bool {
         self.control
@@ -407,8 +417,6 @@ impl PartitionLog {
 
     /// Ends `producer_id`'s transaction here with a COMMIT or ABORT marker.
     /// Returns the marker's offset.
-    // Called by the transaction coordinator, which lands in the next slice.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn write_marker(
         &mut self,
         producer_id: i64,

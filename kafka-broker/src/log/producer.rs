@@ -135,8 +135,6 @@ impl ProducerStates {
 
     /// Raises the producer's epoch to at least `epoch` (a transaction marker
     /// written at that epoch), so older epochs are fenced from now on.
-    // Called by the transaction coordinator, which lands in the next slice.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn bump_epoch_floor(&mut self, producer_id: i64, epoch: i16) {
         let entry = self.producers.entry(producer_id).or_default();
         if epoch > entry.epoch {
