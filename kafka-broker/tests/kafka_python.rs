@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use kafka_broker::protocol::messages::{self as m, RequestKind, ResponseKind};
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,19 +14,30 @@ async fn a_kafka_python_group_consumes_each_message_once_and_resumes_from_commit
     if !support::python_module("kafka") {
         return;
     }
-    let cluster = support::cluster(3, 6).await;
-    cluster.create_topic("py-orders", 6).expect("topic");
+    let broker = support::BrokerProcess::start(&["--brokers", "3", "--default-partitions", "6"]);
+    // The topic exists before the consumers subscribe.
+    let first = broker.bootstrap.split(',').next().expect("a broker");
+    let mut admin = support::RawClient::connect(first).await;
+    let create = RequestKind::CreateTopics(m::CreateTopicsRequest {
+        topics: vec![m::create_topics_request::CreatableTopic {
+            name: "py-orders".into(),
+            num_partitions: 6,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 5000,
+        ..Default::default()
+    });
+    let ResponseKind::CreateTopics(created) = admin.call(&create, 7).await else {
+        panic!("not a CreateTopics response")
+    };
+    assert_eq!(created.topics[0].error_code, 0);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/consumer_group.py"
     );
     let mut command = Command::new("python3");
-    command.args([
-        script,
-        &cluster.bootstrap_servers(),
-        "py-orders",
-        "py-group",
-    ]);
+    command.args([script, &broker.bootstrap, "py-orders", "py-group"]);
     let output = support::run(&mut command, None, Duration::from_secs(240)).await;
     let report = String::from_utf8_lossy(&output.stdout);
     println!("{report}");
