@@ -3,6 +3,7 @@
 //! default.
 
 pub mod accumulator;
+mod config;
 mod idempotence;
 pub mod partitioner;
 mod sender;
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use accumulator::{Accumulator, AccumulatorConfig, record_size};
 pub use accumulator::{RecordMetadata, TopicPartition};
+pub use config::ProducerConfig;
 use idempotence::Idempotence;
 use sender::SenderConfig;
 pub use stats::ProducerStats;

@@ -1,0 +1,611 @@
+//! The producer's configuration by Kafka property names, as the Java
+//! client and librdkafka users write it.
+//!
+//! | property | default |
+//! | --- | --- |
+//! | `bootstrap.servers` | (required) |
+//! | `client.id` | `""` |
+//! | `acks` | `all` |
+//! | `enable.idempotence` | `true` |
+//! | `retries` | `2147483647` |
+//! | `retry.backoff.ms` / `retry.backoff.max.ms` | `100` / `1000` |
+//! | `batch.size` | `16384` |
+//! | `linger.ms` | `5` |
+//! | `buffer.memory` | `33554432` |
+//! | `max.block.ms` | `60000` |
+//! | `compression.type` | `none` |
+//! | `compression.level` (and `compression.{gzip,lz4,zstd}.level`) | codec default |
+//! | `max.in.flight.requests.per.connection` | `5` |
+//! | `request.timeout.ms` | `30000` |
+//! | `delivery.timeout.ms` | `120000` |
+//! | `max.request.size` | `1048576` |
+//! | `partitioner.ignore.keys` | `false` |
+//! | `metadata.max.age.ms` | `300000` |
+//! | `connections.max.idle.ms` | `540000` |
+//! | `reconnect.backoff.ms` / `reconnect.backoff.max.ms` | `50` / `1000` |
+//! | `socket.connection.setup.timeout.ms` | `10000` |
+//! | `security.protocol` | `PLAINTEXT` (the only one implemented yet) |
+//! | `transactional.id` | none |
+//! | `transaction.timeout.ms` | `60000` |
+//!
+//! Contradictions are refused when the producer is built, naming the
+//! property: idempotence set explicitly with `acks` other than `all`, with
+//! more than 5 requests in flight, or with `retries=0`. When idempotence is
+//! only on by default, those settings turn it off instead, as the Java
+//! client does.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::records::Compression;
+
+use super::ProducerSettings;
+use super::partitioner::DefaultPartitioner;
+use crate::{Error, Result};
+
+const PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "client.id",
+    "acks",
+    "enable.idempotence",
+    "retries",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "batch.size",
+    "linger.ms",
+    "buffer.memory",
+    "max.block.ms",
+    "compression.type",
+    "compression.level",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
+    "max.in.flight.requests.per.connection",
+    "request.timeout.ms",
+    "delivery.timeout.ms",
+    "max.request.size",
+    "partitioner.ignore.keys",
+    "partitioner.adaptive.partitioning.enable",
+    "partitioner.availability.timeout.ms",
+    "metadata.max.age.ms",
+    "connections.max.idle.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "socket.connection.setup.timeout.ms",
+    "socket.connection.setup.timeout.max.ms",
+    "security.protocol",
+    "transactional.id",
+    "transaction.timeout.ms",
+];
+
+/// Producer configuration, set by Kafka property names or typed methods.
+///
+/// ```
+/// use kafka_client::producer::ProducerConfig;
+///
+/// let mut config = ProducerConfig::new();
+/// config
+///     .set("bootstrap.servers", "127.0.0.1:9092")?
+///     .set("linger.ms", "10")?
+///     .set("compression.type", "lz4")?;
+/// let settings = config.build()?;
+/// assert_eq!(settings.linger, std::time::Duration::from_millis(10));
+///
+/// let err = config.set("linger.msec", "1").unwrap_err();
+/// assert!(err.to_string().contains("linger.ms"));
+/// # Ok::<(), kafka_client::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    settings: ProducerSettings,
+    bootstrap: String,
+    explicit: HashSet<&'static str>,
+    transactional_id: Option<String>,
+    transaction_timeout: Duration,
+    ignore_keys: bool,
+    values: Vec<(&'static str, String)>,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The Levenshtein distance, for "did you mean" suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| Error::config(name, format!("`{value}` is not a valid number: {e}")))
+}
+
+fn millis(name: &str, value: &str) -> Result<Duration> {
+    let ms: i64 = parse_number(name, value)?;
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|_| Error::config(name, format!("`{value}` must not be negative")))
+}
+
+fn positive(name: &str, value: &str) -> Result<usize> {
+    let n: i64 = parse_number(name, value)?;
+    if n <= 0 || n > i64::from(i32::MAX) {
+        return Err(Error::config(
+            name,
+            format!("`{value}` must be between 1 and 2147483647"),
+        ));
+    }
+    Ok(n as usize)
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::config(
+            name,
+            format!("`{value}` is not true or false"),
+        )),
+    }
+}
+
+impl ProducerConfig {
+    /// The Java client's defaults.
+    pub fn new() -> Self {
+        Self {
+            settings: ProducerSettings::new(""),
+            bootstrap: String::new(),
+            explicit: HashSet::new(),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
+            ignore_keys: false,
+            values: Vec::new(),
+        }
+    }
+
+    /// A configuration from `(name, value)` pairs.
+    pub fn from_properties<'a>(
+        properties: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self> {
+        let mut config = Self::new();
+        for (name, value) in properties {
+            config.set(name, value)?;
+        }
+        Ok(config)
+    }
+
+    /// The value set for a property, as given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a property by its Kafka name.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
+        let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
+            let suggestion = PROPERTIES
+                .iter()
+                .map(|p| (distance(name, p), p))
+                .min()
+                .filter(|(d, _)| *d <= 3)
+                .map(|(_, p)| format!("; did you mean `{p}`?"))
+                .unwrap_or_default();
+            if name == "partitioner.class" {
+                return Err(Error::config(
+                    name,
+                    "Java partitioner classes do not apply here: set `ProducerSettings::partitioner` to a `Partitioner`",
+                ));
+            }
+            return Err(Error::config(
+                name,
+                format!("unknown producer property{suggestion}"),
+            ));
+        };
+        let s = &mut self.settings;
+        match known {
+            "bootstrap.servers" => {
+                for server in value.split(',').map(str::trim) {
+                    let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok()
+                    });
+                    if !valid {
+                        return Err(Error::config(known, format!("`{server}` is not host:port")));
+                    }
+                }
+                self.bootstrap = value.to_owned();
+            }
+            "client.id" => s.network.client_id = (!value.is_empty()).then(|| value.to_owned()),
+            "acks" => {
+                s.acks = match value.trim() {
+                    "all" | "-1" => -1,
+                    "0" => 0,
+                    "1" => 1,
+                    other => {
+                        return Err(Error::config(
+                            known,
+                            format!("`{other}` is not all, -1, 0 or 1"),
+                        ));
+                    }
+                }
+            }
+            "enable.idempotence" => s.idempotence = boolean(known, value)?,
+            "retries" => {
+                let n: i64 = parse_number(known, value)?;
+                s.retries = u32::try_from(n)
+                    .map_err(|_| Error::config(known, format!("`{value}` must not be negative")))?;
+            }
+            "retry.backoff.ms" => s.retry_backoff = millis(known, value)?,
+            "retry.backoff.max.ms" => s.retry_backoff_max = millis(known, value)?,
+            "batch.size" => {
+                let n: i64 = parse_number(known, value)?;
+                // 0 disables batching in Java: one record per batch.
+                s.batch_size = usize::try_from(n)
+                    .map_err(|_| Error::config(known, format!("`{value}` must not be negative")))?
+                    .max(1);
+            }
+            "linger.ms" => s.linger = millis(known, value)?,
+            "buffer.memory" => s.buffer_memory = positive(known, value)?,
+            "max.block.ms" => s.max_block = millis(known, value)?,
+            "compression.type" => {
+                s.compression = match value.trim() {
+                    "none" => Compression::None,
+                    "gzip" => Compression::Gzip,
+                    "snappy" => Compression::Snappy,
+                    "lz4" => Compression::Lz4,
+                    "zstd" => Compression::Zstd,
+                    other => {
+                        return Err(Error::config(
+                            known,
+                            format!("`{other}` is not none, gzip, snappy, lz4 or zstd"),
+                        ));
+                    }
+                }
+            }
+            "compression.level"
+            | "compression.gzip.level"
+            | "compression.lz4.level"
+            | "compression.zstd.level" => {
+                s.compression_level = Some(parse_number(known, value)?);
+            }
+            "max.in.flight.requests.per.connection" => s.max_in_flight = positive(known, value)?,
+            "request.timeout.ms" => s.network.request_timeout = millis(known, value)?,
+            "delivery.timeout.ms" => s.delivery_timeout = millis(known, value)?,
+            "max.request.size" => s.max_request_size = positive(known, value)?,
+            "partitioner.ignore.keys" => self.ignore_keys = boolean(known, value)?,
+            // Adaptive partitioning (KIP-794) is not implemented; accepted for
+            // compatibility and reported by `get`.
+            "partitioner.adaptive.partitioning.enable" => {
+                boolean(known, value)?;
+            }
+            "partitioner.availability.timeout.ms" => {
+                millis(known, value)?;
+            }
+            "metadata.max.age.ms" => s.network.metadata_max_age = millis(known, value)?,
+            "connections.max.idle.ms" => s.network.connections_max_idle = millis(known, value)?,
+            "reconnect.backoff.ms" => s.network.reconnect_backoff = millis(known, value)?,
+            "reconnect.backoff.max.ms" => s.network.reconnect_backoff_max = millis(known, value)?,
+            "socket.connection.setup.timeout.ms" => {
+                s.network.connection_setup_timeout = millis(known, value)?
+            }
+            "socket.connection.setup.timeout.max.ms" => {
+                millis(known, value)?;
+            }
+            "security.protocol" => match value.trim().to_ascii_uppercase().as_str() {
+                "PLAINTEXT" => {}
+                "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => {
+                    return Err(Error::config(
+                        known,
+                        format!("`{value}` is not supported yet; only PLAINTEXT is"),
+                    ));
+                }
+                other => {
+                    return Err(Error::config(
+                        known,
+                        format!("`{other}` is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+                    ));
+                }
+            },
+            "transactional.id" => {
+                self.transactional_id = (!value.is_empty()).then(|| value.to_owned())
+            }
+            "transaction.timeout.ms" => self.transaction_timeout = millis(known, value)?,
+            _ => return Err(Error::config(known, "known but not handled (a bug)")),
+        }
+        self.explicit.insert(known);
+        self.values.push((known, value.to_owned()));
+        Ok(self)
+    }
+
+    /// `bootstrap.servers`.
+    pub fn bootstrap_servers(&mut self, servers: &str) -> Result<&mut Self> {
+        self.set("bootstrap.servers", servers)
+    }
+
+    /// `linger.ms`.
+    pub fn linger(&mut self, linger: Duration) -> Result<&mut Self> {
+        self.set("linger.ms", &linger.as_millis().to_string())
+    }
+
+    /// `batch.size`.
+    pub fn batch_size(&mut self, bytes: usize) -> Result<&mut Self> {
+        self.set("batch.size", &bytes.to_string())
+    }
+
+    /// `enable.idempotence`.
+    pub fn enable_idempotence(&mut self, enabled: bool) -> Result<&mut Self> {
+        self.set("enable.idempotence", if enabled { "true" } else { "false" })
+    }
+
+    /// `compression.type`.
+    pub fn compression(&mut self, compression: Compression) -> Result<&mut Self> {
+        self.set("compression.type", compression.name())
+    }
+
+    /// `transactional.id`.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// Checks the settings together and returns them; errors name the
+    /// property at fault.
+    pub fn build(&self) -> Result<ProducerSettings> {
+        if self.bootstrap.is_empty() {
+            return Err(Error::config("bootstrap.servers", "is required"));
+        }
+        if self.transactional_id.is_some() {
+            return Err(Error::config(
+                "transactional.id",
+                "transactions are not supported by this producer yet",
+            ));
+        }
+        let mut settings = self.settings.clone();
+        settings.network.bootstrap_servers = self
+            .bootstrap
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect();
+        settings.partitioner = Arc::new(DefaultPartitioner::new(self.ignore_keys));
+        let idempotence_explicit = self.explicit.contains("enable.idempotence");
+        let conflict = if settings.acks != -1 {
+            Some(("acks", "must be all with enable.idempotence=true"))
+        } else if settings.max_in_flight > 5 {
+            Some((
+                "max.in.flight.requests.per.connection",
+                "must be at most 5 with enable.idempotence=true",
+            ))
+        } else if settings.retries == 0 {
+            Some(("retries", "must be above 0 with enable.idempotence=true"))
+        } else {
+            None
+        };
+        if settings.idempotence
+            && let Some((property, reason)) = conflict
+        {
+            if idempotence_explicit {
+                return Err(Error::config(property, reason));
+            }
+            // Java: idempotence only by default gives way to these settings.
+            settings.idempotence = false;
+        }
+        let lower_bound = settings.linger + settings.network.request_timeout;
+        if settings.delivery_timeout < lower_bound {
+            if self.explicit.contains("delivery.timeout.ms") {
+                return Err(Error::config(
+                    "delivery.timeout.ms",
+                    format!(
+                        "must be at least linger.ms + request.timeout.ms ({} ms)",
+                        lower_bound.as_millis()
+                    ),
+                ));
+            }
+            settings.delivery_timeout = lower_bound;
+        }
+        if let (Some(level), codec) = (settings.compression_level, settings.compression) {
+            let range = match codec {
+                Compression::Gzip => 1..=9,
+                Compression::Lz4 => 1..=17,
+                Compression::Zstd => -131_072..=22,
+                _ => i32::MIN..=i32::MAX,
+            };
+            if !range.contains(&level) {
+                return Err(Error::config(
+                    "compression.level",
+                    format!("{level} is out of range for {}", codec.name()),
+                ));
+            }
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(properties: &[(&str, &str)]) -> Result<ProducerSettings> {
+        let mut all = vec![("bootstrap.servers", "127.0.0.1:9092")];
+        all.extend_from_slice(properties);
+        ProducerConfig::from_properties(all)?.build()
+    }
+
+    fn property_of(error: Error) -> String {
+        match error {
+            Error::Config { property, .. } => property,
+            other => panic!("not a config error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_java_clients() {
+        let s = built(&[]).unwrap();
+        assert_eq!(s.acks, -1);
+        assert!(s.idempotence);
+        assert_eq!(s.batch_size, 16_384);
+        assert_eq!(s.linger, Duration::from_millis(5));
+        assert_eq!(s.buffer_memory, 33_554_432);
+        assert_eq!(s.max_block, Duration::from_secs(60));
+        assert_eq!(s.retries, i32::MAX as u32);
+        assert_eq!(s.max_in_flight, 5);
+        assert_eq!(s.delivery_timeout, Duration::from_secs(120));
+        assert_eq!(s.network.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_request_size, 1_048_576);
+        assert_eq!(s.network.metadata_max_age, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn every_property_parses_and_bad_values_name_the_property() {
+        let good = [
+            ("client.id", "svc"),
+            ("acks", "1"),
+            ("enable.idempotence", "false"),
+            ("retries", "3"),
+            ("retry.backoff.ms", "50"),
+            ("retry.backoff.max.ms", "500"),
+            ("batch.size", "0"),
+            ("linger.ms", "0"),
+            ("buffer.memory", "1024"),
+            ("max.block.ms", "10"),
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "3"),
+            ("max.in.flight.requests.per.connection", "1"),
+            ("request.timeout.ms", "1000"),
+            ("delivery.timeout.ms", "5000"),
+            ("max.request.size", "2048"),
+            ("partitioner.ignore.keys", "true"),
+            ("partitioner.adaptive.partitioning.enable", "false"),
+            ("partitioner.availability.timeout.ms", "0"),
+            ("metadata.max.age.ms", "1000"),
+            ("connections.max.idle.ms", "1000"),
+            ("reconnect.backoff.ms", "10"),
+            ("reconnect.backoff.max.ms", "100"),
+            ("socket.connection.setup.timeout.ms", "100"),
+            ("socket.connection.setup.timeout.max.ms", "1000"),
+            ("security.protocol", "plaintext"),
+            ("transaction.timeout.ms", "1000"),
+        ];
+        let s = built(&good).unwrap();
+        assert_eq!(
+            (s.acks, s.idempotence, s.retries, s.batch_size),
+            (1, false, 3, 1)
+        );
+        assert_eq!(s.compression, Compression::Zstd);
+        assert_eq!(s.compression_level, Some(3));
+        let mut config = ProducerConfig::new();
+        for (name, _) in good {
+            if matches!(name, "client.id" | "security.protocol") {
+                continue;
+            }
+            let err = config.set(name, "not-a-value").unwrap_err();
+            assert_eq!(property_of(err), name);
+        }
+        assert_eq!(property_of(config.set("acks", "2").unwrap_err()), "acks");
+        assert_eq!(
+            property_of(config.set("linger.ms", "-1").unwrap_err()),
+            "linger.ms"
+        );
+        assert_eq!(
+            property_of(config.set("bootstrap.servers", "nohost").unwrap_err()),
+            "bootstrap.servers"
+        );
+        assert_eq!(
+            property_of(config.set("security.protocol", "SSL").unwrap_err()),
+            "security.protocol"
+        );
+        config.set("linger.ms", "7").unwrap();
+        assert_eq!(config.get("linger.ms"), Some("7"));
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_a_suggestion() {
+        let err = ProducerConfig::new().set("lingr.ms", "1").unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `linger.ms`"),
+            "{err}"
+        );
+        assert_eq!(
+            property_of(
+                ProducerConfig::new()
+                    .set("partitioner.class", "x")
+                    .unwrap_err()
+            ),
+            "partitioner.class"
+        );
+    }
+
+    #[test]
+    fn contradictions_are_refused_when_explicit_and_adjusted_when_default() {
+        for (name, value) in [
+            ("acks", "1"),
+            ("max.in.flight.requests.per.connection", "6"),
+            ("retries", "0"),
+        ] {
+            let err = built(&[("enable.idempotence", "true"), (name, value)]).unwrap_err();
+            assert_eq!(property_of(err), name);
+            let s = built(&[(name, value)]).unwrap();
+            assert!(
+                !s.idempotence,
+                "{name}: idempotence gives way when only defaulted"
+            );
+        }
+        let err = built(&[("delivery.timeout.ms", "1000")]).unwrap_err();
+        assert_eq!(property_of(err), "delivery.timeout.ms");
+        let adjusted = built(&[("request.timeout.ms", "200000")]).unwrap();
+        assert_eq!(adjusted.delivery_timeout, Duration::from_millis(200_005));
+        let err = built(&[("compression.type", "gzip"), ("compression.level", "12")]).unwrap_err();
+        assert_eq!(property_of(err), "compression.level");
+        assert_eq!(
+            property_of(ProducerConfig::new().build().unwrap_err()),
+            "bootstrap.servers"
+        );
+    }
+
+    #[test]
+    fn builder_methods_equal_properties() {
+        let mut typed = ProducerConfig::new();
+        typed
+            .bootstrap_servers("h:1")
+            .unwrap()
+            .linger(Duration::from_millis(9))
+            .unwrap()
+            .batch_size(100)
+            .unwrap()
+            .compression(Compression::Lz4)
+            .unwrap();
+        let by_name = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("linger.ms", "9"),
+            ("batch.size", "100"),
+            ("compression.type", "lz4"),
+        ])
+        .unwrap();
+        let (a, b) = (typed.build().unwrap(), by_name.build().unwrap());
+        assert_eq!(
+            (a.linger, a.batch_size, a.compression),
+            (b.linger, b.batch_size, b.compression)
+        );
+    }
+}
