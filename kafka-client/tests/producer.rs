@@ -506,3 +506,47 @@ async fn keyed_records_land_where_the_java_client_puts_them() {
         "{switches} switches for 2000 records: not sticky"
     );
 }
+
+/// Without idempotence, a retried batch is appended again after the
+/// batches that were in flight with it: the documented cost of
+/// `enable.idempotence=false` with more than one request in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idempotence_a_retry_can_duplicate_and_reorder() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("unordered", 1).expect("topic");
+    let mut settings = settings(&cluster);
+    settings.idempotence = false;
+    settings.acks = 1;
+    settings.max_in_flight = 2;
+    settings.batch_size = 1;
+    settings.linger = Duration::ZERO;
+    settings.network.request_timeout = Duration::from_millis(300);
+    let producer = Producer::new(settings).expect("producer");
+    producer
+        .send_and_wait(
+            ProducerRecord::new("unordered")
+                .partition(0)
+                .value("warm-up"),
+        )
+        .await
+        .expect("warm-up");
+    // The first batch is appended but its response is lost.
+    let dropped = cluster.drop_responses(ApiKey::Produce, 1);
+    let first = producer
+        .send(ProducerRecord::new("unordered").partition(0).value("A"))
+        .await
+        .expect("queued");
+    let second = producer
+        .send(ProducerRecord::new("unordered").partition(0).value("B"))
+        .await
+        .expect("queued");
+    second.await.expect("B acknowledged");
+    first.await.expect("A acknowledged after its retry");
+    assert_eq!(dropped.hits(), 1);
+    let log = values(&read_all(&cluster, "unordered", 0).await);
+    assert_eq!(
+        log,
+        ["warm-up", "A", "B", "A"],
+        "duplicated, and A's retry after B"
+    );
+}

@@ -114,7 +114,11 @@ pub struct ProducerSettings {
     pub compression: Compression,
     /// `compression.level`.
     pub compression_level: Option<i32>,
-    /// `enable.idempotence`.
+    /// `enable.idempotence`. With it (the default) retries never duplicate
+    /// or reorder a partition's records. Without it, and with more than one
+    /// request in flight, a retried batch can land after batches sent later
+    /// and twice when its first response was lost: set
+    /// `max_in_flight = 1` if order matters and idempotence is off.
     pub idempotence: bool,
     /// `max.in.flight.requests.per.connection`.
     pub max_in_flight: usize,
