@@ -7,5 +7,6 @@ pub use kafka_protocol as protocol;
 pub mod error;
 pub mod network;
 pub mod producer;
+pub mod serializer;
 
 pub use error::{Error, Result};
