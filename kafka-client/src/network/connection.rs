@@ -240,6 +240,7 @@ impl Connection {
             .next_correlation_id
             .fetch_add(1, Ordering::Relaxed);
         let mut frame = BytesMut::new();
+        tracing::trace!(broker = %self.inner.broker, api = ?R::API_KEY, version, correlation_id, "request");
         encode_request(
             &mut frame,
             correlation_id,
@@ -343,6 +344,7 @@ async fn run(
                                 failure = Some("response without a correlation id".to_owned());
                                 break;
                             };
+                            tracing::trace!(broker, correlation_id, bytes = frame.len(), "response");
                             match pending.remove(&correlation_id) {
                                 Some(reply) => { let _ = reply.send(Ok(frame)); }
                                 None => {
