@@ -1,0 +1,439 @@
+//! The consumer, first slice: manually assigned partitions (`assign`),
+//! `poll`, `seek`, `position`, `auto.offset.reset`, and `read_committed`.
+//! Group membership, commits and rebalancing come next (see the issues).
+//!
+//! Records are decoded lazily from the fetched batches; keys and values are
+//! zero-copy slices of the fetch response. With `read_committed`, fetches
+//! stop at the last stable offset, records of aborted transactions are
+//! dropped using the response's aborted-transaction list, and control
+//! records never surface.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ErrorCode;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
+use kafka_protocol::records::{Batches, DecodeOptions, Headers};
+
+use crate::network::{Network, NetworkConfig};
+use crate::producer::TopicPartition;
+use crate::{Error, Result};
+
+/// Where to start when a partition has no valid position
+/// (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The first offset still stored.
+    Earliest,
+    /// The end of the log: only new records.
+    Latest,
+    /// Fail instead.
+    None,
+}
+
+/// Which records a consumer sees (`isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationLevel {
+    /// Everything up to the high watermark, aborted transactions included.
+    ReadUncommitted,
+    /// Only committed data, up to the last stable offset.
+    ReadCommitted,
+}
+
+/// The consumer's settings, typed; Java's defaults.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// The network layer's settings.
+    pub network: NetworkConfig,
+    /// `auto.offset.reset` (default latest).
+    pub auto_offset_reset: OffsetReset,
+    /// `isolation.level` (default read_uncommitted).
+    pub isolation_level: IsolationLevel,
+    /// `max.poll.records` (default 500).
+    pub max_poll_records: usize,
+    /// `fetch.min.bytes` (default 1).
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes` (default 52428800).
+    pub fetch_max_bytes: i32,
+    /// `fetch.max.wait.ms` (default 500).
+    pub fetch_max_wait: Duration,
+    /// `max.partition.fetch.bytes` (default 1048576).
+    pub max_partition_fetch_bytes: i32,
+    /// `check.crcs` (default true).
+    pub check_crcs: bool,
+}
+
+impl ConsumerSettings {
+    /// Java's defaults for the given bootstrap servers.
+    pub fn new(bootstrap_servers: &str) -> Self {
+        let mut network = NetworkConfig::new(
+            bootstrap_servers
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
+        );
+        network.allow_auto_create_topics = false;
+        Self {
+            network,
+            auto_offset_reset: OffsetReset::Latest,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            max_poll_records: 500,
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 52_428_800,
+            fetch_max_wait: Duration::from_millis(500),
+            max_partition_fetch_bytes: 1_048_576,
+            check_crcs: true,
+        }
+    }
+}
+
+/// A record handed out by [`Consumer::poll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The timestamp (ms since the epoch).
+    pub timestamp: i64,
+    /// The key (a slice of the fetched bytes).
+    pub key: Option<Bytes>,
+    /// The value (a slice of the fetched bytes).
+    pub value: Option<Bytes>,
+    /// The headers.
+    pub headers: Headers,
+    /// The leader epoch of the batch, or -1.
+    pub leader_epoch: i32,
+}
+
+/// A consumer of manually assigned partitions.
+#[derive(Debug)]
+pub struct Consumer {
+    settings: ConsumerSettings,
+    network: Arc<Network>,
+    positions: BTreeMap<TopicPartition, Option<i64>>,
+    buffered: VecDeque<ConsumerRecord>,
+}
+
+fn code(raw: i16) -> ErrorCode {
+    ErrorCode::from_code(raw).unwrap_or(ErrorCode::UnknownServerError)
+}
+
+impl Consumer {
+    /// A consumer; connects on first use.
+    pub fn new(settings: ConsumerSettings) -> Result<Self> {
+        let network = Network::new(settings.network.clone())?;
+        Ok(Self {
+            settings,
+            network,
+            positions: BTreeMap::new(),
+            buffered: VecDeque::new(),
+        })
+    }
+
+    /// Consumes exactly these partitions (replacing any earlier assignment).
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        let wanted: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.positions.retain(|tp, _| wanted.contains(tp));
+        for tp in wanted {
+            self.positions.entry(tp).or_insert(None);
+        }
+        let topics: Vec<&str> = self.positions.keys().map(|tp| tp.topic.as_str()).collect();
+        self.network.track(&topics);
+        self.buffered.retain(|r| {
+            self.positions.contains_key(&TopicPartition {
+                topic: r.topic.clone(),
+                partition: r.partition,
+            })
+        });
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.positions.keys().cloned().collect()
+    }
+
+    /// Makes the next poll of `tp` start at `offset`.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let position = self.positions.get_mut(tp).ok_or_else(|| {
+            Error::config(
+                "assignment",
+                format!("{}-{} is not assigned", tp.topic, tp.partition),
+            )
+        })?;
+        *position = Some(offset);
+        self.buffered
+            .retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` will hand out for `tp`, if known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        let buffered = self
+            .buffered
+            .iter()
+            .find(|r| r.topic == tp.topic && r.partition == tp.partition)
+            .map(|r| r.offset);
+        buffered.or(*self.positions.get(tp)?)
+    }
+
+    /// Up to `max.poll.records` records, waiting up to `timeout` for some.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !self.buffered.is_empty() {
+                let n = self.buffered.len().min(self.settings.max_poll_records);
+                return Ok(self.buffered.drain(..n).collect());
+            }
+            if self.positions.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.reset_positions().await?;
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.fetch(remaining.min(self.settings.fetch_max_wait))
+                .await?;
+            if self.buffered.is_empty() && tokio::time::Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Looks up the starting offset of partitions without a position.
+    async fn reset_positions(&mut self) -> Result<()> {
+        let missing: Vec<TopicPartition> = self
+            .positions
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let timestamp = match self.settings.auto_offset_reset {
+            OffsetReset::Earliest => -2,
+            OffsetReset::Latest => -1,
+            OffsetReset::None => {
+                return Err(Error::config(
+                    "auto.offset.reset",
+                    "none: a partition has no position",
+                ));
+            }
+        };
+        let metadata = self.network.refresh().await?;
+        for tp in missing {
+            let Some(leader) = metadata.leader(&tp.topic, tp.partition).map(|b| b.id) else {
+                continue;
+            };
+            let connection = self.network.broker(leader).await?;
+            let response = connection
+                .send(&ListOffsetsRequest {
+                    replica_id: -1,
+                    isolation_level: i8::from(
+                        self.settings.isolation_level == IsolationLevel::ReadCommitted,
+                    ),
+                    topics: vec![ListOffsetsTopic {
+                        name: tp.topic.clone(),
+                        partitions: vec![ListOffsetsPartition {
+                            partition_index: tp.partition,
+                            timestamp,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .await?;
+            let p = response.topics.first().and_then(|t| t.partitions.first());
+            if let Some(p) = p
+                && p.error_code == 0
+            {
+                self.positions.insert(tp, Some(p.offset));
+            }
+        }
+        Ok(())
+    }
+
+    /// One fetch per leader, decoded into the buffer.
+    async fn fetch(&mut self, max_wait: Duration) -> Result<()> {
+        let metadata = self.network.metadata();
+        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+        let mut missing_leader = false;
+        for (tp, position) in &self.positions {
+            let Some(position) = position else { continue };
+            match metadata.leader(&tp.topic, tp.partition) {
+                Some(leader) => by_leader
+                    .entry(leader.id)
+                    .or_default()
+                    .push((tp.clone(), *position)),
+                None => missing_leader = true,
+            }
+        }
+        if missing_leader || by_leader.is_empty() {
+            self.network.refresh().await?;
+            if by_leader.is_empty() {
+                tokio::time::sleep(max_wait.min(Duration::from_millis(50))).await;
+                return Ok(());
+            }
+        }
+        let read_committed = self.settings.isolation_level == IsolationLevel::ReadCommitted;
+        let mut requests = tokio::task::JoinSet::new();
+        for (leader, partitions) in by_leader {
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            for (tp, offset) in &partitions {
+                let partition = FetchPartition {
+                    partition: tp.partition,
+                    fetch_offset: *offset,
+                    partition_max_bytes: self.settings.max_partition_fetch_bytes,
+                    ..Default::default()
+                };
+                match topics.iter_mut().find(|t| t.topic == tp.topic) {
+                    Some(t) => t.partitions.push(partition),
+                    None => topics.push(FetchTopic {
+                        topic: tp.topic.clone(),
+                        partitions: vec![partition],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let request = FetchRequest {
+                replica_id: -1,
+                max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
+                min_bytes: self.settings.fetch_min_bytes,
+                max_bytes: self.settings.fetch_max_bytes,
+                isolation_level: i8::from(read_committed),
+                session_epoch: -1,
+                topics,
+                ..Default::default()
+            };
+            let network = self.network.clone();
+            requests.spawn(async move {
+                let connection = network.broker(leader).await?;
+                connection.send(&request).await
+            });
+        }
+        let mut refresh = false;
+        while let Some(joined) = requests.join_next().await {
+            let response = match joined {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) if e.retriable() => {
+                    refresh = true;
+                    continue;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(Error::Protocol(format!("fetch task: {e}"))),
+            };
+            for topic in response.responses {
+                for data in topic.partitions {
+                    let tp = TopicPartition {
+                        topic: topic.topic.clone(),
+                        partition: data.partition_index,
+                    };
+                    match code(data.error_code) {
+                        ErrorCode::None => {}
+                        ErrorCode::OffsetOutOfRange => {
+                            self.positions.insert(tp, None);
+                            continue;
+                        }
+                        c if c.retriable() => {
+                            refresh = true;
+                            continue;
+                        }
+                        c => {
+                            return Err(Error::kafka(
+                                c,
+                                format!("fetch {}-{}", tp.topic, tp.partition),
+                            ));
+                        }
+                    }
+                    let aborted: Vec<(i64, i64)> = data
+                        .aborted_transactions
+                        .iter()
+                        .flatten()
+                        .map(|t| (t.producer_id, t.first_offset))
+                        .collect();
+                    let records = data.records.unwrap_or_default();
+                    self.decode(&tp, records, aborted)?;
+                }
+            }
+        }
+        if refresh {
+            self.network.refresh().await?;
+        }
+        Ok(())
+    }
+
+    /// Decodes fetched batches of one partition into the buffer, from its
+    /// position on, dropping aborted transactions and control records.
+    fn decode(
+        &mut self,
+        tp: &TopicPartition,
+        records: Bytes,
+        mut aborted: Vec<(i64, i64)>,
+    ) -> Result<()> {
+        let Some(Some(mut position)) = self.positions.get(tp).copied() else {
+            return Ok(());
+        };
+        aborted.sort_by_key(|(_, first)| *first);
+        let mut skipping: Vec<i64> = Vec::new();
+        let options = DecodeOptions {
+            verify_crc: self.settings.check_crcs,
+            ..DecodeOptions::default()
+        };
+        for batch in Batches::with_options(records, options) {
+            let batch = batch
+                .map_err(|e| Error::Protocol(format!("{}-{}: {e}", tp.topic, tp.partition)))?;
+            let header = *batch.header();
+            if batch.next_offset() <= position {
+                continue;
+            }
+            if batch.is_transactional() && !batch.is_control() {
+                // An aborted transaction's data starts at its first offset.
+                if let Some(i) = aborted.iter().position(|(pid, first)| {
+                    *pid == header.producer_id && header.base_offset >= *first
+                }) {
+                    aborted.remove(i);
+                    skipping.push(header.producer_id);
+                }
+            }
+            if batch.is_control() {
+                skipping.retain(|p| *p != header.producer_id);
+                position = batch.next_offset();
+                continue;
+            }
+            if batch.is_transactional() && skipping.contains(&header.producer_id) {
+                position = batch.next_offset();
+                continue;
+            }
+            for record in batch
+                .records()
+                .map_err(|e| Error::Protocol(format!("{}-{}: {e}", tp.topic, tp.partition)))?
+            {
+                let record = record
+                    .map_err(|e| Error::Protocol(format!("{}-{}: {e}", tp.topic, tp.partition)))?;
+                if record.offset < position {
+                    continue;
+                }
+                position = record.offset + 1;
+                self.buffered.push_back(ConsumerRecord {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key,
+                    value: record.value,
+                    headers: record.headers,
+                    leader_epoch: header.partition_leader_epoch,
+                });
+            }
+            position = position.max(batch.next_offset());
+        }
+        self.positions.insert(tp.clone(), Some(position));
+        Ok(())
+    }
+}

@@ -1,0 +1,262 @@
+//! The consumer (manual assignment) against the bundled broker: reading
+//! from the start or the end, seeking, and read_committed.
+
+use std::time::Duration;
+
+use kafka_broker::{BrokerConfig, Cluster};
+use kafka_client::consumer::{
+    Consumer, ConsumerRecord, ConsumerSettings, IsolationLevel, OffsetReset,
+};
+use kafka_client::network::{Network, NetworkConfig};
+use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
+use kafka_client::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_client::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_client::protocol::messages::{
+    AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProduceRequest,
+};
+use kafka_client::protocol::records::BatchBuilder;
+
+async fn cluster() -> Cluster {
+    Cluster::start(BrokerConfig {
+        brokers: 2,
+        ..BrokerConfig::default()
+    })
+    .await
+    .expect("cluster")
+}
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition {
+        topic: topic.into(),
+        partition,
+    }
+}
+
+async fn produce(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    values: impl IntoIterator<Item = String>,
+) {
+    let producer =
+        Producer::new(ProducerSettings::new(&cluster.bootstrap_servers())).expect("producer");
+    let mut deliveries = Vec::new();
+    for value in values {
+        deliveries.push(
+            producer
+                .send(ProducerRecord::new(topic).partition(partition).value(value))
+                .await
+                .expect("queued"),
+        );
+    }
+    for delivery in deliveries {
+        delivery.await.expect("delivered");
+    }
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+/// Polls until `count` records arrived (or 10 s passed).
+async fn collect(consumer: &mut Consumer, count: usize) -> Vec<ConsumerRecord> {
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while records.len() < count && tokio::time::Instant::now() < deadline {
+        records.extend(
+            consumer
+                .poll(Duration::from_millis(200))
+                .await
+                .expect("poll"),
+        );
+    }
+    records
+}
+
+fn value(r: &ConsumerRecord) -> String {
+    String::from_utf8(r.value.clone().unwrap_or_default().to_vec()).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_partitions_are_read_in_order_from_the_start() {
+    let cluster = cluster().await;
+    cluster.create_topic("reads", 2).expect("topic");
+    for p in 0..2 {
+        produce(&cluster, "reads", p, (0..500).map(|i| format!("p{p}-{i}"))).await;
+    }
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.auto_offset_reset = OffsetReset::Earliest;
+    settings.max_poll_records = 100;
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.assign([tp("reads", 0), tp("reads", 1)]);
+    let first = consumer.poll(Duration::from_secs(5)).await.expect("poll");
+    assert!(
+        !first.is_empty() && first.len() <= 100,
+        "max.poll.records: {}",
+        first.len()
+    );
+    let mut records = first;
+    records.extend(collect(&mut consumer, 1000 - records.len()).await);
+    assert_eq!(records.len(), 1000);
+    for p in 0..2 {
+        let mine: Vec<&ConsumerRecord> = records.iter().filter(|r| r.partition == p).collect();
+        assert_eq!(
+            mine.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            (0..500).collect::<Vec<_>>()
+        );
+        assert_eq!(value(mine[499]), format!("p{p}-499"));
+    }
+    assert_eq!(consumer.position(&tp("reads", 0)), Some(500));
+    // Seeking back re-reads from there.
+    consumer.seek(&tp("reads", 1), 490).expect("seek");
+    let again = collect(&mut consumer, 10).await;
+    assert_eq!(
+        again
+            .iter()
+            .map(|r| (r.partition, r.offset))
+            .collect::<Vec<_>>(),
+        (490..500).map(|o| (1, o)).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_skips_what_was_there_before() {
+    let cluster = cluster().await;
+    cluster.create_topic("latest", 1).expect("topic");
+    produce(&cluster, "latest", 0, (0..10).map(|i| format!("old-{i}"))).await;
+    let mut consumer =
+        Consumer::new(ConsumerSettings::new(&cluster.bootstrap_servers())).expect("consumer");
+    consumer.assign([tp("latest", 0)]);
+    assert!(
+        consumer
+            .poll(Duration::from_millis(300))
+            .await
+            .expect("poll")
+            .is_empty()
+    );
+    assert_eq!(consumer.position(&tp("latest", 0)), Some(10));
+    produce(&cluster, "latest", 0, (0..3).map(|i| format!("new-{i}"))).await;
+    let records = collect(&mut consumer, 3).await;
+    assert_eq!(
+        records.iter().map(value).collect::<Vec<_>>(),
+        ["new-0", "new-1", "new-2"]
+    );
+}
+
+/// Writes one transaction of `values` to `topic`-0 and commits or aborts it.
+async fn transaction(network: &Network, id: &str, values: &[&str], commit: bool) {
+    let connection = network.any().await.expect("connect");
+    let init = connection
+        .send(&InitProducerIdRequest {
+            transactional_id: Some(id.into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        })
+        .await
+        .expect("init");
+    let (pid, epoch) = (init.producer_id, init.producer_epoch);
+    let added = connection
+        .call(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: id.into(),
+                v3_and_below_producer_id: pid,
+                v3_and_below_producer_epoch: epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: "txn".into(),
+                    partitions: vec![0],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .expect("add partitions");
+    assert_eq!(
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let mut builder = BatchBuilder::new(1 << 20);
+    builder.set_producer(pid, epoch, 0).set_transactional(true);
+    for v in values {
+        builder
+            .append(now, None, Some(v.as_bytes()), &[])
+            .expect("append");
+    }
+    let produced = connection
+        .send(&ProduceRequest {
+            transactional_id: Some(id.into()),
+            acks: -1,
+            timeout_ms: 5000,
+            topic_data: vec![TopicProduceData {
+                name: "txn".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(builder.finish().expect("batch")),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("produce");
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    let ended = connection
+        .call(
+            &EndTxnRequest {
+                transactional_id: id.into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                committed: commit,
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .expect("end");
+    assert_eq!(ended.error_code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_committed_drops_aborted_records_and_control_records() {
+    let cluster = cluster().await;
+    cluster.create_topic("txn", 1).expect("topic");
+    // Leader of txn-0 is one of two brokers; any broker serves the coordinator here.
+    let network = Network::new(NetworkConfig::new(vec![
+        cluster
+            .bootstrap_servers()
+            .split(',')
+            .next()
+            .expect("broker")
+            .to_owned(),
+    ]))
+    .expect("network");
+    transaction(&network, "a", &["kept-1", "kept-2"], true).await;
+    transaction(&network, "b", &["dropped-1", "dropped-2"], false).await;
+    transaction(&network, "c", &["kept-3"], true).await;
+    let read = |isolation| {
+        let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+        settings.auto_offset_reset = OffsetReset::Earliest;
+        settings.isolation_level = isolation;
+        settings
+    };
+    let mut committed = Consumer::new(read(IsolationLevel::ReadCommitted)).expect("consumer");
+    committed.assign([tp("txn", 0)]);
+    let records = collect(&mut committed, 3).await;
+    assert_eq!(
+        records.iter().map(value).collect::<Vec<_>>(),
+        ["kept-1", "kept-2", "kept-3"]
+    );
+    let mut uncommitted = Consumer::new(read(IsolationLevel::ReadUncommitted)).expect("consumer");
+    uncommitted.assign([tp("txn", 0)]);
+    let records = collect(&mut uncommitted, 5).await;
+    assert_eq!(
+        records.iter().map(value).collect::<Vec<_>>(),
+        ["kept-1", "kept-2", "dropped-1", "dropped-2", "kept-3"],
+        "no control records either way"
+    );
+}
