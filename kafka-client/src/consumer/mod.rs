@@ -8,6 +8,8 @@
 //! dropped using the response's aborted-transaction list, and control
 //! records never surface.
 
+pub mod assignor;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
