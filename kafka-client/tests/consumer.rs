@@ -260,3 +260,115 @@ async fn read_committed_drops_aborted_records_and_control_records() {
         "no control records either way"
     );
 }
+
+fn group_settings(cluster: &Cluster, group: &str) -> ConsumerSettings {
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.group_id = Some(group.into());
+    settings.auto_offset_reset = OffsetReset::Earliest;
+    settings.heartbeat_interval = Duration::from_millis(100);
+    settings.session_timeout = Duration::from_secs(6);
+    settings
+}
+
+/// Polls and commits until told to stop; returns the values it read.
+fn member(
+    mut consumer: Consumer,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    assigned: std::sync::Arc<std::sync::Mutex<usize>>,
+) -> tokio::task::JoinHandle<(Vec<String>, Consumer)> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            if stop.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
+            let records = consumer
+                .poll(Duration::from_millis(50))
+                .await
+                .expect("poll");
+            *assigned.lock().expect("lock") = consumer.assignment().len();
+            seen.extend(records.iter().map(value));
+            if !records.is_empty() {
+                consumer.commit().await.expect("commit");
+            }
+        }
+        (seen, consumer)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_splits_partitions_commits_and_resumes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let cluster = cluster().await;
+    cluster.create_topic("grouped", 4).expect("topic");
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = [Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0))];
+    let mut members = Vec::new();
+    for count in &counts {
+        let mut consumer = Consumer::new(group_settings(&cluster, "g1")).expect("consumer");
+        consumer.subscribe(&["grouped"]).expect("subscribe");
+        members.push(member(consumer, stop.clone(), count.clone()));
+    }
+    // Both members hold partitions: the group has settled.
+    let settled = async {
+        loop {
+            let (a, b) = (
+                *counts[0].lock().expect("lock"),
+                *counts[1].lock().expect("lock"),
+            );
+            if a == 2 && b == 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), settled)
+        .await
+        .expect("group settled with 2 partitions each");
+    for p in 0..4 {
+        produce(
+            &cluster,
+            "grouped",
+            p,
+            (0..50).map(|i| format!("first-{p}-{i}")),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Release);
+    let mut all = Vec::new();
+    for handle in members {
+        let (seen, consumer) = handle.await.expect("member");
+        assert!(!seen.is_empty(), "each member read its share");
+        all.extend(seen);
+        consumer.close().await.expect("leave");
+    }
+    all.sort();
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|p| (0..50).map(move |i| format!("first-{p}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(all, expected, "every record exactly once across the group");
+    // A new member of the same group resumes from the commits.
+    for p in 0..4 {
+        produce(
+            &cluster,
+            "grouped",
+            p,
+            (0..5).map(|i| format!("second-{p}-{i}")),
+        )
+        .await;
+    }
+    let mut late = Consumer::new(group_settings(&cluster, "g1")).expect("consumer");
+    late.subscribe(&["grouped"]).expect("subscribe");
+    let records = collect(&mut late, 20).await;
+    let mut values: Vec<String> = records.iter().map(value).collect();
+    values.sort();
+    assert_eq!(values.len(), 20);
+    assert!(
+        values.iter().all(|v| v.starts_with("second-")),
+        "{values:?}"
+    );
+    late.close().await.expect("leave");
+}

@@ -9,6 +9,7 @@
 //! records never surface.
 
 pub mod assignor;
+mod group;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -67,6 +68,18 @@ pub struct ConsumerSettings {
     pub max_partition_fetch_bytes: i32,
     /// `check.crcs` (default true).
     pub check_crcs: bool,
+    /// `group.id`, needed by [`Consumer::subscribe`] and commits.
+    pub group_id: Option<String>,
+    /// `group.instance.id` for static membership.
+    pub group_instance_id: Option<String>,
+    /// `session.timeout.ms` (default 45000).
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` (default 3000).
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms` (default 300000), sent as the rebalance timeout.
+    pub max_poll_interval: Duration,
+    /// The assignor the group leader runs (`partition.assignment.strategy`).
+    pub assignor: Arc<dyn assignor::Assignor>,
 }
 
 impl ConsumerSettings {
@@ -89,6 +102,12 @@ impl ConsumerSettings {
             fetch_max_wait: Duration::from_millis(500),
             max_partition_fetch_bytes: 1_048_576,
             check_crcs: true,
+            group_id: None,
+            group_instance_id: None,
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            assignor: Arc::new(assignor::RangeAssignor),
         }
     }
 }
@@ -121,6 +140,11 @@ pub struct Consumer {
     network: Arc<Network>,
     positions: BTreeMap<TopicPartition, Option<i64>>,
     buffered: VecDeque<ConsumerRecord>,
+    /// The offset after the last record handed out, per partition: what
+    /// `commit` commits.
+    consumed: BTreeMap<TopicPartition, i64>,
+    group: Option<group::Group>,
+    subscription: Vec<String>,
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -136,6 +160,9 @@ impl Consumer {
             network,
             positions: BTreeMap::new(),
             buffered: VecDeque::new(),
+            consumed: BTreeMap::new(),
+            group: None,
+            subscription: Vec::new(),
         })
     }
 
@@ -154,6 +181,75 @@ impl Consumer {
                 partition: r.partition,
             })
         });
+    }
+
+    /// Joins the consumer group (`group.id`) for these topics; partitions
+    /// are assigned by the group on the next poll, starting from the
+    /// group's committed offsets (or `auto.offset.reset`).
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        let group_id = self
+            .settings
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::config("group.id", "subscribe needs a group.id"))?;
+        self.subscription = topics.iter().map(|t| (*t).to_owned()).collect();
+        self.network.track(topics);
+        let config = group::GroupConfig {
+            group_id,
+            instance_id: self.settings.group_instance_id.clone(),
+            session_timeout: self.settings.session_timeout,
+            rebalance_timeout: self.settings.max_poll_interval,
+            heartbeat_interval: self.settings.heartbeat_interval,
+        };
+        self.group = Some(group::Group::new(config, self.settings.assignor.clone()));
+        Ok(())
+    }
+
+    /// Commits the offsets of every record handed out so far.
+    pub async fn commit(&mut self) -> Result<()> {
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| Error::config("group.id", "commit needs a subscribed group"))?;
+        group.commit(&self.network, &self.consumed).await
+    }
+
+    /// Leaves the group (if any) and closes the connections.
+    pub async fn close(mut self) -> Result<()> {
+        let result = match self.group.as_mut() {
+            Some(group) => group.leave(&self.network).await,
+            None => Ok(()),
+        };
+        self.network.close();
+        result
+    }
+
+    async fn rejoin_if_needed(&mut self) -> Result<()> {
+        let Some(group) = self.group.as_mut() else {
+            return Ok(());
+        };
+        if !group.needs_join() {
+            return Ok(());
+        }
+        let assignment = group.join(&self.network, &self.subscription).await?;
+        let partitions: Vec<TopicPartition> = assignment
+            .iter()
+            .flat_map(|(topic, ps)| {
+                ps.iter().map(|p| TopicPartition {
+                    topic: topic.clone(),
+                    partition: *p,
+                })
+            })
+            .collect();
+        let committed = group.committed(&self.network, &partitions).await?;
+        self.assign(partitions);
+        self.consumed
+            .retain(|tp, _| committed.contains_key(tp) || self.positions.contains_key(tp));
+        for (tp, offset) in committed {
+            self.positions.insert(tp.clone(), Some(offset));
+            self.consumed.insert(tp, offset);
+        }
+        Ok(())
     }
 
     /// The assigned partitions.
@@ -189,9 +285,20 @@ impl Consumer {
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            self.rejoin_if_needed().await?;
             if !self.buffered.is_empty() {
                 let n = self.buffered.len().min(self.settings.max_poll_records);
-                return Ok(self.buffered.drain(..n).collect());
+                let records: Vec<ConsumerRecord> = self.buffered.drain(..n).collect();
+                for r in &records {
+                    self.consumed.insert(
+                        TopicPartition {
+                            topic: r.topic.clone(),
+                            partition: r.partition,
+                        },
+                        r.offset + 1,
+                    );
+                }
+                return Ok(records);
             }
             if self.positions.is_empty() {
                 return Ok(Vec::new());

@@ -1,0 +1,488 @@
+//! Classic consumer-group membership: find the coordinator, join (with the
+//! MEMBER_ID_REQUIRED retry), run the assignor when leader, sync, heartbeat
+//! in the background, commit and fetch offsets, leave.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kafka_protocol::ErrorCode;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    ConsumerProtocolSubscription, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+};
+use tokio::task::JoinHandle;
+
+use super::assignor::{
+    Assignor, Member, decode_assignment, decode_subscription, encode_assignment,
+    encode_subscription,
+};
+use crate::network::{Connection, Network};
+use crate::producer::TopicPartition;
+use crate::{Error, Result};
+
+/// Group settings from the consumer's configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupConfig {
+    pub group_id: String,
+    pub instance_id: Option<String>,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+fn code(raw: i16) -> ErrorCode {
+    ErrorCode::from_code(raw).unwrap_or(ErrorCode::UnknownServerError)
+}
+
+/// This member's view of its group.
+#[derive(Debug)]
+pub(crate) struct Group {
+    config: GroupConfig,
+    assignor: Arc<dyn Assignor>,
+    member_id: String,
+    generation: i32,
+    coordinator: Option<Connection>,
+    /// Set by the heartbeat when the group rebalances or forgot us.
+    rejoin: Arc<AtomicBool>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.abort();
+        }
+    }
+}
+
+impl Group {
+    pub(crate) fn new(config: GroupConfig, assignor: Arc<dyn Assignor>) -> Self {
+        Self {
+            config,
+            assignor,
+            member_id: String::new(),
+            generation: -1,
+            coordinator: None,
+            rejoin: Arc::new(AtomicBool::new(true)),
+            heartbeat: None,
+        }
+    }
+
+    /// Whether the member must (re)join before fetching.
+    pub(crate) fn needs_join(&self) -> bool {
+        self.rejoin.load(Ordering::Acquire)
+    }
+
+    async fn coordinator(&mut self, network: &Network) -> Result<Connection> {
+        if let Some(c) = self.coordinator.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        for _ in 0..20 {
+            let any = network.any().await?;
+            let version = any.version_for::<FindCoordinatorRequest>()?;
+            let request = if version >= 4 {
+                FindCoordinatorRequest {
+                    coordinator_keys: vec![self.config.group_id.clone()],
+                    ..Default::default()
+                }
+            } else {
+                FindCoordinatorRequest {
+                    key: self.config.group_id.clone(),
+                    ..Default::default()
+                }
+            };
+            let response = any.call(&request, version).await?;
+            let (error, host, port) = match response.coordinators.first() {
+                Some(c) => (c.error_code, c.host.clone(), c.port),
+                None => (response.error_code, response.host.clone(), response.port),
+            };
+            if error == 0 {
+                let connection = network.connect(&format!("{host}:{port}")).await?;
+                self.coordinator = Some(connection.clone());
+                return Ok(connection);
+            }
+            if !code(error).retriable() {
+                return Err(Error::kafka(
+                    code(error),
+                    format!("FindCoordinator for {}", self.config.group_id),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Timeout(format!(
+            "no coordinator for group {}",
+            self.config.group_id
+        )))
+    }
+
+    /// Joins (or rejoins) the group and returns this member's partitions.
+    pub(crate) async fn join(
+        &mut self,
+        network: &Arc<Network>,
+        topics: &[String],
+    ) -> Result<BTreeMap<String, Vec<i32>>> {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.abort();
+        }
+        let metadata = encode_subscription(&ConsumerProtocolSubscription {
+            topics: topics.to_vec(),
+            generation_id: self.generation,
+            ..Default::default()
+        })?;
+        for _ in 0..50 {
+            let coordinator = self.coordinator(network).await?;
+            let join = JoinGroupRequest {
+                group_id: self.config.group_id.clone(),
+                session_timeout_ms: millis(self.config.session_timeout),
+                rebalance_timeout_ms: millis(self.config.rebalance_timeout),
+                member_id: self.member_id.clone(),
+                group_instance_id: self.config.instance_id.clone(),
+                protocol_type: "consumer".into(),
+                protocols: vec![JoinGroupRequestProtocol {
+                    name: self.assignor.name().into(),
+                    metadata: metadata.clone(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let version = coordinator.version_for::<JoinGroupRequest>()?;
+            let join = if version >= 5 {
+                join
+            } else {
+                JoinGroupRequest {
+                    group_instance_id: None,
+                    ..join
+                }
+            };
+            let response = match coordinator.call(&join, version).await {
+                Ok(r) => r,
+                Err(e) if e.retriable() => {
+                    self.coordinator = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match code(response.error_code) {
+                ErrorCode::None => {}
+                ErrorCode::MemberIdRequired => {
+                    self.member_id = response.member_id;
+                    continue;
+                }
+                ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                    self.member_id.clear();
+                    continue;
+                }
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                    self.coordinator = None;
+                    continue;
+                }
+                c if c.retriable() || c == ErrorCode::RebalanceInProgress => continue,
+                c => {
+                    return Err(Error::kafka(
+                        c,
+                        format!("JoinGroup {}", self.config.group_id),
+                    ));
+                }
+            }
+            self.member_id = response.member_id.clone();
+            self.generation = response.generation_id;
+            let protocol_name = response.protocol_name.clone();
+            let assignments = if response.leader == response.member_id {
+                self.lead(network, &response.members).await?
+            } else {
+                Vec::new()
+            };
+            let sync = SyncGroupRequest {
+                group_id: self.config.group_id.clone(),
+                generation_id: self.generation,
+                member_id: self.member_id.clone(),
+                group_instance_id: self.config.instance_id.clone(),
+                protocol_type: Some("consumer".into()),
+                protocol_name,
+                assignments,
+                ..Default::default()
+            };
+            let version = coordinator.version_for::<SyncGroupRequest>()?;
+            let sync = SyncGroupRequest {
+                protocol_type: if version >= 5 {
+                    sync.protocol_type
+                } else {
+                    None
+                },
+                protocol_name: if version >= 5 {
+                    sync.protocol_name
+                } else {
+                    None
+                },
+                group_instance_id: if version >= 3 {
+                    sync.group_instance_id
+                } else {
+                    None
+                },
+                ..sync
+            };
+            let synced = coordinator.call(&sync, version).await?;
+            match code(synced.error_code) {
+                ErrorCode::None => {}
+                ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                    self.member_id.clear();
+                    continue;
+                }
+                c if c.retriable() || c == ErrorCode::RebalanceInProgress => continue,
+                c => {
+                    return Err(Error::kafka(
+                        c,
+                        format!("SyncGroup {}", self.config.group_id),
+                    ));
+                }
+            }
+            let assignment = decode_assignment(&synced.assignment)?;
+            self.rejoin.store(false, Ordering::Release);
+            self.start_heartbeat(coordinator);
+            tracing::info!(
+                group = self.config.group_id,
+                member = self.member_id,
+                generation = self.generation,
+                ?assignment,
+                "joined group"
+            );
+            return Ok(assignment);
+        }
+        Err(Error::Timeout(format!(
+            "could not join group {}",
+            self.config.group_id
+        )))
+    }
+
+    /// The leader's assignment of every member's subscription.
+    async fn lead(
+        &self,
+        network: &Arc<Network>,
+        members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
+    ) -> Result<Vec<SyncGroupRequestAssignment>> {
+        let mut parsed = Vec::new();
+        for m in members {
+            parsed.push(Member {
+                id: m.member_id.clone(),
+                instance_id: m.group_instance_id.clone(),
+                subscription: decode_subscription(&m.metadata)?,
+            });
+        }
+        let mut partitions = BTreeMap::new();
+        for topic in parsed.iter().flat_map(|m| m.subscription.topics.iter()) {
+            if partitions.contains_key(topic) {
+                continue;
+            }
+            let metadata = network.metadata_for(topic).await?;
+            if let Some(count) = metadata.partition_count(topic) {
+                partitions.insert(topic.clone(), count as i32);
+            }
+        }
+        self.assignor
+            .assign(&parsed, &partitions)
+            .into_iter()
+            .map(|(member_id, topics)| {
+                Ok(SyncGroupRequestAssignment {
+                    member_id,
+                    assignment: encode_assignment(&topics)?,
+                    ..Default::default()
+                })
+            })
+            .collect()
+    }
+
+    fn start_heartbeat(&mut self, coordinator: Connection) {
+        let request = HeartbeatRequest {
+            group_id: self.config.group_id.clone(),
+            generation_id: self.generation,
+            member_id: self.member_id.clone(),
+            group_instance_id: self.config.instance_id.clone(),
+            ..Default::default()
+        };
+        let interval = self.config.heartbeat_interval;
+        let rejoin = self.rejoin.clone();
+        self.heartbeat = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Ok(version) = coordinator.version_for::<HeartbeatRequest>() else {
+                    return;
+                };
+                let request = if version >= 3 {
+                    request.clone()
+                } else {
+                    HeartbeatRequest {
+                        group_instance_id: None,
+                        ..request.clone()
+                    }
+                };
+                match coordinator.call(&request, version).await {
+                    Ok(r) if r.error_code == 0 => {}
+                    Ok(r) => {
+                        tracing::debug!(code = %code(r.error_code), "heartbeat: rejoin needed");
+                        rejoin.store(true, Ordering::Release);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "heartbeat failed; rejoining");
+                        rejoin.store(true, Ordering::Release);
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Commits offsets (the next offset to read, per partition).
+    pub(crate) async fn commit(
+        &mut self,
+        network: &Network,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let coordinator = self.coordinator(network).await?;
+        let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+        for (tp, offset) in offsets {
+            let partition = OffsetCommitRequestPartition {
+                partition_index: tp.partition,
+                committed_offset: *offset,
+                committed_leader_epoch: -1,
+                ..Default::default()
+            };
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
+                Some(t) => t.partitions.push(partition),
+                None => topics.push(OffsetCommitRequestTopic {
+                    name: tp.topic.clone(),
+                    partitions: vec![partition],
+                    ..Default::default()
+                }),
+            }
+        }
+        let version = coordinator.version_for::<OffsetCommitRequest>()?.min(8);
+        let request = OffsetCommitRequest {
+            group_id: self.config.group_id.clone(),
+            generation_id_or_member_epoch: self.generation,
+            member_id: self.member_id.clone(),
+            group_instance_id: if version >= 7 {
+                self.config.instance_id.clone()
+            } else {
+                None
+            },
+            topics,
+            ..Default::default()
+        };
+        let response = coordinator.call(&request, version).await?;
+        for topic in response.topics {
+            for p in topic.partitions {
+                let c = code(p.error_code);
+                if !c.is_ok() {
+                    if matches!(
+                        c,
+                        ErrorCode::RebalanceInProgress
+                            | ErrorCode::IllegalGeneration
+                            | ErrorCode::UnknownMemberId
+                    ) {
+                        self.rejoin.store(true, Ordering::Release);
+                    }
+                    return Err(Error::kafka(
+                        c,
+                        format!("commit {}-{}", topic.name, p.partition_index),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed offsets of `partitions` (absent when none was committed).
+    pub(crate) async fn committed(
+        &mut self,
+        network: &Network,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let coordinator = self.coordinator(network).await?;
+        let version = coordinator.version_for::<OffsetFetchRequest>()?.min(7);
+        let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
+        for tp in partitions {
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
+                Some(t) => t.partition_indexes.push(tp.partition),
+                None => topics.push(OffsetFetchRequestTopic {
+                    name: tp.topic.clone(),
+                    partition_indexes: vec![tp.partition],
+                    ..Default::default()
+                }),
+            }
+        }
+        let response = coordinator
+            .call(
+                &OffsetFetchRequest {
+                    group_id: self.config.group_id.clone(),
+                    topics: Some(topics),
+                    ..Default::default()
+                },
+                version,
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                if p.error_code == 0 && p.committed_offset >= 0 {
+                    out.insert(
+                        TopicPartition {
+                            topic: topic.name.clone(),
+                            partition: p.partition_index,
+                        },
+                        p.committed_offset,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Leaves the group so its partitions move at once.
+    pub(crate) async fn leave(&mut self, network: &Network) -> Result<()> {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.abort();
+        }
+        if self.member_id.is_empty() {
+            return Ok(());
+        }
+        let coordinator = self.coordinator(network).await?;
+        let version = coordinator.version_for::<LeaveGroupRequest>()?;
+        let request = if version >= 3 {
+            LeaveGroupRequest {
+                group_id: self.config.group_id.clone(),
+                members: vec![MemberIdentity {
+                    member_id: self.member_id.clone(),
+                    group_instance_id: self.config.instance_id.clone(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+        } else {
+            LeaveGroupRequest {
+                group_id: self.config.group_id.clone(),
+                member_id: self.member_id.clone(),
+                ..Default::default()
+            }
+        };
+        coordinator.call(&request, version).await?;
+        self.member_id.clear();
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
