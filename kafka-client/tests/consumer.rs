@@ -372,3 +372,98 @@ async fn a_group_splits_partitions_commits_and_resumes() {
     );
     late.close().await.expect("leave");
 }
+
+/// This client and kafka-python in one group: the range assignment is
+/// shared, and every record is read once across the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_shared_with_kafka_python_reads_everything_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncBufReadExt;
+    let have_python = std::process::Command::new("python3")
+        .args(["-c", "import kafka"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_python {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kafka-python is not installed; .ci/run installs it"
+        );
+        eprintln!("skipped: kafka-python is not installed (bash .ci/run installs it)");
+        return;
+    }
+    let cluster = cluster().await;
+    cluster.create_topic("mixed", 4).expect("topic");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/group_member.py");
+    let mut python = tokio::process::Command::new("python3")
+        .args([script, &cluster.bootstrap_servers(), "mixed", "mixed-group"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python");
+    let mut python_log = tokio::io::BufReader::new(python.stderr.take().expect("stderr")).lines();
+    let python_assigned = Arc::new(Mutex::new(0usize));
+    let watcher = {
+        let python_assigned = python_assigned.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = python_log.next_line().await {
+                if let Some(n) = line.strip_prefix("assigned ").and_then(|n| n.parse().ok()) {
+                    *python_assigned.lock().expect("lock") = n;
+                }
+            }
+        })
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let ours_assigned = Arc::new(Mutex::new(0usize));
+    let mut consumer = Consumer::new(group_settings(&cluster, "mixed-group")).expect("consumer");
+    consumer.subscribe(&["mixed"]).expect("subscribe");
+    let ours = member(consumer, stop.clone(), ours_assigned.clone());
+    let settled = async {
+        loop {
+            let (a, b) = (
+                *ours_assigned.lock().expect("lock"),
+                *python_assigned.lock().expect("lock"),
+            );
+            if a == 2 && b == 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), settled)
+        .await
+        .expect("the mixed group settled with 2 partitions each");
+    for p in 0..4 {
+        produce(&cluster, "mixed", p, (0..25).map(|i| format!("m-{p}-{i}"))).await;
+    }
+    let output = tokio::time::timeout(Duration::from_secs(40), python.wait_with_output())
+        .await
+        .expect("python finished")
+        .expect("python ran");
+    assert!(output.status.success(), "python failed");
+    let python_seen: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches('"').to_owned())
+        .collect();
+    stop.store(true, Ordering::Release);
+    let (ours_seen, consumer) = ours.await.expect("member");
+    consumer.close().await.expect("leave");
+    watcher.abort();
+    assert!(
+        !python_seen.is_empty() && !ours_seen.is_empty(),
+        "both read: python {}, ours {}",
+        python_seen.len(),
+        ours_seen.len()
+    );
+    let mut all: Vec<String> = python_seen.into_iter().chain(ours_seen).collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|p| (0..25).map(move |i| format!("m-{p}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(all, expected, "every record once across the mixed group");
+}
