@@ -467,3 +467,102 @@ async fn a_group_shared_with_kafka_python_reads_everything_once() {
     expected.sort();
     assert_eq!(all, expected, "every record once across the mixed group");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_seek_times_and_commits_behave_as_in_java() {
+    let cluster = cluster().await;
+    cluster.create_topic("controls", 2).expect("topic");
+    for p in 0..2 {
+        produce(
+            &cluster,
+            "controls",
+            p,
+            (0..10).map(|i| format!("c-{p}-{i}")),
+        )
+        .await;
+    }
+    let mut settings = group_settings(&cluster, "controls-group");
+    settings.enable_auto_commit = false;
+    settings.max_poll_records = 1;
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["controls"]).expect("subscribe");
+    // Fetches bring both partitions; poll hands out one record at a time.
+    let first = collect(&mut consumer, 1).await;
+    assert_eq!(first.len(), 1);
+    let (kept, paused) = (first[0].partition, 1 - first[0].partition);
+    // Paused partitions are neither fetched nor handed out.
+    consumer.pause(&[tp("controls", paused)]);
+    assert_eq!(consumer.paused(), [tp("controls", paused)]);
+    let more = collect(&mut consumer, 9).await;
+    assert_eq!(more.len(), 9);
+    assert!(
+        more.iter().all(|r| r.partition == kept),
+        "nothing from the paused partition"
+    );
+    assert!(
+        consumer
+            .poll(Duration::from_millis(200))
+            .await
+            .expect("poll")
+            .is_empty()
+    );
+    consumer.resume(&[tp("controls", paused)]);
+    let rest = collect(&mut consumer, 10).await;
+    assert_eq!(rest.iter().filter(|r| r.partition == paused).count(), 10);
+    // seek_to_beginning / seek_to_end.
+    consumer.seek_to_beginning(&[tp("controls", 0)]);
+    let again = collect(&mut consumer, 1).await;
+    assert_eq!(
+        again.iter().find(|r| r.partition == 0).map(|r| r.offset),
+        Some(0)
+    );
+    consumer.seek_to_end(&[tp("controls", 0)]);
+    let _ = consumer
+        .poll(Duration::from_millis(100))
+        .await
+        .expect("poll");
+    assert_eq!(consumer.position(&tp("controls", 0)), Some(10));
+    // offsets_for_times: everything was produced just now.
+    let found = consumer
+        .offsets_for_times(&[(tp("controls", 1), 0), (tp("controls", 1), i64::MAX - 1)])
+        .await
+        .expect("times");
+    assert_eq!(found[0].1.map(|(offset, _)| offset), Some(0));
+    assert_eq!(found[1].1, None, "no record is that new");
+    // Explicit commits and reading them back.
+    let offsets =
+        std::collections::BTreeMap::from([(tp("controls", 0), 7), (tp("controls", 1), 3)]);
+    consumer.commit_offsets(&offsets).await.expect("commit");
+    assert_eq!(
+        consumer
+            .committed(&[tp("controls", 0), tp("controls", 1)])
+            .await
+            .expect("committed"),
+        offsets
+    );
+    consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_commit_commits_what_poll_handed_out() {
+    let cluster = cluster().await;
+    cluster.create_topic("auto", 1).expect("topic");
+    produce(&cluster, "auto", 0, (0..5).map(|i| format!("a-{i}"))).await;
+    let mut settings = group_settings(&cluster, "auto-group");
+    settings.enable_auto_commit = true;
+    settings.auto_commit_interval = Duration::from_millis(100);
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["auto"]).expect("subscribe");
+    assert_eq!(collect(&mut consumer, 5).await.len(), 5);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let _ = consumer
+        .poll(Duration::from_millis(50))
+        .await
+        .expect("poll");
+    let committed = consumer
+        .committed(&[tp("auto", 0)])
+        .await
+        .expect("committed");
+    assert_eq!(committed.get(&tp("auto", 0)), Some(&5));
+    consumer.close().await.expect("close");
+}

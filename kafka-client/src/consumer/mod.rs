@@ -80,6 +80,12 @@ pub struct ConsumerSettings {
     pub max_poll_interval: Duration,
     /// The assignor the group leader runs (`partition.assignment.strategy`).
     pub assignor: Arc<dyn assignor::Assignor>,
+    /// `enable.auto.commit` (default true, as in Java). Workers that must
+    /// not lose records should turn it off and commit after processing:
+    /// auto-commit commits what `poll` handed out, processed or not.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms` (default 5000).
+    pub auto_commit_interval: Duration,
 }
 
 impl ConsumerSettings {
@@ -108,6 +114,8 @@ impl ConsumerSettings {
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
             assignor: Arc::new(assignor::RangeAssignor),
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
         }
     }
 }
@@ -145,6 +153,10 @@ pub struct Consumer {
     consumed: BTreeMap<TopicPartition, i64>,
     group: Option<group::Group>,
     subscription: Vec<String>,
+    /// Partitions whose next position comes from the start (-2) or end (-1).
+    reset_to: HashMap<TopicPartition, i64>,
+    paused: std::collections::BTreeSet<TopicPartition>,
+    last_auto_commit: tokio::time::Instant,
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -163,6 +175,9 @@ impl Consumer {
             consumed: BTreeMap::new(),
             group: None,
             subscription: Vec::new(),
+            reset_to: HashMap::new(),
+            paused: std::collections::BTreeSet::new(),
+            last_auto_commit: tokio::time::Instant::now(),
         })
     }
 
@@ -281,14 +296,50 @@ impl Consumer {
         buffered.or(*self.positions.get(tp)?)
     }
 
+    fn is_paused(&self, r: &ConsumerRecord) -> bool {
+        !self.paused.is_empty()
+            && self.paused.contains(&TopicPartition {
+                topic: r.topic.clone(),
+                partition: r.partition,
+            })
+    }
+
+    /// Commits what was handed out when `auto.commit.interval.ms` has passed
+    /// (with `enable.auto.commit`). A failed auto-commit is logged and
+    /// retried at the next interval, as in the Java client.
+    async fn auto_commit(&mut self) {
+        if !self.settings.enable_auto_commit
+            || self.group.is_none()
+            || self.last_auto_commit.elapsed() < self.settings.auto_commit_interval
+        {
+            return;
+        }
+        self.last_auto_commit = tokio::time::Instant::now();
+        if let Err(e) = self.commit().await {
+            tracing::warn!(error = %e, "auto-commit failed");
+        }
+    }
+
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = tokio::time::Instant::now() + timeout;
+        self.auto_commit().await;
+        let mut fetched = false;
         loop {
             self.rejoin_if_needed().await?;
-            if !self.buffered.is_empty() {
-                let n = self.buffered.len().min(self.settings.max_poll_records);
-                let records: Vec<ConsumerRecord> = self.buffered.drain(..n).collect();
+            let ready = self.buffered.iter().filter(|r| !self.is_paused(r)).count();
+            if ready > 0 {
+                let n = ready.min(self.settings.max_poll_records);
+                let mut records = Vec::with_capacity(n);
+                let mut kept = VecDeque::with_capacity(self.buffered.len() - n);
+                while let Some(r) = self.buffered.pop_front() {
+                    if records.len() < n && !self.is_paused(&r) {
+                        records.push(r);
+                    } else {
+                        kept.push_back(r);
+                    }
+                }
+                self.buffered = kept;
                 for r in &records {
                     self.consumed.insert(
                         TopicPartition {
@@ -303,13 +354,16 @@ impl Consumer {
             if self.positions.is_empty() {
                 return Ok(Vec::new());
             }
+            // Records of paused partitions stay buffered: only the deadline
+            // ends the wait (after at least one fetch, even with no time).
+            if fetched && tokio::time::Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
             self.reset_positions().await?;
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.fetch(remaining.min(self.settings.fetch_max_wait))
                 .await?;
-            if self.buffered.is_empty() && tokio::time::Instant::now() >= deadline {
-                return Ok(Vec::new());
-            }
+            fetched = true;
         }
     }
 
@@ -324,18 +378,42 @@ impl Consumer {
         if missing.is_empty() {
             return Ok(());
         }
-        let timestamp = match self.settings.auto_offset_reset {
-            OffsetReset::Earliest => -2,
-            OffsetReset::Latest => -1,
-            OffsetReset::None => {
-                return Err(Error::config(
-                    "auto.offset.reset",
-                    "none: a partition has no position",
-                ));
-            }
+        let default = match self.settings.auto_offset_reset {
+            OffsetReset::Earliest => Some(-2),
+            OffsetReset::Latest => Some(-1),
+            OffsetReset::None => None,
         };
-        let metadata = self.network.refresh().await?;
+        let mut wanted = Vec::new();
         for tp in missing {
+            // seek_to_beginning / seek_to_end pick their own end of the log.
+            let timestamp = match self.reset_to.remove(&tp).or(default) {
+                Some(t) => t,
+                None => {
+                    return Err(Error::config(
+                        "auto.offset.reset",
+                        format!("none: {}-{} has no position", tp.topic, tp.partition),
+                    ));
+                }
+            };
+            wanted.push((tp, timestamp));
+        }
+        for (tp, found) in self.list_offsets(&wanted).await? {
+            if let Some((offset, _)) = found {
+                self.positions.insert(tp, Some(offset));
+            }
+        }
+        Ok(())
+    }
+
+    /// ListOffsets for each (partition, timestamp) at its leader:
+    /// `(offset, timestamp)` or `None` when no record qualifies.
+    async fn list_offsets(
+        &self,
+        wanted: &[(TopicPartition, i64)],
+    ) -> Result<Vec<(TopicPartition, Option<(i64, i64)>)>> {
+        let metadata = self.network.refresh().await?;
+        let mut out = Vec::new();
+        for (tp, timestamp) in wanted {
             let Some(leader) = metadata.leader(&tp.topic, tp.partition).map(|b| b.id) else {
                 continue;
             };
@@ -350,7 +428,7 @@ impl Consumer {
                         name: tp.topic.clone(),
                         partitions: vec![ListOffsetsPartition {
                             partition_index: tp.partition,
-                            timestamp,
+                            timestamp: *timestamp,
                             ..Default::default()
                         }],
                         ..Default::default()
@@ -359,13 +437,98 @@ impl Consumer {
                 })
                 .await?;
             let p = response.topics.first().and_then(|t| t.partitions.first());
-            if let Some(p) = p
-                && p.error_code == 0
-            {
-                self.positions.insert(tp, Some(p.offset));
+            match p {
+                Some(p) if p.error_code == 0 => {
+                    let found = (p.offset >= 0).then_some((p.offset, p.timestamp));
+                    out.push((tp.clone(), found));
+                }
+                Some(p) => {
+                    return Err(Error::kafka(
+                        code(p.error_code),
+                        format!("ListOffsets {}-{}", tp.topic, tp.partition),
+                    ));
+                }
+                None => {
+                    return Err(Error::Protocol(
+                        "ListOffsets answered without the partition".into(),
+                    ));
+                }
             }
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// The first offset whose timestamp is at or after each given time,
+    /// with that record's timestamp; `None` when no such record exists yet.
+    pub async fn offsets_for_times(
+        &self,
+        times: &[(TopicPartition, i64)],
+    ) -> Result<Vec<(TopicPartition, Option<(i64, i64)>)>> {
+        self.list_offsets(times).await
+    }
+
+    /// Moves these partitions to the start of their logs on the next poll.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) {
+        self.seek_to(partitions, -2);
+    }
+
+    /// Moves these partitions to the end of their logs on the next poll.
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) {
+        self.seek_to(partitions, -1);
+    }
+
+    fn seek_to(&mut self, partitions: &[TopicPartition], timestamp: i64) {
+        for tp in partitions {
+            if let Some(position) = self.positions.get_mut(tp) {
+                *position = None;
+                self.reset_to.insert(tp.clone(), timestamp);
+                self.buffered
+                    .retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+            }
+        }
+    }
+
+    /// Stops fetching these partitions until `resume`; records already
+    /// fetched for them are not handed out meanwhile.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            if self.positions.contains_key(tp) {
+                self.paused.insert(tp.clone());
+            }
+        }
+    }
+
+    /// Fetches these partitions again.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.paused.remove(tp);
+        }
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.paused.iter().cloned().collect()
+    }
+
+    /// Commits the given offsets (the next offset to read, per partition).
+    pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| Error::config("group.id", "commit needs a subscribed group"))?;
+        group.commit(&self.network, offsets).await
+    }
+
+    /// The group's committed offsets for these partitions.
+    pub async fn committed(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| Error::config("group.id", "committed needs a subscribed group"))?;
+        group.committed(&self.network, partitions).await
     }
 
     /// One fetch per leader, decoded into the buffer.
@@ -375,6 +538,9 @@ impl Consumer {
         let mut missing_leader = false;
         for (tp, position) in &self.positions {
             let Some(position) = position else { continue };
+            if self.paused.contains(tp) {
+                continue;
+            }
             match metadata.leader(&tp.topic, tp.partition) {
                 Some(leader) => by_leader
                     .entry(leader.id)
