@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod error;
 pub mod network;
 pub mod producer;
+mod properties;
 pub mod serializer;
 
 pub use error::{Error, Result};

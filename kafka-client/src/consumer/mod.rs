@@ -9,6 +9,7 @@
 //! records never surface.
 
 pub mod assignor;
+mod config;
 mod group;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -21,6 +22,8 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
 use kafka_protocol::records::{Batches, DecodeOptions, Headers};
+
+pub use config::ConsumerConfig;
 
 use crate::network::{Network, NetworkConfig};
 use crate::producer::TopicPartition;

@@ -42,6 +42,7 @@ use kafka_protocol::records::Compression;
 
 use super::ProducerSettings;
 use super::partitioner::DefaultPartitioner;
+use crate::properties::{boolean, millis, parse_number, positive, suggestion};
 use crate::{Error, Result};
 
 const PROPERTIES: &[&str] = &[
@@ -113,63 +114,6 @@ impl Default for ProducerConfig {
     }
 }
 
-/// The Levenshtein distance, for "did you mean" suggestions.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
-fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .trim()
-        .parse()
-        .map_err(|e| Error::config(name, format!("`{value}` is not a valid number: {e}")))
-}
-
-fn millis(name: &str, value: &str) -> Result<Duration> {
-    let ms: i64 = parse_number(name, value)?;
-    u64::try_from(ms)
-        .map(Duration::from_millis)
-        .map_err(|_| Error::config(name, format!("`{value}` must not be negative")))
-}
-
-fn positive(name: &str, value: &str) -> Result<usize> {
-    let n: i64 = parse_number(name, value)?;
-    if n <= 0 || n > i64::from(i32::MAX) {
-        return Err(Error::config(
-            name,
-            format!("`{value}` must be between 1 and 2147483647"),
-        ));
-    }
-    Ok(n as usize)
-}
-
-fn boolean(name: &str, value: &str) -> Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(Error::config(
-            name,
-            format!("`{value}` is not true or false"),
-        )),
-    }
-}
-
 impl ProducerConfig {
     /// The Java client's defaults.
     pub fn new() -> Self {
@@ -207,13 +151,7 @@ impl ProducerConfig {
     /// Sets a property by its Kafka name.
     pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
         let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
-            let suggestion = PROPERTIES
-                .iter()
-                .map(|p| (distance(name, p), p))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, p)| format!("; did you mean `{p}`?"))
-                .unwrap_or_default();
+            let suggestion = suggestion(name, PROPERTIES);
             if name == "partitioner.class" {
                 return Err(Error::config(
                     name,

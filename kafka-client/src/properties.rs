@@ -1,0 +1,74 @@
+//! Parsing Kafka-style property values (shared by the producer's and the
+//! consumer's configuration), with errors that name the property.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// The Levenshtein distance, for "did you mean" suggestions.
+pub(crate) fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+pub(crate) fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| Error::config(name, format!("`{value}` is not a valid number: {e}")))
+}
+
+pub(crate) fn millis(name: &str, value: &str) -> Result<Duration> {
+    let ms: i64 = parse_number(name, value)?;
+    u64::try_from(ms)
+        .map(Duration::from_millis)
+        .map_err(|_| Error::config(name, format!("`{value}` must not be negative")))
+}
+
+pub(crate) fn positive(name: &str, value: &str) -> Result<usize> {
+    let n: i64 = parse_number(name, value)?;
+    if n <= 0 || n > i64::from(i32::MAX) {
+        return Err(Error::config(
+            name,
+            format!("`{value}` must be between 1 and 2147483647"),
+        ));
+    }
+    Ok(n as usize)
+}
+
+pub(crate) fn boolean(name: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::config(
+            name,
+            format!("`{value}` is not true or false"),
+        )),
+    }
+}
+
+/// "; did you mean `x`?" for the known name closest to `name`, if close.
+pub(crate) fn suggestion(name: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|p| (distance(name, p), p))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, p)| format!("; did you mean `{p}`?"))
+        .unwrap_or_default()
+}
