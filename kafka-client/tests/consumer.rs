@@ -566,3 +566,48 @@ async fn auto_commit_commits_what_poll_handed_out() {
     assert_eq!(committed.get(&tp("auto", 0)), Some(&5));
     consumer.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_polling_leaves_and_hears_of_it() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+    let cluster = cluster().await;
+    cluster.create_topic("slow", 4).expect("topic");
+    let settings = || {
+        let mut s = group_settings(&cluster, "slow-group");
+        s.max_poll_interval = Duration::from_millis(600);
+        s
+    };
+    let mut slow = Consumer::new(settings()).expect("consumer");
+    slow.subscribe(&["slow"]).expect("subscribe");
+    let _ = slow
+        .poll(Duration::from_millis(100))
+        .await
+        .expect("first poll joins");
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy_assigned = Arc::new(Mutex::new(0usize));
+    let mut busy = Consumer::new(settings()).expect("consumer");
+    busy.subscribe(&["slow"]).expect("subscribe");
+    let busy = member(busy, stop.clone(), busy_assigned.clone());
+    // The slow member does not poll; the busy one ends up with everything.
+    let took_over = async {
+        while *busy_assigned.lock().expect("lock") != 4 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), took_over)
+        .await
+        .expect("the busy member took all partitions");
+    let error = slow
+        .poll(Duration::from_millis(100))
+        .await
+        .expect_err("told it left");
+    assert!(
+        error.to_string().contains("max.poll.interval.ms"),
+        "{error}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let (_, busy) = busy.await.expect("member");
+    busy.close().await.expect("close");
+    slow.close().await.expect("close");
+}

@@ -53,6 +53,12 @@ pub(crate) struct Group {
     coordinator: Option<Connection>,
     /// Set by the heartbeat when the group rebalances or forgot us.
     rejoin: Arc<AtomicBool>,
+    /// When the application last polled (ms on the clock below).
+    last_poll: Arc<std::sync::atomic::AtomicU64>,
+    clock: std::time::Instant,
+    /// Set when this member left because `max.poll.interval.ms` passed
+    /// between polls; the next poll reports it.
+    poll_timeout: Arc<AtomicBool>,
     heartbeat: Option<JoinHandle<()>>,
 }
 
@@ -73,8 +79,34 @@ impl Group {
             generation: -1,
             coordinator: None,
             rejoin: Arc::new(AtomicBool::new(true)),
+            last_poll: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            clock: std::time::Instant::now(),
+            poll_timeout: Arc::new(AtomicBool::new(false)),
             heartbeat: None,
         }
+    }
+
+    /// Records that the application polled now. A gap longer than
+    /// `max.poll.interval.ms` since the last poll of a joined member counts
+    /// as a poll timeout even if the heartbeat had already stopped for a
+    /// rebalance: the member lost its partitions either way.
+    pub(crate) fn polled(&self) {
+        let now = self.clock.elapsed().as_millis() as u64;
+        let previous = self.last_poll.swap(now, Ordering::AcqRel);
+        let joined = self.generation >= 0 && !self.member_id.is_empty();
+        if joined
+            && previous > 0
+            && now.saturating_sub(previous) > self.config.rebalance_timeout.as_millis() as u64
+        {
+            self.poll_timeout.store(true, Ordering::Release);
+            self.rejoin.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether this member left the group because the application did not
+    /// poll within `max.poll.interval.ms` (reported once).
+    pub(crate) fn take_poll_timeout(&self) -> bool {
+        self.poll_timeout.swap(false, Ordering::AcqRel)
     }
 
     /// Whether the member must (re)join before fetching.
@@ -310,9 +342,50 @@ impl Group {
         };
         let interval = self.config.heartbeat_interval;
         let rejoin = self.rejoin.clone();
+        let last_poll = self.last_poll.clone();
+        let poll_timeout = self.poll_timeout.clone();
+        let clock = self.clock;
+        let max_poll_interval = self.config.rebalance_timeout;
+        let leave = LeaveGroupRequest {
+            group_id: self.config.group_id.clone(),
+            members: vec![MemberIdentity {
+                member_id: self.member_id.clone(),
+                group_instance_id: self.config.instance_id.clone(),
+                reason: Some("consumer poll timeout has expired".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let member_id = self.member_id.clone();
+        self.polled();
         self.heartbeat = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                let since_poll = (clock.elapsed().as_millis() as u64)
+                    .saturating_sub(last_poll.load(Ordering::Acquire));
+                if since_poll > max_poll_interval.as_millis() as u64 {
+                    // As Java does: a consumer that stopped polling leaves so
+                    // its partitions go to members that are making progress.
+                    tracing::warn!(
+                        since_poll,
+                        "max.poll.interval.ms passed without a poll; leaving the group"
+                    );
+                    if let Ok(version) = coordinator.version_for::<LeaveGroupRequest>() {
+                        let request = if version >= 3 {
+                            leave.clone()
+                        } else {
+                            LeaveGroupRequest {
+                                group_id: leave.group_id.clone(),
+                                member_id: member_id.clone(),
+                                ..Default::default()
+                            }
+                        };
+                        let _ = coordinator.call(&request, version).await;
+                    }
+                    poll_timeout.store(true, Ordering::Release);
+                    rejoin.store(true, Ordering::Release);
+                    return;
+                }
                 let Ok(version) = coordinator.version_for::<HeartbeatRequest>() else {
                     return;
                 };

@@ -326,6 +326,17 @@ impl Consumer {
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(group) = &self.group {
+            group.polled();
+            if group.take_poll_timeout() {
+                // Java's CommitFailed/"poll timeout" case: the application
+                // hears of it once; the next poll rejoins.
+                return Err(Error::Timeout(format!(
+                    "max.poll.interval.ms ({:?}) passed between polls; this consumer left the group and will rejoin",
+                    self.settings.max_poll_interval
+                )));
+            }
+        }
         self.auto_commit().await;
         let mut fetched = false;
         loop {
