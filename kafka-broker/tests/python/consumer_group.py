@@ -68,13 +68,13 @@ def produce(prefix, count):
     return [f"{prefix}-{i}" for i in range(count)]
 
 
-def wait_for(condition, what):
+def wait_for(condition, what, describe=lambda: ""):
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
         if condition():
             return
         time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
+    raise SystemExit(f"timed out waiting for {what} {describe()}")
 
 
 def stable(members, partitions, lock):
@@ -88,10 +88,11 @@ def stable(members, partitions, lock):
         union = set().union(*assignments)
         return all(assignments) and union == set(range(partitions)) and sum(map(len, assignments)) == partitions
 
-    wait_for(covered, "a stable assignment")
+    describe = lambda: f"assignments={[sorted(a) for a in snapshot()]} errors={[m.error for m in members]}"
+    wait_for(covered, "a stable assignment", describe)
     first = snapshot()
     time.sleep(1.0)
-    wait_for(covered, "a stable assignment")
+    wait_for(covered, "a stable assignment", describe)
     return snapshot() == first or stable(members, partitions, lock)
 
 
