@@ -97,6 +97,14 @@ async fn handle_frame(
     }
     let (header, request) = decode_request(frame)?;
     ctx.client_id = header.client_id.unwrap_or_default();
+    tracing::trace!(
+        broker = ctx.broker_id,
+        client = ctx.client_id,
+        ?api,
+        version,
+        correlation_id = header.correlation_id,
+        "request"
+    );
     let fault = ctx.shared.faults.on_request(ctx.broker_id, api);
     if fault == Some(FaultAction::CloseConnection) {
         return Err(CloseReason::Fault);
@@ -120,6 +128,13 @@ async fn handle_frame(
         Some(FaultAction::Delay(delay)) => tokio::time::sleep(delay).await,
         _ => {}
     }
+    tracing::trace!(
+        broker = ctx.broker_id,
+        client = ctx.client_id,
+        ?api,
+        correlation_id = header.correlation_id,
+        "answered"
+    );
     match response {
         Some(body) => encode(output, header.correlation_id, api, version, &body),
         None => Ok(()),
