@@ -377,6 +377,19 @@ async fn a_group_splits_partitions_commits_and_resumes() {
 /// shared, and every record is read once across the two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_shared_with_kafka_python_reads_everything_once() {
+    // A known kafka-python stall (see kafka-broker/tests/kafka_python.rs)
+    // can keep the group from settling: reported and retried once.
+    if !mixed_group_attempt().await {
+        eprintln!("KNOWN FLAKE: the mixed group did not settle; retrying once");
+        assert!(
+            mixed_group_attempt().await,
+            "the mixed group settled on the second try"
+        );
+    }
+}
+
+/// One run of the mixed-group scenario; false when the group never settled.
+async fn mixed_group_attempt() -> bool {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use tokio::io::AsyncBufReadExt;
@@ -390,7 +403,7 @@ async fn a_group_shared_with_kafka_python_reads_everything_once() {
             "kafka-python is not installed; .ci/run installs it"
         );
         eprintln!("skipped: kafka-python is not installed (bash .ci/run installs it)");
-        return;
+        return true;
     }
     let cluster = cluster().await;
     cluster.create_topic("mixed", 4).expect("topic");
@@ -431,9 +444,14 @@ async fn a_group_shared_with_kafka_python_reads_everything_once() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), settled)
+    if tokio::time::timeout(Duration::from_secs(20), settled)
         .await
-        .expect("the mixed group settled with 2 partitions each");
+        .is_err()
+    {
+        stop.store(true, Ordering::Release);
+        let _ = ours.await;
+        return false;
+    }
     for p in 0..4 {
         produce(&cluster, "mixed", p, (0..25).map(|i| format!("m-{p}-{i}"))).await;
     }
@@ -466,6 +484,7 @@ async fn a_group_shared_with_kafka_python_reads_everything_once() {
         .collect();
     expected.sort();
     assert_eq!(all, expected, "every record once across the mixed group");
+    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
