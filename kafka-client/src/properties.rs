@@ -72,3 +72,16 @@ pub(crate) fn suggestion(name: &str, known: &[&str]) -> String {
         .map(|(_, p)| format!("; did you mean `{p}`?"))
         .unwrap_or_default()
 }
+
+/// Checks a `bootstrap.servers` value: comma-separated `host:port` entries.
+pub(crate) fn check_bootstrap_servers(name: &str, value: &str) -> Result<()> {
+    for server in value.split(',').map(str::trim) {
+        let valid = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            return Err(Error::config(name, format!("`{server}` is not host:port")));
+        }
+    }
+    Ok(())
+}

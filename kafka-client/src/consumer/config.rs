@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::assignor::{RangeAssignor, RoundRobinAssignor};
 use super::{ConsumerSettings, IsolationLevel, OffsetReset};
-use crate::properties::{boolean, millis, positive, suggestion};
+use crate::properties::{boolean, check_bootstrap_servers, millis, positive, suggestion};
 use crate::{Error, Result};
 
 const PROPERTIES: &[&str] = &[
@@ -103,14 +103,7 @@ impl ConsumerConfig {
         let optional = |v: &str| (!v.is_empty()).then(|| v.to_owned());
         match known {
             "bootstrap.servers" => {
-                for server in value.split(',').map(str::trim) {
-                    let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
-                        !host.is_empty() && port.parse::<u16>().is_ok()
-                    });
-                    if !valid {
-                        return Err(Error::config(known, format!("`{server}` is not host:port")));
-                    }
-                }
+                check_bootstrap_servers(known, value)?;
                 self.bootstrap = value.to_owned();
             }
             "client.id" => s.network.client_id = optional(value),

@@ -42,7 +42,9 @@ use kafka_protocol::records::Compression;
 
 use super::ProducerSettings;
 use super::partitioner::DefaultPartitioner;
-use crate::properties::{boolean, millis, parse_number, positive, suggestion};
+use crate::properties::{
+    boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
+};
 use crate::{Error, Result};
 
 const PROPERTIES: &[&str] = &[
@@ -166,14 +168,7 @@ impl ProducerConfig {
         let s = &mut self.settings;
         match known {
             "bootstrap.servers" => {
-                for server in value.split(',').map(str::trim) {
-                    let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
-                        !host.is_empty() && port.parse::<u16>().is_ok()
-                    });
-                    if !valid {
-                        return Err(Error::config(known, format!("`{server}` is not host:port")));
-                    }
-                }
+                check_bootstrap_servers(known, value)?;
                 self.bootstrap = value.to_owned();
             }
             "client.id" => s.network.client_id = (!value.is_empty()).then(|| value.to_owned()),

@@ -120,7 +120,7 @@ impl Idempotence {
 
     /// Records that a batch was acknowledged.
     pub(crate) fn acknowledged(&self, tp: &TopicPartition, base_sequence: i32, records: usize) {
-        let next = ((i64::from(base_sequence) + records as i64) % (i64::from(i32::MAX) + 1)) as i32;
+        let next = advance(base_sequence, records);
         self.acked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -148,9 +148,15 @@ impl Idempotence {
         let mut sequences = self.lock_sequences();
         let next = sequences.entry(tp.clone()).or_insert(0);
         let base = *next;
-        *next = ((i64::from(base) + records as i64) % (i64::from(i32::MAX) + 1)) as i32;
+        *next = advance(base, records);
         base
     }
+}
+
+/// The sequence `records` after `sequence`, wrapping at i32::MAX as the
+/// broker expects.
+fn advance(sequence: i32, records: usize) -> i32 {
+    ((i64::from(sequence) + records as i64) % (i64::from(i32::MAX) + 1)) as i32
 }
 
 #[cfg(test)]
