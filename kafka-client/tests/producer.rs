@@ -550,3 +550,90 @@ async fn without_idempotence_a_retry_can_duplicate_and_reorder() {
         "duplicated, and A's retry after B"
     );
 }
+
+/// KIP-360 without duplicates: a batch whose response was lost is retried
+/// under the epoch it was written with before the epoch is bumped for
+/// another partition's expired batch. Re-signed under the new epoch, the
+/// broker could not recognise it and would append it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epoch_bump_waits_for_batches_whose_outcome_is_unknown() {
+    use kafka_broker::{FaultAction, FaultScope};
+    let cluster = cluster(2).await;
+    cluster.create_topic("unresolved", 2).expect("topic");
+    cluster
+        .move_leader("unresolved", 0, 0)
+        .expect("p0 on broker 0");
+    cluster
+        .move_leader("unresolved", 1, 1)
+        .expect("p1 on broker 1");
+    let mut settings = settings(&cluster);
+    settings.network.request_timeout = Duration::from_millis(1000);
+    settings.delivery_timeout = Duration::from_millis(3000);
+    let producer = Producer::new(settings).expect("producer");
+    let record = |partition: i32, value: &str| {
+        ProducerRecord::new("unresolved")
+            .partition(partition)
+            .value(value.to_owned())
+    };
+    for p in 0..2 {
+        producer
+            .send_and_wait(record(p, "warm"))
+            .await
+            .expect("warm-up delivered");
+    }
+
+    // p1's leader goes away: its next batch can only expire, which leaves a
+    // sequence gap and calls for an epoch bump.
+    cluster.stop_broker(1).expect("stop broker 1");
+    let doomed = producer.send(record(1, "doomed")).await.expect("queued");
+    // Spacing, not synchronisation: the p0 batch below must outlive the
+    // doomed one by long enough to be retried after the bump is due.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // p0's batch is written but its answer is lost, and its leader stops
+    // before the retry can tell.
+    let lost = cluster.faults().add(
+        FaultScope::api(ApiKey::Produce).on_broker(0).times(1),
+        FaultAction::DropResponse,
+    );
+    let ambiguous = producer.send(record(0, "ambiguous")).await.expect("queued");
+    let written = async {
+        while lost.hits() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), written)
+        .await
+        .expect("the p0 batch reached its leader");
+    cluster.stop_broker(0).expect("stop broker 0");
+
+    let failed = tokio::time::timeout(Duration::from_secs(10), doomed)
+        .await
+        .expect("the doomed batch ends within its delivery timeout");
+    assert!(
+        matches!(failed, Err(Error::Timeout(_))),
+        "the doomed record times out: {failed:?}"
+    );
+    cluster.restart_broker(0).await.expect("restart broker 0");
+    cluster.restart_broker(1).await.expect("restart broker 1");
+    tokio::time::timeout(Duration::from_secs(10), ambiguous)
+        .await
+        .expect("the ambiguous batch ends")
+        .expect("the ambiguous batch is acknowledged");
+    for p in 0..2 {
+        producer
+            .send_and_wait(record(p, "after"))
+            .await
+            .expect("sending goes on after the bump");
+    }
+    assert_eq!(
+        values(&read_all(&cluster, "unresolved", 0).await),
+        ["warm", "ambiguous", "after"],
+        "the ambiguous batch is in the log once"
+    );
+    assert_eq!(
+        values(&read_all(&cluster, "unresolved", 1).await),
+        ["warm", "after"]
+    );
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}

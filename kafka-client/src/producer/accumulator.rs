@@ -76,10 +76,20 @@ pub struct ProducerBatch {
     pub base_sequence: Option<i32>,
     /// The producer id and epoch the batch was signed with.
     pub producer: Option<(i64, i16)>,
+    /// A send attempt ended without telling whether the broker appended the
+    /// batch (lost response, closed connection, request timeout). Until a
+    /// later attempt under the same epoch settles it, re-signing the batch
+    /// under a new epoch could write it twice.
+    pub outcome_unknown: bool,
     records: usize,
 }
 
 impl ProducerBatch {
+    /// Signed, sent, and not known to be appended or not.
+    fn is_unresolved(&self) -> bool {
+        self.outcome_unknown && self.producer.is_some()
+    }
+
     /// Records in the batch.
     pub fn record_count(&self) -> usize {
         self.records
@@ -318,6 +328,7 @@ impl Accumulator {
                     retry_after: None,
                     base_sequence: None,
                     producer: None,
+                    outcome_unknown: false,
                     records: 0,
                 });
                 let Some(batch) = queue.back_mut() else {
@@ -402,6 +413,23 @@ impl Accumulator {
         queue.insert(position, batch);
         drop(queues);
         self.data_ready.notify_one();
+    }
+
+    /// Whether any queued batch awaits a retry that settles whether an
+    /// earlier attempt was appended (see [`ProducerBatch::outcome_unknown`]).
+    pub fn has_unresolved(&self) -> bool {
+        self.lock()
+            .batches
+            .values()
+            .any(|queue| queue.iter().any(ProducerBatch::is_unresolved))
+    }
+
+    /// Whether `tp`'s queue holds such a batch.
+    pub fn is_unresolved(&self, tp: &TopicPartition) -> bool {
+        self.lock()
+            .batches
+            .get(tp)
+            .is_some_and(|queue| queue.iter().any(ProducerBatch::is_unresolved))
     }
 
     /// Whether `close` was called and nothing is left to send.

@@ -42,6 +42,9 @@ struct Completed {
     broker: i32,
     batches: Vec<ProducerBatch>,
     result: Result<Option<ProduceResponse>>,
+    /// The request was handed to the connection: an error may have come
+    /// after the broker appended it.
+    submitted: bool,
 }
 
 /// Runs until the accumulator is closed and empty and nothing is in flight.
@@ -79,20 +82,24 @@ pub(crate) async fn run(
         if let Some(idem) = &idempotence
             && idem.needs_bump()
         {
-            if nothing_in_flight {
+            if nothing_in_flight && !accumulator.has_unresolved() {
                 if let Err(e) = idem.bump(&network).await {
                     tracing::warn!(error = %e, "epoch bump failed; will retry");
                     tokio::time::sleep(config.retry_backoff).await;
                     continue;
                 }
             } else {
-                // Wait for what is in flight before re-sequencing (KIP-360).
+                // Wait for what is in flight before re-sequencing (KIP-360),
+                // and settle batches whose earlier attempt may have been
+                // appended by retrying them under the epoch they carry: the
+                // broker recognises those as duplicates, which it could not
+                // do under a new epoch.
                 paused = true;
             }
         }
         let (mut ready, next) = accumulator.ready(now);
         if paused {
-            ready.clear();
+            ready.retain(|tp| accumulator.is_unresolved(tp));
         }
         let metadata = network.metadata();
         let mut by_leader: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
@@ -192,6 +199,7 @@ pub(crate) async fn run(
                 Some(connection) => {
                     let pending = submit(&connection, &request, config.acks).await;
                     tokio::spawn(async move {
+                        let submitted = pending.is_ok();
                         let result = match pending {
                             Ok(Some(pending)) => pending.response().await.map(Some),
                             Ok(None) => Ok(None),
@@ -201,6 +209,7 @@ pub(crate) async fn run(
                             broker,
                             batches,
                             result,
+                            submitted,
                         });
                     });
                 }
@@ -208,9 +217,13 @@ pub(crate) async fn run(
                     let network = network.clone();
                     let acks = config.acks;
                     tokio::spawn(async move {
+                        let mut submitted = false;
                         let result = match network.broker(broker).await {
                             Ok(connection) => match submit(&connection, &request, acks).await {
-                                Ok(Some(pending)) => pending.response().await.map(Some),
+                                Ok(Some(pending)) => {
+                                    submitted = true;
+                                    pending.response().await.map(Some)
+                                }
                                 Ok(None) => Ok(None),
                                 Err(e) => Err(e),
                             },
@@ -220,6 +233,7 @@ pub(crate) async fn run(
                             broker,
                             batches,
                             result,
+                            submitted,
                         });
                     });
                 }
@@ -310,7 +324,10 @@ fn handle(
     stats: &Counters,
 ) {
     let Completed {
-        batches, result, ..
+        batches,
+        result,
+        submitted,
+        ..
     } = completed;
     let outcome = Outcome {
         accumulator,
@@ -333,7 +350,8 @@ fn handle(
             tokio::spawn(async move {
                 let _ = network.refresh().await;
             });
-            for batch in batches {
+            for mut batch in batches {
+                batch.outcome_unknown |= submitted;
                 let retriable = e.retriable();
                 outcome.retry_or_fail(batch, e.clone(), retriable);
             }
@@ -341,7 +359,7 @@ fn handle(
         }
     };
     let mut refresh = false;
-    for batch in batches {
+    for mut batch in batches {
         let partition = response
             .responses
             .iter()
@@ -355,6 +373,13 @@ fn handle(
         };
         let code =
             ErrorCode::from_code(partition.error_code).unwrap_or(ErrorCode::UnknownServerError);
+        // An answer for the partition settles whether this attempt was
+        // appended, except for the two codes a leader returns after
+        // appending locally.
+        batch.outcome_unknown = matches!(
+            code,
+            ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend
+        );
         let error = Error::kafka(code, format!("{}-{}", batch.tp.topic, batch.tp.partition));
         match code {
             ErrorCode::None => outcome.succeeded(batch, partition.base_offset),
