@@ -136,6 +136,24 @@ async fn metadata_refresh_follows_a_moved_leader() {
 }
 
 #[tokio::test]
+async fn metadata_older_than_its_max_age_is_refreshed_in_the_background() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("aging", 1).expect("topic");
+    let mut config = config(&cluster.bootstrap_servers());
+    config.metadata_max_age = Duration::from_millis(300);
+    let network = Network::new(config).expect("network");
+    let before = network.metadata_for("aging").await.expect("metadata");
+    let leader = before.leader("aging", 0).expect("leader").id;
+    cluster.move_leader("aging", 0, 1 - leader).expect("move");
+    // No call into the network: only its own refresh can see the move.
+    let moved = eventually(Duration::from_secs(5), || {
+        network.metadata().leader("aging", 0).map(|b| b.id) == Some(1 - leader)
+    })
+    .await;
+    assert!(moved, "the moved leader shows up within a few max ages");
+}
+
+#[tokio::test]
 async fn a_restarted_broker_is_reconnected_after_backoff() {
     let cluster = cluster(1).await;
     let mut config = config(&cluster.bootstrap_servers());

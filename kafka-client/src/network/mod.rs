@@ -111,10 +111,7 @@ impl Network {
             refreshing: tokio::sync::Mutex::new(()),
             shutdown: Arc::new(tokio::sync::Notify::new()),
         });
-        tokio::spawn(close_idle(
-            Arc::downgrade(&network),
-            network.shutdown.clone(),
-        ));
+        tokio::spawn(maintain(Arc::downgrade(&network), network.shutdown.clone()));
         Ok(network)
     }
 
@@ -336,10 +333,16 @@ impl Drop for Network {
     }
 }
 
-/// Closes connections unused for `connections.max.idle.ms`.
-async fn close_idle(network: Weak<Network>, shutdown: Arc<tokio::sync::Notify>) {
+/// Closes connections unused for `connections.max.idle.ms`, and refreshes
+/// the metadata of the tracked topics once it is older than
+/// `metadata.max.age.ms`, as the Java client does: leadership that moved
+/// without any request failing (a preferred leader election, new
+/// partitions) is seen within that age even by an idle client.
+async fn maintain(network: Weak<Network>, shutdown: Arc<tokio::sync::Notify>) {
     let period = match network.upgrade() {
-        Some(n) => (n.config.connections_max_idle / 4).max(Duration::from_millis(100)),
+        Some(n) => (n.config.connections_max_idle / 4)
+            .min(n.config.metadata_max_age / 4)
+            .max(Duration::from_millis(100)),
         None => return,
     };
     let mut tick = tokio::time::interval(period);
@@ -358,6 +361,17 @@ async fn close_idle(network: Weak<Network>, shutdown: Arc<tokio::sync::Notify>) 
             {
                 tracing::debug!(broker = addr, "closing idle connection");
                 connection.close();
+            }
+        }
+        let stale = network.metadata().fetched_at.elapsed() >= network.config.metadata_max_age;
+        if stale && !lock(&network.topics).is_empty() {
+            // Bounded by the request timeout; a failure is retried next tick.
+            let refreshed = tokio::select! {
+                refreshed = network.refresh() => refreshed,
+                _ = shutdown.notified() => return,
+            };
+            if let Err(e) = refreshed {
+                tracing::debug!(error = %e, "periodic metadata refresh failed");
             }
         }
     }
