@@ -5,7 +5,7 @@ use std::time::Duration;
 use kafka_broker::{BrokerConfig, Cluster};
 use kafka_client::Error;
 use kafka_client::network::{Network, NetworkConfig};
-use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
+use kafka_client::producer::{Producer, ProducerConfig, ProducerRecord, ProducerSettings};
 use kafka_client::protocol::ApiKey;
 use kafka_client::protocol::messages::FetchRequest;
 use kafka_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -361,6 +361,17 @@ async fn closed_producers_leave_no_tasks_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_lost_our_sequence_state_gets_a_bumped_epoch() {
+    lost_state_bumps_the_epoch(kafka_client::protocol::ErrorCode::OutOfOrderSequenceNumber).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_forgot_our_producer_id_gets_a_bumped_epoch() {
+    lost_state_bumps_the_epoch(kafka_client::protocol::ErrorCode::UnknownProducerId).await;
+}
+
+/// The broker answers the second batch with `code` (it lost our state): the
+/// producer bumps its epoch and resends it, once, first in its new epoch.
+async fn lost_state_bumps_the_epoch(code: kafka_client::protocol::ErrorCode) {
     let cluster = cluster(1).await;
     cluster.create_topic("bumped", 1).expect("topic");
     let producer = Producer::new(settings(&cluster)).expect("producer");
@@ -368,12 +379,7 @@ async fn a_broker_that_lost_our_sequence_state_gets_a_bumped_epoch() {
         .send_and_wait(ProducerRecord::new("bumped").partition(0).value("v0"))
         .await
         .expect("first");
-    // The broker claims not to know our sequence for the next batch.
-    let injected = cluster.inject_error(
-        ApiKey::Produce,
-        kafka_client::protocol::ErrorCode::OutOfOrderSequenceNumber,
-        1,
-    );
+    let injected = cluster.inject_error(ApiKey::Produce, code, 1);
     producer
         .send_and_wait(ProducerRecord::new("bumped").partition(0).value("v1"))
         .await
@@ -636,4 +642,59 @@ async fn an_epoch_bump_waits_for_batches_whose_outcome_is_unknown() {
         ["warm", "after"]
     );
     producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+/// A producer built from Kafka property names writes batches compressed
+/// with the configured codec, and the broker hands the values back intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_from_kafka_properties_compresses_with_the_configured_codec() {
+    use kafka_client::protocol::records::Compression;
+    let cluster = cluster(1).await;
+    let bootstrap = cluster.bootstrap_servers();
+    for (name, codec) in [
+        ("gzip", Compression::Gzip),
+        ("snappy", Compression::Snappy),
+        ("lz4", Compression::Lz4),
+        ("zstd", Compression::Zstd),
+    ] {
+        let topic = format!("codec-{name}");
+        cluster.create_topic(&topic, 1).expect("topic");
+        let settings = ProducerConfig::from_properties([
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("compression.type", name),
+            ("linger.ms", "20"),
+            ("client.id", "codec-test"),
+        ])
+        .and_then(|config| config.build())
+        .expect("valid properties");
+        let producer = Producer::new(settings).expect("producer");
+        let mut deliveries = Vec::new();
+        for i in 0..200 {
+            let record = ProducerRecord::new(topic.clone())
+                .partition(0)
+                .value(format!("{name} value {i} {}", "x".repeat(i % 50)));
+            deliveries.push(producer.send(record).await.expect("queued"));
+        }
+        for delivery in deliveries {
+            delivery.await.expect("delivered");
+        }
+        producer.close(Duration::from_secs(5)).await.expect("close");
+        let batches = read_batches(&cluster, &topic, 0).await;
+        assert!(!batches.is_empty());
+        for batch in &batches {
+            assert_eq!(
+                batch.header().compression().expect("known codec"),
+                codec,
+                "{name}"
+            );
+        }
+        let expected: Vec<String> = (0..200)
+            .map(|i| format!("{name} value {i} {}", "x".repeat(i % 50)))
+            .collect();
+        let records: Vec<Record> = batches
+            .iter()
+            .flat_map(|b| b.to_records().expect("records"))
+            .collect();
+        assert_eq!(values(&records), expected, "{name}");
+    }
 }
