@@ -125,8 +125,10 @@ impl Cluster {
         }
         tracing::info!(brokers = slots.len(), "cluster started");
         let retention = tokio::spawn(enforce_retention(Arc::downgrade(&shared)));
-        let transactions = tokio::spawn(crate::coordinator::txn::expire_transactions(
+        let transactions = tokio::spawn(crate::coordinator::txn::drive_transactions(
             Arc::downgrade(&shared),
+            shared.txns.prepared(),
+            shared.faults.released(),
         ));
         Ok(Self {
             shared,
@@ -191,6 +193,13 @@ impl Cluster {
         self.shared
             .faults
             .add(FaultScope::api(api).times(count), FaultAction::Error(code))
+    }
+
+    /// Keeps the transactions of `transactional_id` in PrepareCommit /
+    /// PrepareAbort (EndTxn answered, markers not written) until the handle
+    /// is removed (see [`Faults::hold_txn_completion`]).
+    pub fn hold_txn_completion(&self, transactional_id: &str) -> FaultHandle {
+        self.shared.faults.hold_txn_completion(transactional_id)
     }
 
     /// Creates a topic.
@@ -282,6 +291,9 @@ impl Cluster {
             .collect();
         self.retention.abort();
         self.transactions.abort();
+        // EndTxn answered success for these: their markers are owed before
+        // the logs are left (unless a test holds them).
+        self.shared.txns.complete_prepared(&self.shared);
         for task in &tasks {
             task.abort();
         }

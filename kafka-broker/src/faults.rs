@@ -1,11 +1,14 @@
 //! Fault injection for tests: rules matched against each request a broker
-//! receives. Rules are added through [`crate::Cluster`] and removed through
-//! the [`FaultHandle`] they return (or run out after their count).
+//! receives, and holds on the transaction coordinator's marker writing.
+//! Both are added through [`crate::Cluster`] (or [`Faults`]) and removed
+//! through the [`FaultHandle`] they return (request rules also run out
+//! after their count).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::{ApiKey, ErrorCode};
+use tokio::sync::Notify;
 
 use crate::state::lock;
 
@@ -68,16 +71,30 @@ struct Rule {
     hits: u64,
 }
 
+/// Keeps the transactions of one transactional id in PrepareCommit /
+/// PrepareAbort: their EndTxn is answered but the markers wait.
+#[derive(Debug)]
+struct TxnHold {
+    id: u64,
+    transactional_id: String,
+    /// How many transactions entered a Prepare state under this hold.
+    hits: u64,
+}
+
 #[derive(Debug, Default)]
 struct Rules {
     next_id: u64,
     rules: Vec<Rule>,
+    txn_holds: Vec<TxnHold>,
 }
 
 /// The fault rules of a cluster.
 #[derive(Debug, Default, Clone)]
 pub struct Faults {
     rules: Arc<Mutex<Rules>>,
+    /// Woken when a hold is removed, so held transactions complete without
+    /// waiting for the coordinator's next timer tick.
+    released: Arc<Notify>,
 }
 
 /// A rule that was added; [`remove`](Self::remove) undoes it. Dropping the
@@ -89,18 +106,34 @@ pub struct FaultHandle {
 }
 
 impl FaultHandle {
-    /// Removes the rule; requests are served normally again.
+    /// Removes the rule; requests are served normally again, and held
+    /// transactions go on to write their markers.
     pub fn remove(&self) {
-        lock(&self.faults.rules).rules.retain(|r| r.id != self.id);
+        {
+            let mut rules = lock(&self.faults.rules);
+            rules.rules.retain(|r| r.id != self.id);
+            rules.txn_holds.retain(|h| h.id != self.id);
+        }
+        self.faults.released.notify_one();
     }
 
-    /// How many requests the rule has acted on so far (0 once removed).
+    /// How many requests the rule has acted on so far, or for a hold how
+    /// many transactions it has held (0 once removed).
     pub fn hits(&self) -> u64 {
-        lock(&self.faults.rules)
+        let rules = lock(&self.faults.rules);
+        rules
             .rules
             .iter()
             .find(|r| r.id == self.id)
-            .map_or(0, |r| r.hits)
+            .map(|r| r.hits)
+            .or_else(|| {
+                rules
+                    .txn_holds
+                    .iter()
+                    .find(|h| h.id == self.id)
+                    .map(|h| h.hits)
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -120,6 +153,54 @@ impl Faults {
             id,
             faults: self.clone(),
         }
+    }
+
+    /// Holds the COMMIT/ABORT markers of `transactional_id`'s transactions
+    /// until the handle is removed. EndTxn is still answered, so the
+    /// transaction stays in PrepareCommit / PrepareAbort, where the
+    /// coordinator answers CONCURRENT_TRANSACTIONS and the partitions' last
+    /// stable offset stays at the transaction's first offset. Aborts the
+    /// coordinator starts itself (a fencing InitProducerId, a timeout) are
+    /// held too. [`FaultHandle::hits`] counts the transactions that entered
+    /// a Prepare state while the hold was in place.
+    pub fn hold_txn_completion(&self, transactional_id: impl Into<String>) -> FaultHandle {
+        let mut rules = lock(&self.rules);
+        rules.next_id += 1;
+        let id = rules.next_id;
+        rules.txn_holds.push(TxnHold {
+            id,
+            transactional_id: transactional_id.into(),
+            hits: 0,
+        });
+        FaultHandle {
+            id,
+            faults: self.clone(),
+        }
+    }
+
+    /// Called as a transaction of `transactional_id` enters a Prepare
+    /// state: counts it on the holds that will keep it there.
+    pub(crate) fn txn_prepared(&self, transactional_id: &str) {
+        for hold in lock(&self.rules)
+            .txn_holds
+            .iter_mut()
+            .filter(|h| h.transactional_id == transactional_id)
+        {
+            hold.hits += 1;
+        }
+    }
+
+    /// Whether the markers of `transactional_id` must wait.
+    pub(crate) fn txn_completion_held(&self, transactional_id: &str) -> bool {
+        lock(&self.rules)
+            .txn_holds
+            .iter()
+            .any(|h| h.transactional_id == transactional_id)
+    }
+
+    /// Notified (one permit) whenever a hold or rule is removed.
+    pub(crate) fn released(&self) -> Arc<Notify> {
+        self.released.clone()
     }
 
     /// The action for a request of `api` arriving at `broker`, if a rule
@@ -173,5 +254,32 @@ mod tests {
         );
         close.remove();
         assert_eq!(faults.on_request(1, ApiKey::Fetch), None);
+    }
+
+    #[test]
+    fn transaction_holds_match_their_id_count_and_release() {
+        let faults = Faults::default();
+        let hold = faults.hold_txn_completion("held");
+        assert!(faults.txn_completion_held("held"));
+        assert!(!faults.txn_completion_held("other"));
+        faults.txn_prepared("other");
+        faults.txn_prepared("held");
+        assert_eq!(hold.hits(), 1);
+        // A request rule never matches a hold, and the other way round.
+        assert_eq!(faults.on_request(0, ApiKey::EndTxn), None);
+        let released = faults.released();
+        hold.remove();
+        assert!(!faults.txn_completion_held("held"));
+        assert_eq!(hold.hits(), 0);
+        // The removal left a permit for the coordinator's completion task.
+        let woken = ready_at_once(released.notified());
+        assert!(woken, "removing a hold wakes the coordinator");
+    }
+
+    /// Whether `future` is ready on its first poll.
+    fn ready_at_once(future: impl std::future::Future<Output = ()>) -> bool {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        future.as_mut().poll(&mut cx).is_ready()
     }
 }

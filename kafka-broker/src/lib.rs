@@ -9,8 +9,8 @@
 //! What it keeps: record batches exactly as produced (offsets assigned by
 //! rewriting the batch header), idempotent-producer state, consumer groups
 //! and their committed offsets, in memory by default. A [`Faults`] API lets tests
-//! drop or delay responses, close connections, stop and restart brokers and
-//! move partition leaders.
+//! drop or delay responses, close connections, stop and restart brokers,
+//! move partition leaders and hold a transaction's markers back.
 //!
 //! With a data dir, partition logs are append-only segment files and
 //! committed offsets a snapshot file, recovered at start-up.

@@ -1,6 +1,7 @@
 //! Transactions over the raw protocol: commit and abort as seen by
 //! read_committed and read_uncommitted readers, transactional offsets,
-//! zombie fencing, timeouts, and the state rules of EndTxn.
+//! zombie fencing, timeouts, the state rules of EndTxn, and the
+//! PrepareCommit / PrepareAbort window (held open with the fault API).
 
 mod support;
 
@@ -20,7 +21,15 @@ struct Txn {
     epoch: i16,
 }
 
-async fn init(client: &mut RawClient, id: &str, timeout_ms: i32) -> Txn {
+/// How long a test waits for the coordinator to write held-back markers.
+const COMPLETION_LIMIT: Duration = Duration::from_secs(10);
+
+/// The pause between retries of a CONCURRENT_TRANSACTIONS answer, as a
+/// client's `retry.backoff.ms`.
+const RETRY_BACKOFF: Duration = Duration::from_millis(5);
+
+/// One InitProducerId, as it is answered.
+async fn init_once(client: &mut RawClient, id: &str, timeout_ms: i32) -> m::InitProducerIdResponse {
     let ResponseKind::InitProducerId(r) = client
         .call(
             &RequestKind::InitProducerId(m::InitProducerIdRequest {
@@ -36,6 +45,22 @@ async fn init(client: &mut RawClient, id: &str, timeout_ms: i32) -> Txn {
     else {
         panic!("not InitProducerId")
     };
+    r
+}
+
+/// InitProducerId, retried on CONCURRENT_TRANSACTIONS as clients do.
+async fn init(client: &mut RawClient, id: &str, timeout_ms: i32) -> Txn {
+    let r = tokio::time::timeout(COMPLETION_LIMIT, async {
+        loop {
+            let r = init_once(client, id, timeout_ms).await;
+            if r.error_code != ErrorCode::ConcurrentTransactions.code() {
+                return r;
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+        }
+    })
+    .await
+    .expect("InitProducerId stops answering CONCURRENT_TRANSACTIONS");
     assert_eq!(r.error_code, 0, "InitProducerId");
     Txn {
         id: id.into(),
@@ -135,6 +160,84 @@ async fn end(client: &mut RawClient, txn: &Txn, commit: bool) -> i16 {
     r.error_code
 }
 
+/// EndTxn answered with success, then retried until the coordinator has
+/// written the markers: a retry answers CONCURRENT_TRANSACTIONS while they
+/// are pending and success once the transaction is complete.
+async fn finish(client: &mut RawClient, txn: &Txn, commit: bool) {
+    assert_eq!(end(client, txn, commit).await, 0, "EndTxn");
+    completed(client, txn, commit).await;
+}
+
+/// Retries an EndTxn that was answered until the transaction is complete.
+async fn completed(client: &mut RawClient, txn: &Txn, commit: bool) {
+    tokio::time::timeout(COMPLETION_LIMIT, async {
+        loop {
+            match end(client, txn, commit).await {
+                0 => return,
+                code => assert_eq!(
+                    code,
+                    ErrorCode::ConcurrentTransactions.code(),
+                    "a retried EndTxn"
+                ),
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+        }
+    })
+    .await
+    .expect("the transaction completes");
+}
+
+async fn add_offsets(client: &mut RawClient, txn: &Txn, group: &str) -> i16 {
+    let ResponseKind::AddOffsetsToTxn(r) = client
+        .call(
+            &RequestKind::AddOffsetsToTxn(m::AddOffsetsToTxnRequest {
+                transactional_id: txn.id.clone(),
+                producer_id: txn.producer_id,
+                producer_epoch: txn.epoch,
+                group_id: group.into(),
+                ..Default::default()
+            }),
+            3,
+        )
+        .await
+    else {
+        panic!("not AddOffsetsToTxn")
+    };
+    r.error_code
+}
+
+/// A partition's (high watermark, last stable offset), from a
+/// read_committed fetch.
+async fn watermarks(client: &mut RawClient, partition: i32) -> (i64, i64) {
+    let ResponseKind::Fetch(r) = client
+        .call(
+            &RequestKind::Fetch(m::FetchRequest {
+                replica_id: -1,
+                max_wait_ms: 0,
+                max_bytes: 1 << 20,
+                isolation_level: 1,
+                topics: vec![m::fetch_request::FetchTopic {
+                    topic: TOPIC.into(),
+                    partitions: vec![m::fetch_request::FetchPartition {
+                        partition,
+                        partition_max_bytes: 1 << 20,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            12,
+        )
+        .await
+    else {
+        panic!("not Fetch")
+    };
+    let data = &r.responses[0].partitions[0];
+    assert_eq!(data.error_code, 0);
+    (data.high_watermark, data.last_stable_offset)
+}
+
 /// Values visible from offset 0, with the aborted-transaction list, at
 /// the given isolation level (1 = read_committed).
 async fn read(client: &mut RawClient, partition: i32, isolation: i8) -> (Vec<String>, Vec<i64>) {
@@ -203,6 +306,58 @@ async fn read(client: &mut RawClient, partition: i32, isolation: i8) -> (Vec<Str
     (values, aborted)
 }
 
+async fn txn_offset_commit(client: &mut RawClient, txn: &Txn, group: &str, offset: i64) -> i16 {
+    let ResponseKind::TxnOffsetCommit(r) = client
+        .call(
+            &RequestKind::TxnOffsetCommit(m::TxnOffsetCommitRequest {
+                transactional_id: txn.id.clone(),
+                group_id: group.into(),
+                producer_id: txn.producer_id,
+                producer_epoch: txn.epoch,
+                generation_id: -1,
+                topics: vec![m::txn_offset_commit_request::TxnOffsetCommitRequestTopic {
+                    name: "input".into(),
+                    partitions: vec![
+                        m::txn_offset_commit_request::TxnOffsetCommitRequestPartition {
+                            partition_index: 0,
+                            committed_offset: offset,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            3,
+        )
+        .await
+    else {
+        panic!("not TxnOffsetCommit")
+    };
+    r.topics[0].partitions[0].error_code
+}
+
+/// The offset `group` has committed for input-0, as OffsetFetch v8 says.
+async fn committed_offset(client: &mut RawClient, group: &str) -> Option<i64> {
+    let request = RequestKind::OffsetFetch(m::OffsetFetchRequest {
+        groups: vec![m::offset_fetch_request::OffsetFetchRequestGroup {
+            group_id: group.into(),
+            topics: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    match client.call(&request, 8).await {
+        ResponseKind::OffsetFetch(r) => r.groups[0]
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.committed_offset)
+            .next(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 async fn setup() -> (kafka_broker::Cluster, RawClient) {
     let cluster = support::cluster(1, 1).await;
     cluster.create_topic(TOPIC, 2).expect("topic");
@@ -227,78 +382,19 @@ async fn committed_data_and_offsets_appear_only_at_commit() {
         "read_uncommitted sees it"
     );
     // Offsets in the same transaction.
-    let ResponseKind::AddOffsetsToTxn(added) = client
-        .call(
-            &RequestKind::AddOffsetsToTxn(m::AddOffsetsToTxnRequest {
-                transactional_id: txn.id.clone(),
-                producer_id: txn.producer_id,
-                producer_epoch: txn.epoch,
-                group_id: "eos-group".into(),
-                ..Default::default()
-            }),
-            3,
-        )
-        .await
-    else {
-        panic!("not AddOffsetsToTxn")
-    };
-    assert_eq!(added.error_code, 0);
-    let ResponseKind::TxnOffsetCommit(committed) = client
-        .call(
-            &RequestKind::TxnOffsetCommit(m::TxnOffsetCommitRequest {
-                transactional_id: txn.id.clone(),
-                group_id: "eos-group".into(),
-                producer_id: txn.producer_id,
-                producer_epoch: txn.epoch,
-                generation_id: -1,
-                topics: vec![m::txn_offset_commit_request::TxnOffsetCommitRequestTopic {
-                    name: "input".into(),
-                    partitions: vec![
-                        m::txn_offset_commit_request::TxnOffsetCommitRequestPartition {
-                            partition_index: 0,
-                            committed_offset: 42,
-                            ..Default::default()
-                        },
-                    ],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            3,
-        )
-        .await
-    else {
-        panic!("not TxnOffsetCommit")
-    };
-    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
-    let fetch_offset = RequestKind::OffsetFetch(m::OffsetFetchRequest {
-        groups: vec![m::offset_fetch_request::OffsetFetchRequestGroup {
-            group_id: "eos-group".into(),
-            topics: None,
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let committed_offset = |r: ResponseKind| match r {
-        ResponseKind::OffsetFetch(r) => r.groups[0]
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.committed_offset)
-            .next(),
-        other => panic!("unexpected {other:?}"),
-    };
+    assert_eq!(add_offsets(&mut client, &txn, "eos-group").await, 0);
     assert_eq!(
-        committed_offset(client.call(&fetch_offset, 8).await),
+        txn_offset_commit(&mut client, &txn, "eos-group", 42).await,
+        0
+    );
+    assert_eq!(
+        committed_offset(&mut client, "eos-group").await,
         None,
         "pending until commit"
     );
-    assert_eq!(end(&mut client, &txn, true).await, 0);
+    finish(&mut client, &txn, true).await;
     assert_eq!(read(&mut client, 0, 1).await.0, ["a", "b"]);
-    assert_eq!(
-        committed_offset(client.call(&fetch_offset, 8).await),
-        Some(42)
-    );
+    assert_eq!(committed_offset(&mut client, "eos-group").await, Some(42));
     // A retried commit succeeds; an abort after it does not.
     assert_eq!(end(&mut client, &txn, true).await, 0);
     assert_eq!(
@@ -313,7 +409,7 @@ async fn aborted_data_is_listed_for_read_committed_readers() {
     let txn = init(&mut client, "aborter", 60_000).await;
     add_partition(&mut client, &txn, 1).await;
     produce(&mut client, &txn, 1, 0, &["x", "y"]).await;
-    assert_eq!(end(&mut client, &txn, false).await, 0);
+    finish(&mut client, &txn, false).await;
     let (committed, aborted) = read(&mut client, 1, 1).await;
     assert!(committed.is_empty(), "{committed:?}");
     assert_eq!(aborted, [txn.producer_id]);
@@ -330,9 +426,16 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     let zombie = init(&mut client, "worker-1", 60_000).await;
     add_partition(&mut client, &zombie, 0).await;
     produce(&mut client, &zombie, 0, 0, &["zombie"]).await;
+    // As in Kafka: the first call fences the zombie and aborts its
+    // transaction under a bumped epoch, answering CONCURRENT_TRANSACTIONS;
+    // the retry bumps the epoch once more.
+    assert_eq!(
+        init_once(&mut client, "worker-1", 60_000).await.error_code,
+        ErrorCode::ConcurrentTransactions.code()
+    );
     let fresh = init(&mut client, "worker-1", 60_000).await;
     assert_eq!(fresh.producer_id, zombie.producer_id);
-    assert_eq!(fresh.epoch, zombie.epoch + 1);
+    assert_eq!(fresh.epoch, zombie.epoch + 2);
     assert_eq!(
         add_partition(&mut client, &zombie, 0).await,
         ErrorCode::ProducerFenced.code()
@@ -348,7 +451,7 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
     // The zombie's open transaction was aborted: nothing of it is committed.
     add_partition(&mut client, &fresh, 0).await;
     assert_eq!(produce(&mut client, &fresh, 0, 0, &["fresh"]).await, 0);
-    assert_eq!(end(&mut client, &fresh, true).await, 0);
+    finish(&mut client, &fresh, true).await;
     assert_eq!(read(&mut client, 0, 1).await.0, ["fresh"]);
 }
 
@@ -420,4 +523,144 @@ async fn the_rules_of_the_transactional_apis_are_enforced() {
         add_partition(&mut client, &txn, 9).await,
         ErrorCode::UnknownTopicOrPartition.code()
     );
+}
+
+#[tokio::test]
+async fn a_held_commit_answers_concurrent_transactions_until_its_markers_are_written() {
+    let (cluster, mut client) = setup().await;
+    let txn = init(&mut client, "held-commit", 60_000).await;
+    assert_eq!(add_partition(&mut client, &txn, 0).await, 0);
+    assert_eq!(produce(&mut client, &txn, 0, 0, &["a", "b"]).await, 0);
+    assert_eq!(add_offsets(&mut client, &txn, "held-group").await, 0);
+    assert_eq!(
+        txn_offset_commit(&mut client, &txn, "held-group", 42).await,
+        0
+    );
+    let hold = cluster.hold_txn_completion("held-commit");
+    assert_eq!(
+        end(&mut client, &txn, true).await,
+        0,
+        "EndTxn is answered at PrepareCommit"
+    );
+    assert_eq!(hold.hits(), 1, "the hold kept one transaction");
+
+    let concurrent = ErrorCode::ConcurrentTransactions.code();
+    assert_eq!(
+        end(&mut client, &txn, true).await,
+        concurrent,
+        "EndTxn(commit) retried while preparing"
+    );
+    assert_eq!(
+        end(&mut client, &txn, false).await,
+        ErrorCode::InvalidTxnState.code(),
+        "EndTxn(abort) while the commit is prepared"
+    );
+    assert_eq!(add_partition(&mut client, &txn, 1).await, concurrent);
+    assert_eq!(
+        add_offsets(&mut client, &txn, "held-group").await,
+        concurrent
+    );
+    assert_eq!(
+        init_once(&mut client, "held-commit", 60_000)
+            .await
+            .error_code,
+        concurrent
+    );
+    assert!(
+        read(&mut client, 0, 1).await.0.is_empty(),
+        "read_committed sees nothing of a prepared commit"
+    );
+    assert_eq!(
+        committed_offset(&mut client, "held-group").await,
+        None,
+        "offsets wait for the markers"
+    );
+
+    hold.remove();
+    completed(&mut client, &txn, true).await;
+    assert_eq!(read(&mut client, 0, 1).await.0, ["a", "b"]);
+    assert_eq!(committed_offset(&mut client, "held-group").await, Some(42));
+    assert_eq!(
+        end(&mut client, &txn, false).await,
+        ErrorCode::InvalidTxnState.code(),
+        "an abort after the commit completed"
+    );
+    // The refused InitProducerId bumped nothing: the next transaction goes on
+    // under the same epoch.
+    assert_eq!(add_partition(&mut client, &txn, 1).await, 0);
+    assert_eq!(produce(&mut client, &txn, 1, 0, &["next"]).await, 0);
+    finish(&mut client, &txn, true).await;
+    assert_eq!(read(&mut client, 1, 1).await.0, ["next"]);
+}
+
+#[tokio::test]
+async fn the_last_stable_offset_stays_at_a_preparing_transactions_first_offset() {
+    let (cluster, mut client) = setup().await;
+    let held = init(&mut client, "lso-held", 60_000).await;
+    let other = init(&mut client, "lso-other", 60_000).await;
+    assert_eq!(add_partition(&mut client, &held, 0).await, 0);
+    assert_eq!(produce(&mut client, &held, 0, 0, &["held"]).await, 0);
+    assert_eq!(add_partition(&mut client, &other, 0).await, 0);
+    assert_eq!(produce(&mut client, &other, 0, 0, &["other"]).await, 0);
+    assert_eq!(watermarks(&mut client, 0).await, (2, 0), "both open");
+
+    let hold = cluster.hold_txn_completion("lso-held");
+    assert_eq!(end(&mut client, &held, true).await, 0);
+    // The other transaction commits fully (its marker at offset 2) while the
+    // first is still preparing: the LSO must not move past offset 0.
+    finish(&mut client, &other, true).await;
+    assert_eq!(
+        watermarks(&mut client, 0).await,
+        (3, 0),
+        "(high watermark, LSO) while the first transaction prepares"
+    );
+    assert!(read(&mut client, 0, 1).await.0.is_empty());
+
+    hold.remove();
+    completed(&mut client, &held, true).await;
+    assert_eq!(
+        watermarks(&mut client, 0).await,
+        (4, 4),
+        "(high watermark, LSO) once both markers are written"
+    );
+    assert_eq!(read(&mut client, 0, 1).await.0, ["held", "other"]);
+}
+
+#[tokio::test]
+async fn a_fencing_init_producer_id_waits_for_the_abort_it_started() {
+    let (cluster, mut client) = setup().await;
+    let zombie = init(&mut client, "fenced-held", 60_000).await;
+    assert_eq!(add_partition(&mut client, &zombie, 0).await, 0);
+    assert_eq!(produce(&mut client, &zombie, 0, 0, &["zombie"]).await, 0);
+
+    let hold = cluster.hold_txn_completion("fenced-held");
+    let concurrent = ErrorCode::ConcurrentTransactions.code();
+    for attempt in 0..2 {
+        assert_eq!(
+            init_once(&mut client, "fenced-held", 60_000)
+                .await
+                .error_code,
+            concurrent,
+            "InitProducerId attempt {attempt} while the fenced transaction aborts"
+        );
+    }
+    assert_eq!(hold.hits(), 1, "one abort held");
+    assert_eq!(
+        end(&mut client, &zombie, true).await,
+        ErrorCode::ProducerFenced.code(),
+        "the zombie is fenced from the first attempt on"
+    );
+    assert_eq!(
+        watermarks(&mut client, 0).await,
+        (1, 0),
+        "the aborting transaction still bounds the LSO"
+    );
+
+    hold.remove();
+    let fresh = init(&mut client, "fenced-held", 60_000).await;
+    assert_eq!(fresh.epoch, zombie.epoch + 2);
+    assert_eq!(watermarks(&mut client, 0).await, (2, 2));
+    let (values, aborted) = read(&mut client, 0, 1).await;
+    assert!(values.is_empty(), "{values:?}");
+    assert_eq!(aborted, [zombie.producer_id]);
 }

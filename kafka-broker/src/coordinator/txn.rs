@@ -1,23 +1,43 @@
 //! The transaction coordinator.
 //!
-//! Each `transactional.id` has a producer id, an epoch and a state:
-//! `Empty` after InitProducerId, `Ongoing` once a partition or group is
-//! added, then `CompleteCommit` / `CompleteAbort` when EndTxn has written
-//! the COMMIT or ABORT markers to every partition of the transaction and
-//! completed the groups' transactional offsets. Markers are written
-//! synchronously here, so the `Prepare*` states of Kafka are never observed
-//! from outside.
+//! Each `transactional.id` has a producer id, an epoch and a state, moving
+//! as in Apache Kafka's `TransactionCoordinator`:
 //!
-//! Fencing: InitProducerId with a known id bumps the epoch (aborting an
-//! ongoing transaction first), so the previous producer's requests fail
-//! with PRODUCER_FENCED and its batches with INVALID_PRODUCER_EPOCH (the
-//! markers raise the partitions' epoch floor). A transaction left ongoing
-//! past its `transaction.timeout.ms` is aborted under a bumped epoch; the
-//! producer's next call gets INVALID_PRODUCER_EPOCH, which clients treat as
-//! abortable, and an EndTxn(abort) from it is accepted.
+//! ```text
+//! Empty --add partitions/offsets--> Ongoing --EndTxn--> PrepareCommit | PrepareAbort
+//!   ^                                                        |  (markers written)
+//!   +---------- CompleteCommit | CompleteAbort <-------------+
+//! ```
+//!
+//! EndTxn only moves the transaction to `PrepareCommit` / `PrepareAbort` and
+//! answers. The COMMIT or ABORT markers are written afterwards by the
+//! coordinator's own task ([`drive_transactions`]), which then completes the
+//! groups' transactional offsets and moves to `CompleteCommit` /
+//! `CompleteAbort`. Until then the partitions keep the transaction open, so
+//! their last stable offset stays at its first offset and `read_committed`
+//! readers see none of it; its offsets stay invisible to OffsetFetch.
+//! While a transaction is in a Prepare state, InitProducerId,
+//! AddPartitionsToTxn, AddOffsetsToTxn and a matching EndTxn for its id
+//! answer CONCURRENT_TRANSACTIONS, which clients retry; an EndTxn asking for
+//! the other outcome gets INVALID_TXN_STATE. Once complete, an EndTxn
+//! retried with the same outcome succeeds (the client may have missed the
+//! first answer) and the other outcome is INVALID_TXN_STATE.
+//! [`crate::Faults::hold_txn_completion`] keeps a transactional id's
+//! markers from being written, so tests can observe the Prepare window.
+//!
+//! Fencing: InitProducerId with a known id bumps the epoch. If a
+//! transaction is ongoing, as in Kafka, the bump fences it: it is aborted
+//! under the new epoch (PrepareAbort) and the caller gets
+//! CONCURRENT_TRANSACTIONS; its retry, once the abort is complete, bumps the
+//! epoch again and succeeds. The previous producer's requests fail with
+//! PRODUCER_FENCED and its batches with INVALID_PRODUCER_EPOCH (the markers
+//! raise the partitions' epoch floor). A transaction left ongoing past its
+//! `transaction.timeout.ms` is aborted the same way under a bumped epoch;
+//! the producer's next call gets INVALID_PRODUCER_EPOCH, which clients
+//! treat as abortable, and an EndTxn(abort) from it is accepted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ErrorCode;
@@ -33,7 +53,10 @@ use kafka_protocol::messages::{
     InitProducerIdResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
+use tokio::sync::Notify;
+
 use crate::coordinator::group::{CommittedOffset, MAX_OFFSET_METADATA_BYTES};
+use crate::faults::Faults;
 use crate::state::Shared;
 
 /// Where a transactional id's transaction is.
@@ -43,10 +66,21 @@ pub(crate) enum TxnState {
     Empty,
     /// Partitions or groups have been added.
     Ongoing,
+    /// EndTxn(commit) was answered; the COMMIT markers are not all written.
+    PrepareCommit,
+    /// EndTxn(abort) was answered, or the coordinator is aborting (fence,
+    /// timeout); the ABORT markers are not all written.
+    PrepareAbort,
     /// The last transaction committed.
     CompleteCommit,
     /// The last transaction aborted.
     CompleteAbort,
+}
+
+impl TxnState {
+    fn is_preparing(self) -> bool {
+        matches!(self, Self::PrepareCommit | Self::PrepareAbort)
+    }
 }
 
 #[derive(Debug)]
@@ -61,18 +95,54 @@ struct TxnMeta {
     partitions: BTreeSet<(String, i32)>,
     groups: BTreeSet<String>,
     started: Instant,
+    /// The epoch the markers of a preparing transaction carry: the
+    /// producer's own, or the bumped one when the coordinator aborts.
+    marker_epoch: i16,
+}
+
+impl TxnMeta {
+    /// Ends the ongoing transaction as far as clients can tell: the markers
+    /// are left to [`TransactionCoordinator::complete_prepared`].
+    fn prepare(&mut self, faults: &Faults, id: &str, commit: bool, marker_epoch: i16) {
+        self.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        self.marker_epoch = marker_epoch;
+        faults.txn_prepared(id);
+        tracing::debug!(
+            transactional_id = id,
+            producer_id = self.producer_id,
+            epoch = marker_epoch,
+            commit,
+            "transaction prepared"
+        );
+    }
 }
 
 /// Every transactional id's state.
 #[derive(Debug, Default)]
 pub(crate) struct TransactionCoordinator {
     txns: Mutex<HashMap<String, TxnMeta>>,
+    /// Woken (one permit) when a transaction enters a Prepare state, so
+    /// [`drive_transactions`] writes its markers at once.
+    prepared: Arc<Notify>,
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Kafka answers CONCURRENT_TRANSACTIONS (retriable) to a producer that
+/// starts the next transaction before the markers of the last are written.
+fn not_preparing(meta: Option<&TxnMeta>) -> Result<(), ErrorCode> {
+    match meta {
+        Some(meta) if meta.state.is_preparing() => Err(ErrorCode::ConcurrentTransactions),
+        _ => Ok(()),
+    }
 }
 
 /// The producer-id and epoch check shared by the transactional APIs.
@@ -98,8 +168,20 @@ impl TransactionCoordinator {
         self.txns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the markers and completes the groups of `meta`'s transaction.
-    fn complete(shared: &Shared, meta: &mut TxnMeta, commit: bool, epoch: i16) {
+    /// What [`drive_transactions`] waits on besides its timer.
+    pub(crate) fn prepared(&self) -> Arc<Notify> {
+        self.prepared.clone()
+    }
+
+    /// Writes the markers and completes the groups of `meta`'s preparing
+    /// transaction, then moves it to its Complete state.
+    fn complete(shared: &Shared, id: &str, meta: &mut TxnMeta) {
+        let commit = match meta.state {
+            TxnState::PrepareCommit => true,
+            TxnState::PrepareAbort => false,
+            _ => return,
+        };
+        let epoch = meta.marker_epoch;
         let timestamp = now_ms();
         for (topic, partition) in &meta.partitions {
             let Some(part) = shared.topic(topic).and_then(|t| t.partition(*partition)) else {
@@ -131,11 +213,23 @@ impl TransactionCoordinator {
         };
         shared.appended.notify_waiters();
         tracing::debug!(
+            transactional_id = id,
             producer_id = meta.producer_id,
             epoch,
             commit,
             "transaction completed"
         );
+    }
+
+    /// Writes the markers of every preparing transaction not held by a
+    /// fault rule.
+    pub(crate) fn complete_prepared(&self, shared: &Shared) {
+        let mut txns = self.lock();
+        for (id, meta) in txns.iter_mut() {
+            if meta.state.is_preparing() && !shared.faults.txn_completion_held(id) {
+                Self::complete(shared, id, meta);
+            }
+        }
     }
 
     /// InitProducerId with a transactional id.
@@ -176,6 +270,7 @@ impl TransactionCoordinator {
                     partitions: BTreeSet::new(),
                     groups: BTreeSet::new(),
                     started: Instant::now(),
+                    marker_epoch: 0,
                 },
             );
             return InitProducerIdResponse {
@@ -193,9 +288,27 @@ impl TransactionCoordinator {
             return error(ErrorCode::ProducerFenced);
         }
         let next_epoch = meta.epoch.saturating_add(1);
-        if meta.state == TxnState::Ongoing {
-            // The old producer's transaction ends here, under the new epoch.
-            Self::complete(shared, meta, false, next_epoch);
+        match meta.state {
+            TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                return error(ErrorCode::ConcurrentTransactions);
+            }
+            TxnState::Ongoing => {
+                // Kafka's epoch fence: the old producer's transaction is
+                // aborted under a bumped epoch that is never handed out; the
+                // caller retries and bumps it again once the abort is done.
+                meta.epoch = next_epoch;
+                meta.timed_out_epoch = None;
+                meta.prepare(&shared.faults, id, false, next_epoch);
+                self.prepared.notify_one();
+                tracing::info!(
+                    transactional_id = id,
+                    producer_id = meta.producer_id,
+                    epoch = next_epoch,
+                    "ongoing transaction fenced; aborting"
+                );
+                return error(ErrorCode::ConcurrentTransactions);
+            }
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {}
         }
         if next_epoch >= i16::MAX - 1 {
             meta.producer_id = shared.allocate_producer_id();
@@ -239,7 +352,8 @@ impl TransactionCoordinator {
             meta.as_deref(),
             request.v3_and_below_producer_id,
             request.v3_and_below_producer_epoch,
-        );
+        )
+        .and_then(|()| not_preparing(meta.as_deref()));
         let unknown: Vec<(String, i32)> = request
             .v3_and_below_topics
             .iter()
@@ -299,7 +413,9 @@ impl TransactionCoordinator {
     pub(crate) fn add_offsets(&self, request: &AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
         let mut txns = self.lock();
         let meta = txns.get_mut(&request.transactional_id);
-        let code = match check(meta.as_deref(), request.producer_id, request.producer_epoch) {
+        let checked = check(meta.as_deref(), request.producer_id, request.producer_epoch)
+            .and_then(|()| not_preparing(meta.as_deref()));
+        let code = match checked {
             Err(code) => code,
             Ok(()) if request.group_id.is_empty() => ErrorCode::InvalidGroupId,
             Ok(()) => {
@@ -395,27 +511,37 @@ impl TransactionCoordinator {
         }
     }
 
-    /// EndTxn: commit or abort.
+    /// EndTxn: commit or abort. Answers once the transaction is prepared;
+    /// the markers follow from [`drive_transactions`].
     pub(crate) fn end_txn(&self, shared: &Shared, request: &EndTxnRequest) -> EndTxnResponse {
         let mut txns = self.lock();
-        let meta = txns.get_mut(&request.transactional_id);
+        let id = request.transactional_id.as_str();
+        let meta = txns.get_mut(id);
         let code = match (
             check(meta.as_deref(), request.producer_id, request.producer_epoch),
             meta,
         ) {
-            // An abort after the broker already aborted on timeout is fine.
-            (Err(ErrorCode::InvalidProducerEpoch), Some(meta))
-                if !request.committed && meta.state == TxnState::CompleteAbort =>
-            {
-                ErrorCode::None
+            // An abort after the broker aborted on timeout is fine, once
+            // that abort is complete.
+            (Err(ErrorCode::InvalidProducerEpoch), Some(meta)) if !request.committed => {
+                match meta.state {
+                    TxnState::CompleteAbort => ErrorCode::None,
+                    TxnState::PrepareAbort => ErrorCode::ConcurrentTransactions,
+                    _ => ErrorCode::InvalidProducerEpoch,
+                }
             }
             (Err(code), _) => code,
             (Ok(()), None) => ErrorCode::InvalidProducerIdMapping,
             (Ok(()), Some(meta)) => match (meta.state, request.committed) {
                 (TxnState::Ongoing, commit) => {
                     let epoch = meta.epoch;
-                    Self::complete(shared, meta, commit, epoch);
+                    meta.prepare(&shared.faults, id, commit, epoch);
+                    self.prepared.notify_one();
                     ErrorCode::None
+                }
+                // Still writing the markers of this very outcome: retry.
+                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                    ErrorCode::ConcurrentTransactions
                 }
                 // Retries of a completed EndTxn succeed.
                 (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
@@ -453,7 +579,9 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Aborts transactions that outlived their timeout, bumping their epoch.
+    /// Starts aborting transactions that outlived their timeout, bumping
+    /// their epoch; [`complete_prepared`](Self::complete_prepared) writes
+    /// the markers.
     pub(crate) fn abort_timed_out(&self, shared: &Shared) {
         let mut txns = self.lock();
         for (id, meta) in txns.iter_mut() {
@@ -465,23 +593,34 @@ impl TransactionCoordinator {
                     producer_id = meta.producer_id,
                     "transaction timed out; aborting"
                 );
-                Self::complete(shared, meta, false, bumped);
                 meta.epoch = bumped;
                 meta.timed_out_epoch = Some(old);
+                meta.prepare(&shared.faults, id, false, bumped);
             }
         }
     }
 }
 
-/// Looks for timed-out transactions every 100 ms until the cluster is gone.
-pub(crate) async fn expire_transactions(shared: Weak<Shared>) {
+/// The coordinator's own task: writes the markers of prepared transactions
+/// as soon as they are prepared (or their hold is removed), and looks for
+/// timed-out transactions every 100 ms, until the cluster is gone.
+pub(crate) async fn drive_transactions(
+    shared: Weak<Shared>,
+    prepared: Arc<Notify>,
+    released: Arc<Notify>,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = prepared.notified() => {}
+            () = released.notified() => {}
+        }
         let Some(shared) = shared.upgrade() else {
             return;
         };
         shared.txns.abort_timed_out(&shared);
+        shared.txns.complete_prepared(&shared);
     }
 }
