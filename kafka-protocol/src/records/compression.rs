@@ -26,6 +26,23 @@ const XERIAL_COMPATIBLE_VERSION: i32 = 1;
 /// like the Java client's.
 const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
 
+/// The largest zstd window (as a power of two) the decoder accepts: 128 MiB.
+///
+/// The streaming decoder allocates a buffer of about the window a frame header
+/// declares (up to 2 GiB on 64-bit) unless the frame also declares a smaller
+/// content size, which the Java producer never does (it streams). libzstd
+/// refuses a frame declaring more than this cap before sizing that buffer.
+///
+/// 27 is the smallest cap that still reads every batch a Kafka producer can
+/// write: windows come from the level's table (level 3, the default of the
+/// Java client and librdkafka: 2^21; level 19: 2^23; level 22: 2^27), and
+/// KIP-390 (`compression.zstd.level`, Kafka 3.8) and librdkafka's
+/// `compression.level` allow up to 22. It is also exactly what the Java
+/// consumer reads: zstd-jni's streaming decoder keeps libzstd's default limit
+/// (`ZSTD_WINDOWLOG_LIMIT_DEFAULT`). Set here rather than inherited, so that a
+/// different libzstd build or default cannot widen it.
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
 /// A record batch compression codec: bits 0-2 of the batch attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
@@ -153,7 +170,10 @@ impl Compression {
                 codec,
             )?,
             Self::Zstd => {
-                let decoder = zstd::stream::read::Decoder::with_buffer(input)
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(|e| codec_error(codec, &e))?;
+                decoder
+                    .window_log_max(ZSTD_WINDOW_LOG_MAX)
                     .map_err(|e| codec_error(codec, &e))?;
                 read_bounded(decoder, input.len(), limit, codec)?
             }
@@ -371,6 +391,55 @@ mod tests {
         let raw = snap::raw::Encoder::new().compress_vec(&input).unwrap();
         let back = Compression::Snappy.decompress(&raw, input.len()).unwrap();
         assert_eq!(back.as_ref(), input.as_slice());
+    }
+
+    /// A zstd frame holding `payload` as one raw block, whose header
+    /// declares a window of 2^`window_log` bytes and no content size, as a
+    /// streaming producer writes it.
+    fn zstd_frame_with_window(window_log: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd];
+        // Frame header descriptor: no content size, not single-segment (so
+        // the window descriptor is present), no checksum, no dictionary.
+        frame.push(0x00);
+        // Window descriptor: exponent in the top five bits, mantissa 0.
+        frame.push((window_log - 10) << 3);
+        // Block header, 24 bits little-endian: size, type raw (0), last block.
+        let block_header = ((payload.len() as u32) << 3) | 1;
+        frame.extend_from_slice(&block_header.to_le_bytes()[..3]);
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[test]
+    fn zstd_reads_every_window_a_kafka_producer_writes() {
+        // 21: level 3, the Java client's and librdkafka's default; 23: level
+        // 19; 27: level 22, the highest KIP-390 allows.
+        for window_log in [10, 21, 23, ZSTD_WINDOW_LOG_MAX as u8] {
+            let frame = zstd_frame_with_window(window_log, b"records");
+            assert_eq!(
+                Compression::Zstd
+                    .decompress(&frame, DEFAULT_DECOMPRESSION_LIMIT)
+                    .as_deref(),
+                Ok(&b"records"[..]),
+                "window 2^{window_log}"
+            );
+        }
+    }
+
+    #[test]
+    fn zstd_frame_declaring_a_window_above_the_cap_is_refused() {
+        // The same well-formed frame as above, but claiming up to 2 GiB of
+        // window: libzstd compares the declared window with the cap before it
+        // sizes its buffers, so this fails without allocating the window.
+        for window_log in [ZSTD_WINDOW_LOG_MAX as u8 + 1, 31] {
+            let frame = zstd_frame_with_window(window_log, b"records");
+            match Compression::Zstd.decompress(&frame, DEFAULT_DECOMPRESSION_LIMIT) {
+                Err(DecodeError::Decompression { codec, reason }) => {
+                    assert_eq!(codec, "zstd", "window 2^{window_log}: {reason}");
+                }
+                other => panic!("window 2^{window_log}: expected a zstd error, got {other:?}"),
+            }
+        }
     }
 
     #[test]
