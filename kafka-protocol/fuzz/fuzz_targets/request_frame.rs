@@ -17,11 +17,17 @@ fuzz_target!(|data: &[u8]| {
             let mut out = BytesMut::new();
             if body.encode(&mut out, version).is_ok() {
                 let first = out.freeze();
-                let again = kafka_protocol::messages::RequestKind::decode(body.api_key(), &mut first.clone(), version)
-                    .expect("re-encoded request decodes");
+                let again = kafka_protocol::messages::RequestKind::decode(
+                    body.api_key(),
+                    &mut first.clone(),
+                    version,
+                )
+                .expect("re-encoded request decodes");
                 // Compared as bytes: float64 fields may hold NaN.
                 let mut second = BytesMut::new();
-                again.encode(&mut second, version).expect("a decoded request re-encodes");
+                again
+                    .encode(&mut second, version)
+                    .expect("a decoded request re-encodes");
                 assert_eq!(second.freeze(), first);
             }
         }

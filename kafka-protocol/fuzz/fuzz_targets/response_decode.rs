@@ -21,11 +21,14 @@ fuzz_target!(|data: &[u8]| {
         let mut out = BytesMut::new();
         if response.encode(&mut out, version).is_ok() {
             let first = out.freeze();
-            let again = ResponseKind::decode(api, &mut first.clone(), version).expect("re-encoded response decodes");
+            let again = ResponseKind::decode(api, &mut first.clone(), version)
+                .expect("re-encoded response decodes");
             // Compared as bytes: float64 fields may hold NaN, which is not
             // equal to itself but must survive bit for bit.
             let mut second = BytesMut::new();
-            again.encode(&mut second, version).expect("a decoded response re-encodes");
+            again
+                .encode(&mut second, version)
+                .expect("a decoded response re-encodes");
             assert_eq!(second.freeze(), first);
         }
     }
