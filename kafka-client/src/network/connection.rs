@@ -21,6 +21,7 @@ use kafka_protocol::{ApiKey, ErrorCode, Request, VersionRange};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::{Error, Result};
 
@@ -81,13 +82,11 @@ impl Connection {
         let (reader, writer) = stream.into_split();
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(
-            broker.to_owned(),
-            reader,
-            writer,
-            queue,
-            closed.clone(),
-        ));
+        // Everything the connection task logs carries the broker address.
+        tokio::spawn(
+            run(broker.to_owned(), reader, writer, queue, closed.clone())
+                .instrument(tracing::debug_span!("connection", broker)),
+        );
         let mut connection = Self {
             inner: Arc::new(Inner {
                 broker: broker.to_owned(),

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Compression, Header};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use accumulator::{Accumulator, AccumulatorConfig, record_size};
 pub use accumulator::{RecordMetadata, TopicPartition};
@@ -233,22 +234,29 @@ impl Producer {
             .idempotence
             .then(|| Arc::new(Idempotence::new(None)));
         let stats = Arc::new(stats::Counters::default());
-        let sender = tokio::spawn(sender::run(
-            network.clone(),
-            accumulator.clone(),
-            idempotence,
-            SenderConfig {
-                acks: settings.acks,
-                request_timeout: settings.network.request_timeout,
-                delivery_timeout: settings.delivery_timeout,
-                retry_backoff: settings.retry_backoff,
-                retry_backoff_max: settings.retry_backoff_max,
-                retries: settings.retries,
-                max_in_flight: settings.max_in_flight.max(1),
-                max_request_size: settings.max_request_size,
-            },
-            stats.clone(),
-        ));
+        let span = tracing::info_span!(
+            "producer",
+            client_id = settings.network.client_id.as_deref().unwrap_or("")
+        );
+        let sender = tokio::spawn(
+            sender::run(
+                network.clone(),
+                accumulator.clone(),
+                idempotence,
+                SenderConfig {
+                    acks: settings.acks,
+                    request_timeout: settings.network.request_timeout,
+                    delivery_timeout: settings.delivery_timeout,
+                    retry_backoff: settings.retry_backoff,
+                    retry_backoff_max: settings.retry_backoff_max,
+                    retries: settings.retries,
+                    max_in_flight: settings.max_in_flight.max(1),
+                    max_request_size: settings.max_request_size,
+                },
+                stats.clone(),
+            )
+            .instrument(span),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,

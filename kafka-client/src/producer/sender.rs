@@ -17,6 +17,7 @@ use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::accumulator::{Accumulator, ProducerBatch, TopicPartition};
 use super::idempotence::Idempotence;
@@ -197,45 +198,53 @@ pub(crate) async fn run(
             let done = done_tx.clone();
             match open {
                 Some(connection) => {
+                    let span = tracing::debug_span!("produce", broker, batches = batches.len());
                     let pending = submit(&connection, &request, config.acks).await;
-                    tokio::spawn(async move {
-                        let submitted = pending.is_ok();
-                        let result = match pending {
-                            Ok(Some(pending)) => pending.response().await.map(Some),
-                            Ok(None) => Ok(None),
-                            Err(e) => Err(e),
-                        };
-                        let _ = done.send(Completed {
-                            broker,
-                            batches,
-                            result,
-                            submitted,
-                        });
-                    });
+                    tokio::spawn(
+                        async move {
+                            let submitted = pending.is_ok();
+                            let result = match pending {
+                                Ok(Some(pending)) => pending.response().await.map(Some),
+                                Ok(None) => Ok(None),
+                                Err(e) => Err(e),
+                            };
+                            let _ = done.send(Completed {
+                                broker,
+                                batches,
+                                result,
+                                submitted,
+                            });
+                        }
+                        .instrument(span),
+                    );
                 }
                 None => {
                     let network = network.clone();
                     let acks = config.acks;
-                    tokio::spawn(async move {
-                        let mut submitted = false;
-                        let result = match network.broker(broker).await {
-                            Ok(connection) => match submit(&connection, &request, acks).await {
-                                Ok(Some(pending)) => {
-                                    submitted = true;
-                                    pending.response().await.map(Some)
-                                }
-                                Ok(None) => Ok(None),
+                    let span = tracing::debug_span!("produce", broker, batches = batches.len());
+                    tokio::spawn(
+                        async move {
+                            let mut submitted = false;
+                            let result = match network.broker(broker).await {
+                                Ok(connection) => match submit(&connection, &request, acks).await {
+                                    Ok(Some(pending)) => {
+                                        submitted = true;
+                                        pending.response().await.map(Some)
+                                    }
+                                    Ok(None) => Ok(None),
+                                    Err(e) => Err(e),
+                                },
                                 Err(e) => Err(e),
-                            },
-                            Err(e) => Err(e),
-                        };
-                        let _ = done.send(Completed {
-                            broker,
-                            batches,
-                            result,
-                            submitted,
-                        });
-                    });
+                            };
+                            let _ = done.send(Completed {
+                                broker,
+                                batches,
+                                result,
+                                submitted,
+                            });
+                        }
+                        .instrument(span),
+                    );
                 }
             }
         }
