@@ -355,3 +355,123 @@ async fn moving_a_leader_and_stopping_a_broker_are_seen_by_clients() {
     };
     assert_eq!(accepted.responses[0].partition_responses[0].error_code, 0);
 }
+
+/// FindCoordinator at `version` (v4 and up: batched keys).
+async fn find_coordinator(
+    client: &mut RawClient,
+    version: i16,
+    key_type: i8,
+    keys: &[&str],
+) -> m::FindCoordinatorResponse {
+    let request = RequestKind::FindCoordinator(m::FindCoordinatorRequest {
+        key: if version < 4 {
+            keys[0].into()
+        } else {
+            String::new()
+        },
+        key_type,
+        coordinator_keys: if version >= 4 {
+            keys.iter().map(|k| (*k).to_owned()).collect()
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    });
+    match client.call(&request, version).await {
+        ResponseKind::FindCoordinator(r) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn find_coordinator_answers_each_batched_key_and_refuses_unknown_key_types() {
+    let cluster = support::cluster(3, 1).await;
+    let brokers = cluster.brokers();
+    let mut client = RawClient::connect(&brokers[0].addr.to_string()).await;
+    // The v3 answer for a key is the reference its batched entry must match.
+    let mut expected = Vec::new();
+    for (key_type, key) in [(0, "orders-app"), (1, "orders-txn")] {
+        let single = find_coordinator(&mut client, 3, key_type, &[key]).await;
+        assert_eq!(single.error_code, 0, "v3 {key}");
+        let broker = usize::try_from(single.node_id)
+            .ok()
+            .and_then(|n| brokers.get(n))
+            .unwrap_or_else(|| panic!("v3 {key}: node {} is not a broker", single.node_id));
+        assert_eq!(
+            (single.host.as_str(), single.port),
+            ("127.0.0.1", i32::from(broker.addr.port())),
+            "v3 {key}: the address of node {}",
+            single.node_id
+        );
+        expected.push((key_type, key, single.node_id, single.port));
+    }
+
+    // A batched request names one key type for all its keys: a group key
+    // with a second one, and a transactional id with an empty (invalid) key.
+    let groups = find_coordinator(&mut client, 4, 0, &["orders-app", "billing-app"]).await;
+    let txns = find_coordinator(&mut client, 4, 1, &["orders-txn", ""]).await;
+    assert_eq!(groups.coordinators.len(), 2, "{groups:?}");
+    assert_eq!(txns.coordinators.len(), 2, "{txns:?}");
+    for ((key_type, key, node_id, port), entry) in expected
+        .iter()
+        .zip([&groups.coordinators[0], &txns.coordinators[0]])
+    {
+        assert_eq!(
+            (
+                entry.key.as_str(),
+                entry.node_id,
+                entry.host.as_str(),
+                entry.port,
+                entry.error_code,
+                entry.error_message.as_deref().unwrap_or("")
+            ),
+            (*key, *node_id, "127.0.0.1", *port, 0, ""),
+            "v4 key type {key_type}: {key}"
+        );
+    }
+    let billing = &groups.coordinators[1];
+    assert_eq!(
+        (billing.key.as_str(), billing.error_code),
+        ("billing-app", 0)
+    );
+    assert!(
+        brokers
+            .iter()
+            .any(|b| b.id == billing.node_id && i32::from(b.addr.port()) == billing.port),
+        "{billing:?}"
+    );
+    let empty = &txns.coordinators[1];
+    assert_eq!(
+        (
+            empty.key.as_str(),
+            empty.node_id,
+            empty.port,
+            empty.error_code
+        ),
+        ("", -1, -1, ErrorCode::InvalidRequest.code()),
+        "an empty key fails alone"
+    );
+
+    // Key types other than group (0) and transaction (1).
+    let unknown = find_coordinator(&mut client, 4, 2, &["orders-app", "orders-txn"]).await;
+    assert_eq!(
+        unknown
+            .coordinators
+            .iter()
+            .map(|c| (c.key.as_str(), c.node_id, c.error_code))
+            .collect::<Vec<_>>(),
+        [
+            ("orders-app", -1, ErrorCode::InvalidRequest.code()),
+            ("orders-txn", -1, ErrorCode::InvalidRequest.code())
+        ],
+        "every key of an unknown type is refused"
+    );
+    for key_type in [2, -1] {
+        let single = find_coordinator(&mut client, 3, key_type, &["orders-app"]).await;
+        assert_eq!(
+            (single.node_id, single.error_code),
+            (-1, ErrorCode::InvalidRequest.code()),
+            "v3 key type {key_type}"
+        );
+    }
+}

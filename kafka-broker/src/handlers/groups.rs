@@ -42,36 +42,48 @@ pub(crate) fn find_coordinator(
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
+    // Kafka knows group (0) and transaction (1) keys; any other type is
+    // refused for every key of the request, not just logged.
+    let key_type_ok = matches!(request.key_type, 0 | 1);
+    if !key_type_ok {
+        tracing::debug!(
+            key_type = request.key_type,
+            "FindCoordinator for an unsupported key type"
+        );
+    }
     let locate = |key: &str| -> Coordinator {
-        let valid = !key.is_empty();
+        let refused = |code: ErrorCode, message: String| Coordinator {
+            key: key.to_owned(),
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+            error_code: code.code(),
+            error_message: Some(message),
+            ..Default::default()
+        };
+        if !key_type_ok {
+            return refused(
+                ErrorCode::InvalidRequest,
+                format!("unsupported coordinator key type {}", request.key_type),
+            );
+        }
+        if key.is_empty() {
+            return refused(ErrorCode::InvalidRequest, "empty coordinator key".into());
+        }
         match coordinator_for(ctx, key) {
-            Some(b) if valid => Coordinator {
+            Some(b) => Coordinator {
                 key: key.to_owned(),
                 node_id: b.node_id,
                 host: b.host,
                 port: i32::from(b.port),
                 ..Default::default()
             },
-            _ => Coordinator {
-                key: key.to_owned(),
-                node_id: -1,
-                host: String::new(),
-                port: -1,
-                error_code: if valid {
-                    ErrorCode::CoordinatorNotAvailable.code()
-                } else {
-                    ErrorCode::InvalidRequest.code()
-                },
-                ..Default::default()
-            },
+            None => refused(
+                ErrorCode::CoordinatorNotAvailable,
+                "no broker is running".into(),
+            ),
         }
     };
-    if request.key_type > 1 {
-        tracing::debug!(
-            key_type = request.key_type,
-            "FindCoordinator for an unsupported key type"
-        );
-    }
     if version >= 4 {
         FindCoordinatorResponse {
             coordinators: request.coordinator_keys.iter().map(|k| locate(k)).collect(),
