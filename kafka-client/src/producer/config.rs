@@ -41,7 +41,7 @@ use std::time::Duration;
 use kafka_protocol::records::Compression;
 
 use super::ProducerSettings;
-use super::partitioner::DefaultPartitioner;
+use super::partitioner::{DefaultPartitioner, Partitioner};
 use crate::properties::{
     boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
 };
@@ -107,6 +107,7 @@ pub struct ProducerConfig {
     transactional_id: Option<String>,
     transaction_timeout: Duration,
     ignore_keys: bool,
+    partitioner: Option<Arc<dyn Partitioner>>,
     values: Vec<(&'static str, String)>,
 }
 
@@ -126,6 +127,7 @@ impl ProducerConfig {
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
             ignore_keys: false,
+            partitioner: None,
             values: Vec::new(),
         }
     }
@@ -157,7 +159,7 @@ impl ProducerConfig {
             if name == "partitioner.class" {
                 return Err(Error::config(
                     name,
-                    "Java partitioner classes do not apply here: set `ProducerSettings::partitioner` to a `Partitioner`",
+                    "Java partitioner classes do not apply here: pass a `Partitioner` to `ProducerConfig::partitioner`",
                 ));
             }
             return Err(Error::config(
@@ -298,6 +300,49 @@ impl ProducerConfig {
         self.set("compression.type", compression.name())
     }
 
+    /// `client.id`.
+    pub fn client_id(&mut self, id: &str) -> Result<&mut Self> {
+        self.set("client.id", id)
+    }
+
+    /// `acks`: -1 (all), 0 or 1.
+    pub fn acks(&mut self, acks: i16) -> Result<&mut Self> {
+        self.set("acks", &acks.to_string())
+    }
+
+    /// `retries`.
+    pub fn retries(&mut self, retries: u32) -> Result<&mut Self> {
+        self.set("retries", &retries.to_string())
+    }
+
+    /// `compression.level`.
+    pub fn compression_level(&mut self, level: i32) -> Result<&mut Self> {
+        self.set("compression.level", &level.to_string())
+    }
+
+    /// `max.in.flight.requests.per.connection`.
+    pub fn max_in_flight_requests_per_connection(&mut self, n: usize) -> Result<&mut Self> {
+        self.set("max.in.flight.requests.per.connection", &n.to_string())
+    }
+
+    /// `buffer.memory`.
+    pub fn buffer_memory(&mut self, bytes: usize) -> Result<&mut Self> {
+        self.set("buffer.memory", &bytes.to_string())
+    }
+
+    /// `max.request.size`.
+    pub fn max_request_size(&mut self, bytes: usize) -> Result<&mut Self> {
+        self.set("max.request.size", &bytes.to_string())
+    }
+
+    /// The partitioner for records without an explicit partition, in place
+    /// of the default (murmur2 for keys, sticky otherwise). Java's
+    /// `partitioner.class` names a class; here it is a value.
+    pub fn partitioner(&mut self, partitioner: Arc<dyn Partitioner>) -> &mut Self {
+        self.partitioner = Some(partitioner);
+        self
+    }
+
     /// `transactional.id`.
     pub fn transactional_id(&self) -> Option<&str> {
         self.transactional_id.as_deref()
@@ -321,7 +366,10 @@ impl ProducerConfig {
             .split(',')
             .map(|s| s.trim().to_owned())
             .collect();
-        settings.partitioner = Arc::new(DefaultPartitioner::new(self.ignore_keys));
+        settings.partitioner = match &self.partitioner {
+            Some(custom) => custom.clone(),
+            None => Arc::new(DefaultPartitioner::new(self.ignore_keys)),
+        };
         let idempotence_explicit = self.explicit.contains("enable.idempotence");
         let conflict = if settings.acks != -1 {
             Some(("acks", "must be all with enable.idempotence=true"))
@@ -375,9 +423,50 @@ impl ProducerConfig {
     }
 }
 
+/// Typed setters for the `*.ms` properties: each goes through
+/// [`ProducerConfig::set`], so its checks are the property's.
+macro_rules! duration_setters {
+    ($($(#[$doc:meta])* $method:ident => $name:literal;)*) => {
+        impl ProducerConfig {
+            $(
+                $(#[$doc])*
+                pub fn $method(&mut self, value: Duration) -> Result<&mut Self> {
+                    self.set($name, &value.as_millis().to_string())
+                }
+            )*
+        }
+    };
+}
+
+duration_setters! {
+    /// `retry.backoff.ms`.
+    retry_backoff => "retry.backoff.ms";
+    /// `retry.backoff.max.ms`.
+    retry_backoff_max => "retry.backoff.max.ms";
+    /// `max.block.ms`.
+    max_block => "max.block.ms";
+    /// `request.timeout.ms`.
+    request_timeout => "request.timeout.ms";
+    /// `delivery.timeout.ms`.
+    delivery_timeout => "delivery.timeout.ms";
+    /// `metadata.max.age.ms`.
+    metadata_max_age => "metadata.max.age.ms";
+    /// `connections.max.idle.ms`.
+    connections_max_idle => "connections.max.idle.ms";
+    /// `reconnect.backoff.ms`.
+    reconnect_backoff => "reconnect.backoff.ms";
+    /// `reconnect.backoff.max.ms`.
+    reconnect_backoff_max => "reconnect.backoff.max.ms";
+    /// `socket.connection.setup.timeout.ms`.
+    socket_connection_setup_timeout => "socket.connection.setup.timeout.ms";
+    /// `transaction.timeout.ms`.
+    transaction_timeout => "transaction.timeout.ms";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::producer::partitioner::TopicPartitions;
 
     fn built(properties: &[(&str, &str)]) -> Result<ProducerSettings> {
         let mut all = vec![("bootstrap.servers", "127.0.0.1:9092")];
@@ -390,6 +479,77 @@ mod tests {
             Error::Config { property, .. } => property,
             other => panic!("not a config error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn typed_setters_match_the_properties_and_take_a_partitioner() {
+        #[derive(Debug)]
+        struct Last;
+        impl Partitioner for Last {
+            fn partition(
+                &self,
+                _: &str,
+                _: Option<&[u8]>,
+                _: Option<&[u8]>,
+                partitions: &TopicPartitions<'_>,
+            ) -> i32 {
+                partitions.count as i32 - 1
+            }
+        }
+        let mut typed = ProducerConfig::new();
+        typed
+            .bootstrap_servers("127.0.0.1:9092")
+            .and_then(|c| c.acks(1))
+            .and_then(|c| c.enable_idempotence(false))
+            .and_then(|c| c.retries(3))
+            .and_then(|c| c.request_timeout(Duration::from_millis(1500)))
+            .and_then(|c| c.delivery_timeout(Duration::from_millis(9000)))
+            .and_then(|c| c.max_in_flight_requests_per_connection(2))
+            .and_then(|c| c.metadata_max_age(Duration::from_secs(7)))
+            .and_then(|c| c.client_id("typed"))
+            .unwrap();
+        typed.partitioner(Arc::new(Last));
+        let typed = typed.build().unwrap();
+        let named = built(&[
+            ("acks", "1"),
+            ("enable.idempotence", "false"),
+            ("retries", "3"),
+            ("request.timeout.ms", "1500"),
+            ("delivery.timeout.ms", "9000"),
+            ("max.in.flight.requests.per.connection", "2"),
+            ("metadata.max.age.ms", "7000"),
+            ("client.id", "typed"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                typed.acks,
+                typed.idempotence,
+                typed.retries,
+                typed.max_in_flight
+            ),
+            (
+                named.acks,
+                named.idempotence,
+                named.retries,
+                named.max_in_flight
+            )
+        );
+        assert_eq!(typed.delivery_timeout, named.delivery_timeout);
+        assert_eq!(typed.network.request_timeout, named.network.request_timeout);
+        assert_eq!(
+            typed.network.metadata_max_age,
+            named.network.metadata_max_age
+        );
+        assert_eq!(typed.network.client_id, named.network.client_id);
+        let six = TopicPartitions {
+            count: 6,
+            available: &[0, 1, 2, 3, 4, 5],
+        };
+        assert_eq!(typed.partitioner.partition("t", None, None, &six), 5);
+        // The checks are the properties': a bad typed value names its property.
+        let err = ProducerConfig::new().acks(2).unwrap_err();
+        assert_eq!(property_of(err), "acks");
     }
 
     #[test]
