@@ -216,6 +216,28 @@ impl BrokerProcess {
         }
     }
 
+    /// SIGTERM (sent with `kill`, so no libc binding is needed), then waits
+    /// up to `limit` for the process to exit: its status, or `None` if it
+    /// is still running (the drop then kills it).
+    pub fn terminate(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}: {sent}");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the broker") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL: no chance to flush or close anything.
     pub fn kill(mut self) {
         self.child.kill().expect("kill");
