@@ -56,26 +56,28 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String
     Ok(config)
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Resolves on SIGTERM or Ctrl-C. The handlers are registered here, before
+/// the bootstrap line is printed: a signal sent as soon as that line is read
+/// would otherwise meet the default action and kill the process without a
+/// clean shutdown (exit by signal instead of status 0).
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 fn main() -> ExitCode {
@@ -108,8 +110,15 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let signalled = match shutdown_signal() {
+            Ok(signalled) => signalled,
+            Err(e) => {
+                eprintln!("kafka-broker: cannot handle SIGTERM/Ctrl-C: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         println!("{}", cluster.bootstrap_servers());
-        shutdown_signal().await;
+        signalled.await;
         cluster.shutdown().await;
         ExitCode::SUCCESS
     })
