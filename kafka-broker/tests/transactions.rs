@@ -664,3 +664,38 @@ async fn a_fencing_init_producer_id_waits_for_the_abort_it_started() {
     assert!(values.is_empty(), "{values:?}");
     assert_eq!(aborted, [zombie.producer_id]);
 }
+
+#[tokio::test]
+async fn a_timeout_abort_held_in_prepare_abort_answers_the_late_producer_retriably() {
+    let (cluster, mut client) = setup().await;
+    let txn = init(&mut client, "stalled-held", 200).await;
+    let hold = cluster.hold_txn_completion("stalled-held");
+    assert_eq!(add_partition(&mut client, &txn, 0).await, 0);
+    assert_eq!(produce(&mut client, &txn, 0, 0, &["never"]).await, 0);
+    // The coordinator's timer starts the abort; the hold counts it.
+    tokio::time::timeout(COMPLETION_LIMIT, async {
+        while hold.hits() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the stalled transaction is aborted on timeout");
+    assert_eq!(
+        end(&mut client, &txn, false).await,
+        ErrorCode::ConcurrentTransactions.code(),
+        "the producer's own abort while the coordinator's is prepared"
+    );
+    assert_eq!(
+        end(&mut client, &txn, true).await,
+        ErrorCode::InvalidProducerEpoch.code(),
+        "a commit is refused as abortable"
+    );
+    assert_eq!(watermarks(&mut client, 0).await, (1, 0));
+
+    hold.remove();
+    completed(&mut client, &txn, false).await;
+    assert_eq!(watermarks(&mut client, 0).await, (2, 2));
+    let (values, aborted) = read(&mut client, 0, 1).await;
+    assert!(values.is_empty(), "{values:?}");
+    assert_eq!(aborted, [txn.producer_id]);
+}
