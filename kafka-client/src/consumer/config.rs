@@ -8,6 +8,7 @@
 //! `partition.assignment.strategy=range`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::assignor::{RangeAssignor, RoundRobinAssignor};
 use super::{ConsumerSettings, IsolationLevel, OffsetReset};
@@ -43,7 +44,9 @@ const PROPERTIES: &[&str] = &[
     "socket.connection.setup.timeout.ms",
 ];
 
-/// Consumer configuration by Kafka property names.
+/// Consumer configuration by Kafka property names, or by typed methods that
+/// go through [`ConsumerConfig::set`] (so a bad typed value is refused with
+/// the same error, naming the property).
 ///
 /// ```
 /// use kafka_client::consumer::ConsumerConfig;
@@ -55,6 +58,21 @@ const PROPERTIES: &[&str] = &[
 ///     ("isolation.level", "read_committed"),
 /// ])?
 /// .build()?;
+/// assert!(!settings.enable_auto_commit);
+/// # Ok::<(), kafka_client::Error>(())
+/// ```
+///
+/// The same with typed methods:
+///
+/// ```
+/// use kafka_client::consumer::{ConsumerConfig, IsolationLevel};
+///
+/// let settings = ConsumerConfig::new()
+///     .bootstrap_servers("127.0.0.1:9092")?
+///     .group_id("invoices")?
+///     .enable_auto_commit(false)?
+///     .isolation_level(IsolationLevel::ReadCommitted)?
+///     .build()?;
 /// assert!(!settings.enable_auto_commit);
 /// # Ok::<(), kafka_client::Error>(())
 /// ```
@@ -190,6 +208,70 @@ impl ConsumerConfig {
         Ok(self)
     }
 
+    /// `bootstrap.servers`: comma-separated `host:port` (required).
+    pub fn bootstrap_servers(&mut self, servers: &str) -> Result<&mut Self> {
+        self.set("bootstrap.servers", servers)
+    }
+
+    /// `group.id` (default none): needed by [`Consumer::subscribe`] and
+    /// commits; an empty string means none.
+    ///
+    /// [`Consumer::subscribe`]: super::Consumer::subscribe
+    pub fn group_id(&mut self, id: &str) -> Result<&mut Self> {
+        self.set("group.id", id)
+    }
+
+    /// `group.instance.id` (default none): static membership (KIP-345).
+    pub fn group_instance_id(&mut self, id: &str) -> Result<&mut Self> {
+        self.set("group.instance.id", id)
+    }
+
+    /// `client.id` (default none).
+    pub fn client_id(&mut self, id: &str) -> Result<&mut Self> {
+        self.set("client.id", id)
+    }
+
+    /// `enable.auto.commit` (default true, as in Java). Workers that must
+    /// not lose records should turn it off and commit after processing.
+    pub fn enable_auto_commit(&mut self, enabled: bool) -> Result<&mut Self> {
+        self.set("enable.auto.commit", bool_name(enabled))
+    }
+
+    /// `auto.offset.reset` (default latest).
+    pub fn auto_offset_reset(&mut self, reset: OffsetReset) -> Result<&mut Self> {
+        self.set("auto.offset.reset", reset.name())
+    }
+
+    /// `isolation.level` (default read_uncommitted).
+    pub fn isolation_level(&mut self, level: IsolationLevel) -> Result<&mut Self> {
+        self.set("isolation.level", level.name())
+    }
+
+    /// `max.poll.records` (default 500).
+    pub fn max_poll_records(&mut self, records: usize) -> Result<&mut Self> {
+        self.set("max.poll.records", &records.to_string())
+    }
+
+    /// `fetch.min.bytes` (default 1).
+    pub fn fetch_min_bytes(&mut self, bytes: usize) -> Result<&mut Self> {
+        self.set("fetch.min.bytes", &bytes.to_string())
+    }
+
+    /// `fetch.max.bytes` (default 52428800).
+    pub fn fetch_max_bytes(&mut self, bytes: usize) -> Result<&mut Self> {
+        self.set("fetch.max.bytes", &bytes.to_string())
+    }
+
+    /// `max.partition.fetch.bytes` (default 1048576).
+    pub fn max_partition_fetch_bytes(&mut self, bytes: usize) -> Result<&mut Self> {
+        self.set("max.partition.fetch.bytes", &bytes.to_string())
+    }
+
+    /// `check.crcs` (default true).
+    pub fn check_crcs(&mut self, check: bool) -> Result<&mut Self> {
+        self.set("check.crcs", bool_name(check))
+    }
+
     /// Checks the settings together and returns them.
     pub fn build(&self) -> Result<ConsumerSettings> {
         if self.bootstrap.is_empty() {
@@ -212,6 +294,51 @@ impl ConsumerConfig {
         }
         Ok(settings)
     }
+}
+
+fn bool_name(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}
+
+/// Typed setters for the `*.ms` properties: each goes through
+/// [`ConsumerConfig::set`], so its checks are the property's.
+macro_rules! duration_setters {
+    ($($(#[$doc:meta])* $method:ident => $name:literal;)*) => {
+        impl ConsumerConfig {
+            $(
+                $(#[$doc])*
+                pub fn $method(&mut self, value: Duration) -> Result<&mut Self> {
+                    self.set($name, &value.as_millis().to_string())
+                }
+            )*
+        }
+    };
+}
+
+duration_setters! {
+    /// `auto.commit.interval.ms` (default 5000).
+    auto_commit_interval => "auto.commit.interval.ms";
+    /// `max.poll.interval.ms` (default 300000): the longest gap between
+    /// polls before this member leaves its group; also the rebalance timeout.
+    max_poll_interval => "max.poll.interval.ms";
+    /// `session.timeout.ms` (default 45000).
+    session_timeout => "session.timeout.ms";
+    /// `heartbeat.interval.ms` (default 3000; below `session.timeout.ms`).
+    heartbeat_interval => "heartbeat.interval.ms";
+    /// `fetch.max.wait.ms` (default 500).
+    fetch_max_wait => "fetch.max.wait.ms";
+    /// `request.timeout.ms`.
+    request_timeout => "request.timeout.ms";
+    /// `metadata.max.age.ms`.
+    metadata_max_age => "metadata.max.age.ms";
+    /// `connections.max.idle.ms`.
+    connections_max_idle => "connections.max.idle.ms";
+    /// `reconnect.backoff.ms`.
+    reconnect_backoff => "reconnect.backoff.ms";
+    /// `reconnect.backoff.max.ms`.
+    reconnect_backoff_max => "reconnect.backoff.max.ms";
+    /// `socket.connection.setup.timeout.ms`.
+    socket_connection_setup_timeout => "socket.connection.setup.timeout.ms";
 }
 
 #[cfg(test)]
@@ -282,6 +409,86 @@ mod tests {
         }
         let err = config.set("group.idd", "g").unwrap_err();
         assert!(err.to_string().contains("did you mean `group.id`"), "{err}");
+    }
+
+    #[test]
+    fn typed_setters_equal_the_named_properties() {
+        let mut typed = ConsumerConfig::new();
+        typed
+            .bootstrap_servers("h:1,h:2")
+            .and_then(|c| c.group_id("g"))
+            .and_then(|c| c.group_instance_id("i-1"))
+            .and_then(|c| c.client_id("typed"))
+            .and_then(|c| c.enable_auto_commit(false))
+            .and_then(|c| c.auto_commit_interval(Duration::from_millis(1234)))
+            .and_then(|c| c.auto_offset_reset(OffsetReset::None))
+            .and_then(|c| c.isolation_level(IsolationLevel::ReadCommitted))
+            .and_then(|c| c.max_poll_records(7))
+            .and_then(|c| c.max_poll_interval(Duration::from_secs(61)))
+            .and_then(|c| c.session_timeout(Duration::from_secs(10)))
+            .and_then(|c| c.heartbeat_interval(Duration::from_millis(900)))
+            .and_then(|c| c.fetch_min_bytes(5))
+            .and_then(|c| c.fetch_max_bytes(4096))
+            .and_then(|c| c.fetch_max_wait(Duration::from_millis(42)))
+            .and_then(|c| c.max_partition_fetch_bytes(2048))
+            .and_then(|c| c.check_crcs(false))
+            .and_then(|c| c.request_timeout(Duration::from_secs(3)))
+            .and_then(|c| c.metadata_max_age(Duration::from_secs(4)))
+            .and_then(|c| c.connections_max_idle(Duration::from_secs(5)))
+            .and_then(|c| c.reconnect_backoff(Duration::from_millis(6)))
+            .and_then(|c| c.reconnect_backoff_max(Duration::from_millis(70)))
+            .and_then(|c| c.socket_connection_setup_timeout(Duration::from_millis(800)))
+            .unwrap();
+        let named = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1,h:2"),
+            ("group.id", "g"),
+            ("group.instance.id", "i-1"),
+            ("client.id", "typed"),
+            ("enable.auto.commit", "false"),
+            ("auto.commit.interval.ms", "1234"),
+            ("auto.offset.reset", "none"),
+            ("isolation.level", "read_committed"),
+            ("max.poll.records", "7"),
+            ("max.poll.interval.ms", "61000"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "900"),
+            ("fetch.min.bytes", "5"),
+            ("fetch.max.bytes", "4096"),
+            ("fetch.max.wait.ms", "42"),
+            ("max.partition.fetch.bytes", "2048"),
+            ("check.crcs", "false"),
+            ("request.timeout.ms", "3000"),
+            ("metadata.max.age.ms", "4000"),
+            ("connections.max.idle.ms", "5000"),
+            ("reconnect.backoff.ms", "6"),
+            ("reconnect.backoff.max.ms", "70"),
+            ("socket.connection.setup.timeout.ms", "800"),
+        ])
+        .unwrap();
+        let (a, b) = (typed.build().unwrap(), named.build().unwrap());
+        // ConsumerSettings holds a `dyn Assignor`, so compare field by field;
+        // Debug covers every field (the assignor by its name).
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.group_id.as_deref(), Some("g"));
+        assert_eq!(a.network.client_id.as_deref(), Some("typed"));
+        assert_eq!(a.auto_offset_reset, OffsetReset::None);
+        assert_eq!(a.max_poll_interval, Duration::from_secs(61));
+        assert_eq!(
+            (
+                a.fetch_min_bytes,
+                a.fetch_max_bytes,
+                a.max_partition_fetch_bytes
+            ),
+            (5, 4096, 2048)
+        );
+        assert!(!a.check_crcs && !a.enable_auto_commit);
+        // A bad typed value is refused by the property's own check.
+        let err = ConsumerConfig::new().max_poll_records(0).unwrap_err();
+        assert_eq!(property_of(err), "max.poll.records");
+        let err = ConsumerConfig::new()
+            .fetch_max_bytes(usize::MAX)
+            .unwrap_err();
+        assert_eq!(property_of(err), "fetch.max.bytes");
     }
 
     #[test]

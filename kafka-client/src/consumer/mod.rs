@@ -41,6 +41,17 @@ pub enum OffsetReset {
     None,
 }
 
+impl OffsetReset {
+    /// The `auto.offset.reset` value: `earliest`, `latest` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+            OffsetReset::None => "none",
+        }
+    }
+}
+
 /// Which records a consumer sees (`isolation.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IsolationLevel {
@@ -48,6 +59,16 @@ pub enum IsolationLevel {
     ReadUncommitted,
     /// Only committed data, up to the last stable offset.
     ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The `isolation.level` value: `read_uncommitted` or `read_committed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+            IsolationLevel::ReadCommitted => "read_committed",
+        }
+    }
 }
 
 /// The consumer's settings, typed; Java's defaults.
