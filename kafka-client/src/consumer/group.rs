@@ -109,6 +109,26 @@ impl Group {
         self.poll_timeout.swap(false, Ordering::AcqRel)
     }
 
+    /// `group.id`.
+    pub(crate) fn group_id(&self) -> &str {
+        &self.config.group_id
+    }
+
+    /// `group.instance.id`, for a static member.
+    pub(crate) fn instance_id(&self) -> Option<&str> {
+        self.config.instance_id.as_deref()
+    }
+
+    /// The generation joined last; -1 before the first join.
+    pub(crate) fn generation(&self) -> i32 {
+        self.generation
+    }
+
+    /// The member id the coordinator gave; empty before the first join.
+    pub(crate) fn member_id(&self) -> &str {
+        &self.member_id
+    }
+
     /// Whether the member must (re)join before fetching.
     pub(crate) fn needs_join(&self) -> bool {
         self.rejoin.load(Ordering::Acquire)
@@ -262,11 +282,22 @@ impl Group {
                 },
                 ..sync
             };
-            let synced = coordinator.call(&sync, version).await?;
+            let synced = match coordinator.call(&sync, version).await {
+                Ok(r) => r,
+                Err(e) if e.retriable() => {
+                    self.coordinator = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match code(synced.error_code) {
                 ErrorCode::None => {}
                 ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
                     self.member_id.clear();
+                    continue;
+                }
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                    self.coordinator = None;
                     continue;
                 }
                 c if c.retriable() || c == ErrorCode::RebalanceInProgress => continue,
@@ -357,6 +388,7 @@ impl Group {
             ..Default::default()
         };
         let member_id = self.member_id.clone();
+        let is_static = self.config.instance_id.is_some();
         self.polled();
         self.heartbeat = Some(tokio::spawn(async move {
             loop {
@@ -370,7 +402,9 @@ impl Group {
                         since_poll,
                         "max.poll.interval.ms passed without a poll; leaving the group"
                     );
-                    if let Ok(version) = coordinator.version_for::<LeaveGroupRequest>() {
+                    if !is_static
+                        && let Ok(version) = coordinator.version_for::<LeaveGroupRequest>()
+                    {
                         let request = if version >= 3 {
                             leave.clone()
                         } else {
@@ -423,7 +457,6 @@ impl Group {
         if offsets.is_empty() {
             return Ok(());
         }
-        let coordinator = self.coordinator(network).await?;
         let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
         for (tp, offset) in offsets {
             let partition = OffsetCommitRequestPartition {
@@ -441,40 +474,62 @@ impl Group {
                 }),
             }
         }
-        let version = coordinator.version_for::<OffsetCommitRequest>()?.min(8);
-        let request = OffsetCommitRequest {
-            group_id: self.config.group_id.clone(),
-            generation_id_or_member_epoch: self.generation,
-            member_id: self.member_id.clone(),
-            group_instance_id: if version >= 7 {
-                self.config.instance_id.clone()
-            } else {
-                None
-            },
-            topics,
-            ..Default::default()
-        };
-        let response = coordinator.call(&request, version).await?;
-        for topic in response.topics {
-            for p in topic.partitions {
-                let c = code(p.error_code);
-                if !c.is_ok() {
-                    if matches!(
-                        c,
-                        ErrorCode::RebalanceInProgress
-                            | ErrorCode::IllegalGeneration
-                            | ErrorCode::UnknownMemberId
-                    ) {
-                        self.rejoin.store(true, Ordering::Release);
-                    }
-                    return Err(Error::kafka(
-                        c,
-                        format!("commit {}-{}", topic.name, p.partition_index),
-                    ));
+        let mut retry = CoordinatorRetry::new();
+        loop {
+            let coordinator = match self.coordinator(network).await {
+                Ok(c) => c,
+                Err(e) if e.retriable() && retry.again().await => continue,
+                Err(e) => return Err(e),
+            };
+            let version = coordinator.version_for::<OffsetCommitRequest>()?.min(8);
+            let request = OffsetCommitRequest {
+                group_id: self.config.group_id.clone(),
+                generation_id_or_member_epoch: self.generation,
+                member_id: self.member_id.clone(),
+                group_instance_id: if version >= 7 {
+                    self.config.instance_id.clone()
+                } else {
+                    None
+                },
+                topics: topics.clone(),
+                ..Default::default()
+            };
+            let response = match coordinator.call(&request, version).await {
+                Ok(r) => r,
+                Err(e) if e.retriable() && retry.again().await => {
+                    self.coordinator = None;
+                    continue;
                 }
+                Err(e) => return Err(e),
+            };
+            let failed = response.topics.iter().find_map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .find(|p| p.error_code != 0)
+                    .map(|p| (code(p.error_code), &topic.name, p.partition_index))
+            });
+            let Some((c, topic, partition)) = failed else {
+                return Ok(());
+            };
+            if moved_coordinator(c) {
+                self.coordinator = None;
             }
+            // Rebalance and fencing codes are not retried: the offsets
+            // belong to a generation that is over.
+            let rebalancing = matches!(
+                c,
+                ErrorCode::RebalanceInProgress
+                    | ErrorCode::IllegalGeneration
+                    | ErrorCode::UnknownMemberId
+            );
+            if rebalancing {
+                self.rejoin.store(true, Ordering::Release);
+            } else if c.retriable() && retry.again().await {
+                continue;
+            }
+            return Err(Error::kafka(c, format!("commit {topic}-{partition}")));
         }
-        Ok(())
     }
 
     /// The committed offsets of `partitions` (absent when none was committed).
@@ -483,8 +538,6 @@ impl Group {
         network: &Network,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        let coordinator = self.coordinator(network).await?;
-        let version = coordinator.version_for::<OffsetFetchRequest>()?.min(7);
         let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
         for tp in partitions {
             match topics.iter_mut().find(|t| t.name == tp.topic) {
@@ -496,31 +549,67 @@ impl Group {
                 }),
             }
         }
-        let response = coordinator
-            .call(
-                &OffsetFetchRequest {
-                    group_id: self.config.group_id.clone(),
-                    topics: Some(topics),
-                    ..Default::default()
-                },
-                version,
-            )
-            .await?;
-        let mut out = BTreeMap::new();
-        for topic in response.topics {
-            for p in topic.partitions {
-                if p.error_code == 0 && p.committed_offset >= 0 {
-                    out.insert(
-                        TopicPartition {
-                            topic: topic.name.clone(),
-                            partition: p.partition_index,
-                        },
-                        p.committed_offset,
-                    );
+        let mut retry = CoordinatorRetry::new();
+        loop {
+            let coordinator = match self.coordinator(network).await {
+                Ok(c) => c,
+                Err(e) if e.retriable() && retry.again().await => continue,
+                Err(e) => return Err(e),
+            };
+            let version = coordinator.version_for::<OffsetFetchRequest>()?.min(7);
+            let request = OffsetFetchRequest {
+                group_id: self.config.group_id.clone(),
+                topics: Some(topics.clone()),
+                ..Default::default()
+            };
+            let response = match coordinator.call(&request, version).await {
+                Ok(r) => r,
+                Err(e) if e.retriable() && retry.again().await => {
+                    self.coordinator = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // An error here must not read as "nothing committed": the
+            // consumer would then apply auto.offset.reset and, with
+            // `latest`, skip what was committed but not yet read.
+            let failed = std::iter::once(code(response.error_code))
+                .chain(
+                    response
+                        .topics
+                        .iter()
+                        .flat_map(|t| &t.partitions)
+                        .map(|p| code(p.error_code)),
+                )
+                .find(|c| !c.is_ok());
+            if let Some(c) = failed {
+                if moved_coordinator(c) {
+                    self.coordinator = None;
+                }
+                if c.retriable() && retry.again().await {
+                    continue;
+                }
+                return Err(Error::kafka(
+                    c,
+                    format!("OffsetFetch for group {}", self.config.group_id),
+                ));
+            }
+            let mut out = BTreeMap::new();
+            for topic in response.topics {
+                for p in topic.partitions {
+                    if p.committed_offset >= 0 {
+                        out.insert(
+                            TopicPartition {
+                                topic: topic.name.clone(),
+                                partition: p.partition_index,
+                            },
+                            p.committed_offset,
+                        );
+                    }
                 }
             }
+            return Ok(out);
         }
-        Ok(out)
     }
 
     /// Leaves the group so its partitions move at once.
@@ -528,7 +617,10 @@ impl Group {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.abort();
         }
-        if self.member_id.is_empty() {
+        // A static member keeps its membership across restarts, so closing
+        // it must not rebalance the group (KIP-345): only its session
+        // timeout removes it, as with the Java client.
+        if self.member_id.is_empty() || self.config.instance_id.is_some() {
             return Ok(());
         }
         let coordinator = self.coordinator(network).await?;
@@ -553,6 +645,41 @@ impl Group {
         coordinator.call(&request, version).await?;
         self.member_id.clear();
         Ok(())
+    }
+}
+
+/// Whether `code` says the group's coordinator is elsewhere or not ready.
+fn moved_coordinator(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+    )
+}
+
+/// Retries of a coordinator call that failed retriably (coordinator moved,
+/// loading, unreachable): bounded in count, with growing pauses, about 20 s
+/// in all, so a commit or offset fetch rides out a coordinator failover
+/// and never spins.
+struct CoordinatorRetry {
+    attempts: u32,
+}
+
+impl CoordinatorRetry {
+    const MAX_ATTEMPTS: u32 = 30;
+
+    fn new() -> Self {
+        Self { attempts: 0 }
+    }
+
+    /// Waits before the next attempt; false when none is left.
+    async fn again(&mut self) -> bool {
+        self.attempts += 1;
+        if self.attempts > Self::MAX_ATTEMPTS {
+            return false;
+        }
+        let pause = Duration::from_millis(50 << self.attempts.min(4)).min(Duration::from_secs(1));
+        tokio::time::sleep(pause).await;
+        true
     }
 }
 

@@ -1,0 +1,304 @@
+//! The consumer against a group coordinator that fails, moves or is slow
+//! to load, and static membership (KIP-345), on the bundled broker.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_broker::{BrokerConfig, Cluster};
+use kafka_client::consumer::{Consumer, ConsumerRecord, ConsumerSettings, OffsetReset};
+use kafka_client::network::{Network, NetworkConfig};
+use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
+use kafka_client::protocol::messages::{DescribeGroupsRequest, FindCoordinatorRequest};
+use kafka_client::protocol::{ApiKey, ErrorCode};
+
+async fn cluster() -> Cluster {
+    Cluster::start(BrokerConfig {
+        brokers: 2,
+        ..BrokerConfig::default()
+    })
+    .await
+    .expect("cluster")
+}
+
+fn settings(cluster: &Cluster, group: &str, reset: OffsetReset) -> ConsumerSettings {
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.group_id = Some(group.into());
+    settings.auto_offset_reset = reset;
+    settings.enable_auto_commit = false;
+    settings.heartbeat_interval = Duration::from_millis(100);
+    settings.session_timeout = Duration::from_secs(6);
+    settings
+}
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition {
+        topic: topic.into(),
+        partition,
+    }
+}
+
+async fn produce(cluster: &Cluster, topic: &str, partition: i32, count: usize) {
+    let producer =
+        Producer::new(ProducerSettings::new(&cluster.bootstrap_servers())).expect("producer");
+    for i in 0..count {
+        producer
+            .send_and_wait(
+                ProducerRecord::new(topic)
+                    .partition(partition)
+                    .value(format!("{topic}-{partition}-{i}")),
+            )
+            .await
+            .expect("delivered");
+    }
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+/// Polls until `count` records arrived or `limit` passed.
+async fn collect(consumer: &mut Consumer, count: usize, limit: Duration) -> Vec<ConsumerRecord> {
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while records.len() < count && tokio::time::Instant::now() < deadline {
+        records.extend(
+            consumer
+                .poll(Duration::from_millis(100))
+                .await
+                .expect("poll"),
+        );
+    }
+    records
+}
+
+/// A consumer of `group` that joined and holds its partitions.
+async fn joined(cluster: &Cluster, group: &str, topic: &str) -> Consumer {
+    let mut consumer =
+        Consumer::new(settings(cluster, group, OffsetReset::Earliest)).expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    for _ in 0..100 {
+        consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .expect("poll");
+        if !consumer.assignment().is_empty() {
+            return consumer;
+        }
+    }
+    panic!("{group} never got an assignment")
+}
+
+/// The group's generation and member ids, asked of its coordinator.
+async fn describe(cluster: &Cluster, group: &str) -> (String, Vec<String>) {
+    let network = Network::new(NetworkConfig::new(
+        cluster
+            .bootstrap_servers()
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+    ))
+    .expect("network");
+    // v3: one key, answered in the top-level fields.
+    let found = network
+        .any()
+        .await
+        .expect("a broker")
+        .call(
+            &FindCoordinatorRequest {
+                key: group.into(),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .expect("FindCoordinator");
+    assert_eq!(found.error_code, 0, "FindCoordinator");
+    let described = network
+        .connect(&format!("{}:{}", found.host, found.port))
+        .await
+        .expect("coordinator")
+        .send(&DescribeGroupsRequest {
+            groups: vec![group.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("DescribeGroups");
+    let group = &described.groups[0];
+    let mut members: Vec<String> = group.members.iter().map(|m| m.member_id.clone()).collect();
+    members.sort();
+    (group.group_state.clone(), members)
+}
+
+/// A coordinator still loading its offsets must not read as "nothing
+/// committed": with `auto.offset.reset=latest` that would skip every
+/// record committed but not yet read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loading_coordinator_delays_the_committed_offsets_instead_of_losing_them() {
+    let cluster = cluster().await;
+    cluster.create_topic("loading", 1).expect("topic");
+    produce(&cluster, "loading", 0, 10).await;
+    let mut first = joined(&cluster, "loading-group", "loading").await;
+    first
+        .commit_offsets(&BTreeMap::from([(tp("loading", 0), 4)]))
+        .await
+        .expect("commit");
+    first.close().await.expect("close");
+
+    let loading =
+        cluster.inject_error(ApiKey::OffsetFetch, ErrorCode::CoordinatorLoadInProgress, 3);
+    let mut consumer =
+        Consumer::new(settings(&cluster, "loading-group", OffsetReset::Latest)).expect("consumer");
+    consumer.subscribe(&["loading"]).expect("subscribe");
+    let records = collect(&mut consumer, 6, Duration::from_secs(15)).await;
+    assert_eq!(
+        loading.hits(),
+        3,
+        "the consumer asked again after each error"
+    );
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(
+        offsets,
+        [4, 5, 6, 7, 8, 9],
+        "resumed from the committed offset"
+    );
+    consumer.close().await.expect("close");
+}
+
+/// Commits ride out a coordinator that moved (NOT_COORDINATOR) and one that
+/// is briefly unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_retry_on_a_moved_or_unavailable_coordinator() {
+    let cluster = cluster().await;
+    cluster.create_topic("moved", 1).expect("topic");
+    produce(&cluster, "moved", 0, 3).await;
+    let mut consumer = joined(&cluster, "moved-group", "moved").await;
+    for code in [
+        ErrorCode::NotCoordinator,
+        ErrorCode::CoordinatorNotAvailable,
+    ] {
+        let injected = cluster.inject_error(ApiKey::OffsetCommit, code, 2);
+        let offset = if code == ErrorCode::NotCoordinator {
+            2
+        } else {
+            3
+        };
+        consumer
+            .commit_offsets(&BTreeMap::from([(tp("moved", 0), offset)]))
+            .await
+            .unwrap_or_else(|e| panic!("commit despite {code}: {e}"));
+        assert_eq!(injected.hits(), 2, "{code} was answered twice");
+        let committed = consumer
+            .committed(&[tp("moved", 0)])
+            .await
+            .expect("committed");
+        assert_eq!(committed.get(&tp("moved", 0)), Some(&offset), "{code}");
+    }
+    // A code that is not retriable is the caller's to see.
+    let denied = cluster.inject_error(ApiKey::OffsetCommit, ErrorCode::GroupAuthorizationFailed, 1);
+    let error = consumer
+        .commit_offsets(&BTreeMap::from([(tp("moved", 0), 3)]))
+        .await
+        .expect_err("not retried");
+    assert!(!error.retriable(), "{error}");
+    assert_eq!(denied.hits(), 1);
+    consumer.close().await.expect("close");
+}
+
+/// Polls `consumer` in its own task (a member's JoinGroup waits for the
+/// others, so members cannot share one task) and publishes its assignment,
+/// until `stop`; hands the consumer back.
+fn keep_polling(
+    mut consumer: Consumer,
+    stop: Arc<AtomicBool>,
+) -> (
+    Arc<Mutex<Vec<TopicPartition>>>,
+    tokio::task::JoinHandle<Consumer>,
+) {
+    let assignment = Arc::new(Mutex::new(Vec::new()));
+    let published = assignment.clone();
+    let task = tokio::spawn(async move {
+        for _ in 0..3000 {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            consumer
+                .poll(Duration::from_millis(20))
+                .await
+                .expect("poll");
+            *published.lock().expect("lock") = consumer.assignment();
+        }
+        consumer
+    });
+    (assignment, task)
+}
+
+/// Waits until `condition` holds, for up to 15 s.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn static_member(cluster: &Cluster, instance: &str) -> Consumer {
+    let mut settings = settings(cluster, "static-group", OffsetReset::Earliest);
+    settings.group_instance_id = Some(instance.into());
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["static"]).expect("subscribe");
+    consumer
+}
+
+/// A static member (`group.instance.id`) that closes and comes back within
+/// its session timeout neither leaves nor rebalances the group: it takes its
+/// old membership back under a new member id, and the other member is not
+/// disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_restarts_without_a_rebalance() {
+    let cluster = cluster().await;
+    cluster.create_topic("static", 2).expect("topic");
+    let stop_a = Arc::new(AtomicBool::new(false));
+    let stop_b = Arc::new(AtomicBool::new(false));
+    let (a, a_task) = keep_polling(static_member(&cluster, "instance-a"), stop_a.clone());
+    let (b, b_task) = keep_polling(static_member(&cluster, "instance-b"), stop_b.clone());
+    let len = |m: &Arc<Mutex<Vec<TopicPartition>>>| m.lock().expect("lock").len();
+    until("both hold a partition", || len(&a) == 1 && len(&b) == 1).await;
+    let a_partitions = a.lock().expect("lock").clone();
+    let b_partitions = b.lock().expect("lock").clone();
+    let (state, before) = describe(&cluster, "static-group").await;
+    assert_eq!((state.as_str(), before.len()), ("Stable", 2));
+
+    stop_a.store(true, Ordering::Release);
+    a_task.await.expect("a").close().await.expect("close a");
+    let (state, after_close) = describe(&cluster, "static-group").await;
+    assert_eq!(
+        (state.as_str(), &after_close),
+        ("Stable", &before),
+        "closing a static member leaves the group as it was"
+    );
+
+    let stop_again = Arc::new(AtomicBool::new(false));
+    let (again, again_task) =
+        keep_polling(static_member(&cluster, "instance-a"), stop_again.clone());
+    until("the restarted member holds a partition", || {
+        len(&again) == 1
+    })
+    .await;
+    assert_eq!(
+        *again.lock().expect("lock"),
+        a_partitions,
+        "the same partitions"
+    );
+    let (state, after_restart) = describe(&cluster, "static-group").await;
+    assert_eq!(state, "Stable");
+    assert_eq!(after_restart.len(), 2);
+    assert_ne!(after_restart, before, "instance-a holds a new member id");
+    assert_eq!(
+        *b.lock().expect("lock"),
+        b_partitions,
+        "b was not rebalanced"
+    );
+    for (stop, task) in [(stop_again, again_task), (stop_b, b_task)] {
+        stop.store(true, Ordering::Release);
+        task.await.expect("member").close().await.expect("close");
+    }
+}
