@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kafka_broker::{BrokerConfig, Cluster};
 use kafka_client::consumer::{
-    Consumer, ConsumerRecord, ConsumerSettings, IsolationLevel, OffsetReset,
+    Consumer, ConsumerGroupMetadata, ConsumerRecord, ConsumerSettings, IsolationLevel, OffsetReset,
 };
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
@@ -619,4 +619,70 @@ async fn a_member_that_stops_polling_leaves_and_hears_of_it() {
     let (_, busy) = busy.await.expect("member");
     busy.close().await.expect("close");
     slow.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_metadata_is_javas_before_joining_and_the_coordinators_after() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let cluster = cluster().await;
+    cluster.create_topic("meta", 2).expect("topic");
+    let unjoined = |group_id: &str, instance: Option<&str>| ConsumerGroupMetadata {
+        group_id: group_id.into(),
+        generation_id: -1,
+        member_id: String::new(),
+        group_instance_id: instance.map(str::to_owned),
+    };
+    // Without a group: Java's values, and no group id.
+    let manual =
+        Consumer::new(ConsumerSettings::new(&cluster.bootstrap_servers())).expect("consumer");
+    assert_eq!(manual.group_metadata(), unjoined("", None));
+    // Static members report their instance id before joining too.
+    let mut settings = group_settings(&cluster, "meta-group");
+    settings.group_instance_id = Some("meta-static".into());
+    let static_member = Consumer::new(settings).expect("consumer");
+    assert_eq!(
+        static_member.group_metadata(),
+        unjoined("meta-group", Some("meta-static"))
+    );
+    // Subscribed, not yet joined (the join happens in poll).
+    let mut first = Consumer::new(group_settings(&cluster, "meta-group")).expect("consumer");
+    first.subscribe(&["meta"]).expect("subscribe");
+    assert_eq!(first.group_metadata(), unjoined("meta-group", None));
+    let _ = first
+        .poll(Duration::from_millis(100))
+        .await
+        .expect("poll joins");
+    let joined = first.group_metadata();
+    assert_eq!(joined.group_id, "meta-group");
+    assert!(joined.generation_id >= 0, "{joined:?}");
+    assert!(!joined.member_id.is_empty(), "{joined:?}");
+    // A second member makes the group rebalance: a new generation.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut second = Consumer::new(group_settings(&cluster, "meta-group")).expect("consumer");
+    second.subscribe(&["meta"]).expect("subscribe");
+    let second = member(second, stop.clone(), Arc::new(Mutex::new(0)));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while first.group_metadata().generation_id == joined.generation_id
+        && tokio::time::Instant::now() < deadline
+    {
+        let _ = first.poll(Duration::from_millis(50)).await.expect("poll");
+    }
+    let rejoined = first.group_metadata();
+    assert!(
+        rejoined.generation_id > joined.generation_id,
+        "before {joined:?}, after {rejoined:?}"
+    );
+    assert_eq!(
+        rejoined.member_id, joined.member_id,
+        "a rejoin keeps the member id"
+    );
+    stop.store(true, Ordering::Release);
+    let (_, second) = second.await.expect("member");
+    let other = second.group_metadata();
+    assert_eq!(other.group_id, "meta-group");
+    assert!(other.generation_id > joined.generation_id, "{other:?}");
+    assert_ne!(other.member_id, joined.member_id, "members differ");
+    second.close().await.expect("close");
+    first.close().await.expect("close");
 }

@@ -165,6 +165,46 @@ pub struct ConsumerRecord {
     pub leader_epoch: i32,
 }
 
+/// What identifies this consumer in its group, as Java's
+/// `KafkaConsumer.groupMetadata()` returns it: the transactional producer's
+/// `send_offsets_to_transaction` sends it along so that the coordinator
+/// fences offsets committed by a member of an older generation (KIP-447).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`; empty for a consumer without one (where Java's
+    /// `groupMetadata()` throws `InvalidGroupIdException`).
+    pub group_id: String,
+    /// The generation joined last; -1 without a group or before joining.
+    pub generation_id: i32,
+    /// The member id the coordinator gave; empty without a group or before
+    /// joining.
+    pub member_id: String,
+    /// `group.instance.id`, for a static member.
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Java's values for a consumer that has not joined: generation -1 and
+    /// an empty member id.
+    fn unjoined(group_id: Option<&str>, group_instance_id: Option<&str>) -> Self {
+        Self {
+            group_id: group_id.unwrap_or_default().to_owned(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: group_instance_id.map(str::to_owned),
+        }
+    }
+
+    fn of(group: &group::Group) -> Self {
+        Self {
+            group_id: group.group_id().to_owned(),
+            generation_id: group.generation(),
+            member_id: group.member_id().to_owned(),
+            group_instance_id: group.instance_id().map(str::to_owned),
+        }
+    }
+}
+
 /// A consumer of manually assigned partitions.
 #[derive(Debug)]
 pub struct Consumer {
@@ -181,6 +221,9 @@ pub struct Consumer {
     reset_to: HashMap<TopicPartition, i64>,
     paused: std::collections::BTreeSet<TopicPartition>,
     last_auto_commit: tokio::time::Instant,
+    /// The group identity as of the last join or leave, kept here so that
+    /// `group_metadata` answers even while the group is busy elsewhere.
+    metadata: ConsumerGroupMetadata,
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -192,7 +235,6 @@ impl Consumer {
     pub fn new(settings: ConsumerSettings) -> Result<Self> {
         let network = Network::new(settings.network.clone())?;
         Ok(Self {
-            settings,
             network,
             positions: BTreeMap::new(),
             buffered: VecDeque::new(),
@@ -202,7 +244,21 @@ impl Consumer {
             reset_to: HashMap::new(),
             paused: std::collections::BTreeSet::new(),
             last_auto_commit: tokio::time::Instant::now(),
+            metadata: ConsumerGroupMetadata::unjoined(
+                settings.group_id.as_deref(),
+                settings.group_instance_id.as_deref(),
+            ),
+            settings,
         })
+    }
+
+    /// This consumer's group identity (Java's `groupMetadata()`), to hand to
+    /// the transactional producer's `send_offsets_to_transaction`. Without
+    /// a group, or before the first join, the generation is -1 and the
+    /// member id empty, as in Java; after a join they are the ones the
+    /// coordinator gave, updated on every rejoin.
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        self.metadata.clone()
     }
 
     /// Consumes exactly these partitions (replacing any earlier assignment).
@@ -240,7 +296,9 @@ impl Consumer {
             rebalance_timeout: self.settings.max_poll_interval,
             heartbeat_interval: self.settings.heartbeat_interval,
         };
-        self.group = Some(group::Group::new(config, self.settings.assignor.clone()));
+        let group = group::Group::new(config, self.settings.assignor.clone());
+        self.metadata = ConsumerGroupMetadata::of(&group);
+        self.group = Some(group);
         Ok(())
     }
 
@@ -270,7 +328,9 @@ impl Consumer {
         if !group.needs_join() {
             return Ok(());
         }
-        let assignment = group.join(&self.network, &self.subscription).await?;
+        let joined = group.join(&self.network, &self.subscription).await;
+        self.metadata = ConsumerGroupMetadata::of(group);
+        let assignment = joined?;
         let partitions: Vec<TopicPartition> = assignment
             .iter()
             .flat_map(|(topic, ps)| {
