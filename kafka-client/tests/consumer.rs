@@ -686,3 +686,70 @@ async fn group_metadata_is_javas_before_joining_and_the_coordinators_after() {
     second.close().await.expect("close");
     first.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_async_commits_in_order_and_committed_sees_it() {
+    let cluster = cluster().await;
+    cluster.create_topic("async-commits", 2).expect("topic");
+    for p in 0..2 {
+        produce(
+            &cluster,
+            "async-commits",
+            p,
+            (0..5).map(|i| format!("ac-{p}-{i}")),
+        )
+        .await;
+    }
+    let partitions = [tp("async-commits", 0), tp("async-commits", 1)];
+    let mut settings = group_settings(&cluster, "async-group");
+    settings.enable_auto_commit = false;
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["async-commits"]).expect("subscribe");
+    assert_eq!(collect(&mut consumer, 10).await.len(), 10);
+    let everything = std::collections::BTreeMap::from([
+        (tp("async-commits", 0), 5),
+        (tp("async-commits", 1), 5),
+    ]);
+    // Awaited: the handle answers once the coordinator did.
+    consumer.commit_async().await.expect("commit_async");
+    assert_eq!(
+        consumer.committed(&partitions).await.expect("committed"),
+        everything
+    );
+    // A commit_async then a sync commit of older offsets: the later wins.
+    let rewound = std::collections::BTreeMap::from([
+        (tp("async-commits", 0), 1),
+        (tp("async-commits", 1), 2),
+    ]);
+    let first = consumer.commit_async();
+    consumer
+        .commit_offsets(&rewound)
+        .await
+        .expect("commit_offsets");
+    first.await.expect("the earlier commit_async succeeded too");
+    assert_eq!(
+        consumer.committed(&partitions).await.expect("committed"),
+        rewound
+    );
+    // Two in a row, neither awaited nor kept: committed() waits for both.
+    drop(consumer.commit_async());
+    drop(consumer.commit_async());
+    assert_eq!(
+        consumer.committed(&partitions).await.expect("committed"),
+        everything
+    );
+    // Polling after a commit_async is fine and the consumer goes on.
+    let handle = consumer.commit_async();
+    produce(&cluster, "async-commits", 0, ["ac-late".to_string()]).await;
+    let late = collect(&mut consumer, 1).await;
+    assert_eq!(late.iter().map(value).collect::<Vec<_>>(), ["ac-late"]);
+    handle.await.expect("commit_async before the poll");
+    consumer.close().await.expect("close");
+    // Without a group the handle reports it.
+    let mut manual =
+        Consumer::new(ConsumerSettings::new(&cluster.bootstrap_servers())).expect("consumer");
+    match manual.commit_async().await {
+        Err(kafka_client::Error::Config { property, .. }) => assert_eq!(property, "group.id"),
+        other => panic!("expected a group.id error, got {other:?}"),
+    }
+}

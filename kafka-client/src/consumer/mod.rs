@@ -13,7 +13,10 @@ mod config;
 mod group;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -224,6 +227,34 @@ pub struct Consumer {
     /// The group identity as of the last join or leave, kept here so that
     /// `group_metadata` answers even while the group is busy elsewhere.
     metadata: ConsumerGroupMetadata,
+    /// The last commit `commit_async` started. While it runs it owns the
+    /// group (taken out of `group`) and hands it back when done; see
+    /// `commit_async` for why.
+    commit_in_flight: Option<tokio::task::JoinHandle<Option<group::Group>>>,
+}
+
+/// The outcome of one [`Consumer::commit_async`]: await it for the result,
+/// or drop it to have a failure logged instead (Java's commit without a
+/// callback).
+#[derive(Debug)]
+pub struct CommitHandle {
+    result: tokio::sync::oneshot::Receiver<Result<()>>,
+}
+
+impl Future for CommitHandle {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // The sender goes away unanswered only if the commit task was
+        // cancelled (its runtime shut down).
+        Pin::new(&mut self.result)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+fn no_group(what: &str) -> Error {
+    Error::config("group.id", format!("{what} needs a subscribed group"))
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -249,6 +280,7 @@ impl Consumer {
                 settings.group_instance_id.as_deref(),
             ),
             settings,
+            commit_in_flight: None,
         })
     }
 
@@ -299,26 +331,98 @@ impl Consumer {
         let group = group::Group::new(config, self.settings.assignor.clone());
         self.metadata = ConsumerGroupMetadata::of(&group);
         self.group = Some(group);
+        // A commit still running belongs to the group just replaced: it
+        // finishes on its own (its handle still answers) and drops that group.
+        self.commit_in_flight = None;
         Ok(())
     }
 
-    /// Commits the offsets of every record handed out so far.
+    /// Commits the offsets of every record handed out so far, after any
+    /// [`commit_async`](Self::commit_async) still running (so this one
+    /// supersedes them).
     pub async fn commit(&mut self) -> Result<()> {
-        let group = self
-            .group
-            .as_mut()
-            .ok_or_else(|| Error::config("group.id", "commit needs a subscribed group"))?;
+        self.settle_commits().await?;
+        let group = self.group.as_mut().ok_or_else(|| no_group("commit"))?;
         group.commit(&self.network, &self.consumed).await
+    }
+
+    /// Commits the offsets of every record handed out so far without
+    /// waiting for the answer (Java's `commitAsync()`), and returns a handle
+    /// to await for the result or to drop (a failure is then logged).
+    ///
+    /// Ordering is Java's: commits reach the coordinator in the order they
+    /// were made, so a later `commit_async`, [`commit`](Self::commit) or
+    /// [`commit_offsets`](Self::commit_offsets) supersedes an earlier one.
+    /// A failed commit is reported through the handle, not retried with
+    /// the old offsets (the next commit carries newer ones); a commit
+    /// refused because the group rebalanced makes the next poll rejoin.
+    ///
+    /// Design: the group's state (coordinator, generation, member id) is
+    /// owned by the consumer and used through `&mut`. Rather than share it
+    /// behind a lock, the commit takes it into a task and gives it back when
+    /// the coordinator answered; a second `commit_async` meanwhile queues
+    /// behind the first (that is what keeps the order), and `poll`,
+    /// `commit`, `committed` and `close` first wait for the commits still
+    /// running. Usually the answer is back while the application processes
+    /// the records, so `poll` does not wait at all. Each call is one
+    /// OffsetCommit request: call it once per poll, not per record.
+    ///
+    /// Must be called within a Tokio runtime. Without a subscribed group
+    /// the handle answers with a configuration error naming `group.id`.
+    pub fn commit_async(&mut self) -> CommitHandle {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        let handle = CommitHandle { result };
+        let previous = self.commit_in_flight.take();
+        let group = self.group.take();
+        if group.is_none() && previous.is_none() {
+            let _ = answer.send(Err(no_group("commit_async")));
+            return handle;
+        }
+        let offsets = self.consumed.clone();
+        let network = self.network.clone();
+        self.commit_in_flight = Some(tokio::spawn(async move {
+            let mut group = match (group, previous) {
+                (Some(group), _) => group,
+                (None, Some(previous)) => match previous.await {
+                    Ok(Some(group)) => group,
+                    Ok(None) | Err(_) => {
+                        let _ = answer.send(Err(Error::Closed));
+                        return None;
+                    }
+                },
+                (None, None) => return None,
+            };
+            let result = group.commit(&network, &offsets).await;
+            if let Err(Err(e)) = answer.send(result) {
+                tracing::warn!(error = %e, "commit_async failed");
+            }
+            Some(group)
+        }));
+        handle
+    }
+
+    /// Waits for the commits `commit_async` started and takes the group back.
+    async fn settle_commits(&mut self) -> Result<()> {
+        if let Some(task) = self.commit_in_flight.take() {
+            match task.await {
+                Ok(Some(group)) => self.group = Some(group),
+                // The chain lost the group only if a commit task was cancelled.
+                Ok(None) => return Err(Error::Closed),
+                Err(e) => return Err(Error::Protocol(format!("commit task: {e}"))),
+            }
+        }
+        Ok(())
     }
 
     /// Leaves the group (if any) and closes the connections.
     pub async fn close(mut self) -> Result<()> {
+        let settled = self.settle_commits().await;
         let result = match self.group.as_mut() {
             Some(group) => group.leave(&self.network).await,
             None => Ok(()),
         };
         self.network.close();
-        result
+        settled.and(result)
     }
 
     async fn rejoin_if_needed(&mut self) -> Result<()> {
@@ -407,6 +511,7 @@ impl Consumer {
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = tokio::time::Instant::now() + timeout;
+        self.settle_commits().await?;
         if let Some(group) = &self.group {
             group.polled();
             if group.take_poll_timeout() {
@@ -606,23 +711,22 @@ impl Consumer {
     }
 
     /// Commits the given offsets (the next offset to read, per partition).
+    /// Like [`commit`](Self::commit), it comes after any `commit_async`
+    /// still running.
     pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
-        let group = self
-            .group
-            .as_mut()
-            .ok_or_else(|| Error::config("group.id", "commit needs a subscribed group"))?;
+        self.settle_commits().await?;
+        let group = self.group.as_mut().ok_or_else(|| no_group("commit"))?;
         group.commit(&self.network, offsets).await
     }
 
-    /// The group's committed offsets for these partitions.
+    /// The group's committed offsets for these partitions, including those
+    /// of any `commit_async` still running (it waits for them).
     pub async fn committed(
         &mut self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        let group = self
-            .group
-            .as_mut()
-            .ok_or_else(|| Error::config("group.id", "committed needs a subscribed group"))?;
+        self.settle_commits().await?;
+        let group = self.group.as_mut().ok_or_else(|| no_group("committed"))?;
         group.committed(&self.network, partitions).await
     }
 
