@@ -753,3 +753,70 @@ async fn commit_async_commits_in_order_and_committed_sees_it() {
         other => panic!("expected a group.id error, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_yields_records_in_offset_order_and_keeps_the_rest() {
+    let cluster = cluster().await;
+    cluster.create_topic("streamed", 2).expect("topic");
+    for p in 0..2 {
+        produce(
+            &cluster,
+            "streamed",
+            p,
+            (0..300).map(|i| format!("s-{p}-{i}")),
+        )
+        .await;
+    }
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.auto_offset_reset = OffsetReset::Earliest;
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.assign([tp("streamed", 0), tp("streamed", 1)]);
+    let mut streamed = Vec::new();
+    {
+        let mut stream = consumer.stream();
+        while streamed.len() < 250 {
+            let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("a record within 10 s")
+                .expect("the stream does not end");
+            streamed.push(next.expect("record"));
+        }
+        // Dropping the stream keeps what it fetched but did not yield.
+    }
+    let rest = collect(&mut consumer, 600 - streamed.len()).await;
+    for p in 0..2 {
+        let offsets: Vec<i64> = streamed
+            .iter()
+            .chain(&rest)
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..300).collect::<Vec<_>>(),
+            "partition {p}: every offset once, in order"
+        );
+        assert_eq!(consumer.position(&tp("streamed", p)), Some(300));
+    }
+    assert_eq!(
+        value(&streamed[0]),
+        format!("s-{}-0", streamed[0].partition)
+    );
+    // The stream also works through futures' Stream trait.
+    produce(&cluster, "streamed", 1, ["s-late".to_string()]).await;
+    let mut stream = consumer.stream();
+    let late = tokio::time::timeout(
+        Duration::from_secs(10),
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        }),
+    )
+    .await
+    .expect("a record within 10 s")
+    .expect("the stream does not end")
+    .expect("record");
+    assert_eq!(
+        (late.partition, late.offset, value(&late)),
+        (1, 300, "s-late".into())
+    );
+}

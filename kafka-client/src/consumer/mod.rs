@@ -253,6 +253,93 @@ impl Future for CommitHandle {
     }
 }
 
+/// The records of a [`Consumer`] as a [`Stream`](futures_core::Stream);
+/// see [`Consumer::stream`].
+pub struct RecordStream<'a> {
+    state: StreamState<'a>,
+}
+
+type Filling<'a> = Pin<Box<dyn Future<Output = (&'a mut Consumer, Result<bool>)> + Send + 'a>>;
+
+enum StreamState<'a> {
+    /// Between fetches: records are taken from the consumer's buffer.
+    Idle(&'a mut Consumer),
+    /// `fill` running; it hands the consumer back when done.
+    Filling(Filling<'a>),
+    /// Only while switching between the two.
+    Moving,
+}
+
+impl std::fmt::Debug for RecordStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            StreamState::Idle(_) => "idle",
+            StreamState::Filling(_) => "fetching",
+            StreamState::Moving => "moving",
+        };
+        f.debug_struct("RecordStream")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl RecordStream<'_> {
+    /// The next record (or error); never `None`. The same as
+    /// `futures_util::StreamExt::next`, for callers without that crate.
+    pub async fn next(&mut self) -> Option<Result<ConsumerRecord>> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
+}
+
+impl futures_core::Stream for RecordStream<'_> {
+    type Item = Result<ConsumerRecord>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.state, StreamState::Moving) {
+                StreamState::Idle(consumer) => {
+                    if let Some(record) = consumer.ready_record() {
+                        this.state = StreamState::Idle(consumer);
+                        return Poll::Ready(Some(Ok(record)));
+                    }
+                    // Short fills, so that each one counts as a poll for
+                    // max.poll.interval.ms while nothing arrives.
+                    let wait = consumer
+                        .settings
+                        .fetch_max_wait
+                        .max(Duration::from_millis(100));
+                    this.state = StreamState::Filling(Box::pin(async move {
+                        let result = consumer.fill(wait).await;
+                        if matches!(result, Ok(false)) && consumer.positions.is_empty() {
+                            // Nothing assigned (yet): fill returned at once.
+                            tokio::time::sleep(wait).await;
+                        }
+                        (consumer, result)
+                    }));
+                }
+                StreamState::Filling(mut filling) => match filling.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = StreamState::Filling(filling);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((consumer, result)) => {
+                        this.state = StreamState::Idle(consumer);
+                        if let Err(e) = result {
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                },
+                StreamState::Moving => {
+                    return Poll::Ready(Some(Err(Error::Protocol(
+                        "record stream polled after a panic".into(),
+                    ))));
+                }
+            }
+        }
+    }
+}
+
 fn no_group(what: &str) -> Error {
     Error::config("group.id", format!("{what} needs a subscribed group"))
 }
@@ -492,14 +579,17 @@ impl Consumer {
             })
     }
 
+    fn auto_commit_due(&self) -> bool {
+        self.settings.enable_auto_commit
+            && self.group.is_some()
+            && self.last_auto_commit.elapsed() >= self.settings.auto_commit_interval
+    }
+
     /// Commits what was handed out when `auto.commit.interval.ms` has passed
     /// (with `enable.auto.commit`). A failed auto-commit is logged and
     /// retried at the next interval, as in the Java client.
     async fn auto_commit(&mut self) {
-        if !self.settings.enable_auto_commit
-            || self.group.is_none()
-            || self.last_auto_commit.elapsed() < self.settings.auto_commit_interval
-        {
+        if !self.auto_commit_due() {
             return;
         }
         self.last_auto_commit = tokio::time::Instant::now();
@@ -510,6 +600,70 @@ impl Consumer {
 
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        if !self.fill(timeout).await? {
+            return Ok(Vec::new());
+        }
+        Ok(self.hand_out(self.settings.max_poll_records))
+    }
+
+    /// The records as a [`Stream`](futures_core::Stream), in offset order
+    /// per partition, built on the same work as [`poll`](Self::poll):
+    /// group membership, auto-commit and `max.poll.interval.ms` behave as
+    /// they do with `poll`, each record counting as one. It never ends;
+    /// an error is yielded as an item and the stream can go on, as `poll`
+    /// can be called again after an error.
+    ///
+    /// A record counts as handed out (what [`commit`](Self::commit) and
+    /// auto-commit commit) once the stream yields it, not before: records
+    /// fetched but not yet yielded stay in the consumer, so dropping the
+    /// stream loses nothing. Dropping it while it waits cancels a fetch
+    /// as dropping a `poll` future does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = kafka_broker::Cluster::start(Default::default()).await?;
+    /// # cluster.create_topic("events", 1)?;
+    /// # let bootstrap = cluster.bootstrap_servers();
+    /// # let producer = kafka_client::producer::Producer::new(
+    /// #     kafka_client::producer::ProducerSettings::new(&bootstrap))?;
+    /// # for i in 0..3 {
+    /// #     producer.send(kafka_client::producer::ProducerRecord::new("events")
+    /// #         .value(format!("event-{i}"))).await?.await?;
+    /// # }
+    /// use kafka_client::consumer::{Consumer, ConsumerConfig, OffsetReset};
+    /// use kafka_client::producer::TopicPartition;
+    ///
+    /// let settings = ConsumerConfig::new()
+    ///     .bootstrap_servers(&bootstrap)?
+    ///     .auto_offset_reset(OffsetReset::Earliest)?
+    ///     .build()?;
+    /// let mut consumer = Consumer::new(settings)?;
+    /// consumer.assign([TopicPartition { topic: "events".into(), partition: 0 }]);
+    /// let mut records = consumer.stream();
+    /// // `next` is also `futures_util::StreamExt::next`.
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?;
+    ///     println!("{}: {:?}", record.offset, record.value);
+    ///     if record.offset == 2 {
+    ///         break;
+    ///     }
+    /// }
+    /// # drop(records);
+    /// # consumer.close().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream(&mut self) -> RecordStream<'_> {
+        RecordStream {
+            state: StreamState::Idle(self),
+        }
+    }
+
+    /// Poll's work short of handing records out: the group's bookkeeping,
+    /// then fetching until a record is ready or `timeout` passed. Whether
+    /// one is ready.
+    async fn fill(&mut self, timeout: Duration) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + timeout;
         self.settle_commits().await?;
         if let Some(group) = &self.group {
@@ -527,37 +681,16 @@ impl Consumer {
         let mut fetched = false;
         loop {
             self.rejoin_if_needed().await?;
-            let ready = self.buffered.iter().filter(|r| !self.is_paused(r)).count();
-            if ready > 0 {
-                let n = ready.min(self.settings.max_poll_records);
-                let mut records = Vec::with_capacity(n);
-                let mut kept = VecDeque::with_capacity(self.buffered.len() - n);
-                while let Some(r) = self.buffered.pop_front() {
-                    if records.len() < n && !self.is_paused(&r) {
-                        records.push(r);
-                    } else {
-                        kept.push_back(r);
-                    }
-                }
-                self.buffered = kept;
-                for r in &records {
-                    self.consumed.insert(
-                        TopicPartition {
-                            topic: r.topic.clone(),
-                            partition: r.partition,
-                        },
-                        r.offset + 1,
-                    );
-                }
-                return Ok(records);
+            if self.has_ready() {
+                return Ok(true);
             }
             if self.positions.is_empty() {
-                return Ok(Vec::new());
+                return Ok(false);
             }
             // Records of paused partitions stay buffered: only the deadline
             // ends the wait (after at least one fetch, even with no time).
             if fetched && tokio::time::Instant::now() >= deadline {
-                return Ok(Vec::new());
+                return Ok(false);
             }
             self.reset_positions().await?;
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -565,6 +698,62 @@ impl Consumer {
                 .await?;
             fetched = true;
         }
+    }
+
+    /// Whether a buffered record of a partition not paused is waiting.
+    fn has_ready(&self) -> bool {
+        if self.paused.is_empty() {
+            !self.buffered.is_empty()
+        } else {
+            self.buffered.iter().any(|r| !self.is_paused(r))
+        }
+    }
+
+    /// Takes up to `max` buffered records of partitions not paused, in
+    /// order, and counts them as handed out (what `commit` commits).
+    fn hand_out(&mut self, max: usize) -> Vec<ConsumerRecord> {
+        let records: Vec<ConsumerRecord> = if self.paused.is_empty() {
+            let n = max.min(self.buffered.len());
+            self.buffered.drain(..n).collect()
+        } else {
+            let mut records = Vec::new();
+            let mut kept = VecDeque::with_capacity(self.buffered.len());
+            while let Some(r) = self.buffered.pop_front() {
+                if records.len() < max && !self.is_paused(&r) {
+                    records.push(r);
+                } else {
+                    kept.push_back(r);
+                }
+            }
+            self.buffered = kept;
+            records
+        };
+        for r in &records {
+            self.consumed.insert(
+                TopicPartition {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                },
+                r.offset + 1,
+            );
+        }
+        records
+    }
+
+    /// The next record without awaiting anything, if one is buffered and
+    /// no group work is due; otherwise the stream runs `fill` first.
+    fn ready_record(&mut self) -> Option<ConsumerRecord> {
+        if self.commit_in_flight.is_some() {
+            return None;
+        }
+        if let Some(group) = &self.group {
+            // Each record counts as a poll for max.poll.interval.ms.
+            group.polled();
+            if group.needs_join() || self.auto_commit_due() {
+                return None;
+            }
+        }
+        self.hand_out(1).pop()
     }
 
     /// Looks up the starting offset of partitions without a position.
