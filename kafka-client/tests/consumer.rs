@@ -820,3 +820,162 @@ async fn the_stream_yields_records_in_offset_order_and_keeps_the_rest() {
         (1, 300, "s-late".into())
     );
 }
+
+/// The compression codecs of the batches stored for `topic`-0, read raw.
+async fn stored_codecs(cluster: &Cluster, topic: &str) -> Vec<String> {
+    use kafka_client::protocol::messages::FetchRequest;
+    use kafka_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_client::protocol::records::Batches;
+    let servers = cluster
+        .bootstrap_servers()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let network = Network::new(NetworkConfig::new(servers)).expect("network");
+    let metadata = network.metadata_for(topic).await.expect("metadata");
+    let leader = metadata.leader(topic, 0).expect("leader").id;
+    let response = network
+        .broker(leader)
+        .await
+        .expect("leader connection")
+        .send(&FetchRequest {
+            replica_id: -1,
+            max_bytes: 1 << 20,
+            session_epoch: -1,
+            topics: vec![FetchTopic {
+                topic: topic.into(),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("fetch");
+    network.close();
+    let records = response.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    Batches::new(records)
+        .map(|b| {
+            let b = b.expect("batch");
+            b.header().compression().expect("codec").name().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_compression_codec_is_consumed() {
+    use kafka_client::producer::ProducerConfig;
+    let cluster = cluster().await;
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        cluster.create_topic(&topic, 1).expect("topic");
+        let producer = Producer::new(
+            ProducerConfig::from_properties([
+                ("bootstrap.servers", cluster.bootstrap_servers().as_str()),
+                ("compression.type", codec),
+                ("linger.ms", "50"),
+            ])
+            .and_then(|c| c.build())
+            .expect("producer config"),
+        )
+        .expect("producer");
+        let expected: Vec<String> = (0..200)
+            .map(|i| format!("{codec}-{i}-{}", "x".repeat(i % 40)))
+            .collect();
+        let mut deliveries = Vec::new();
+        for v in &expected {
+            deliveries.push(
+                producer
+                    .send(
+                        ProducerRecord::new(topic.clone())
+                            .partition(0)
+                            .value(v.clone()),
+                    )
+                    .await
+                    .expect("queued"),
+            );
+        }
+        for d in deliveries {
+            d.await.expect("delivered");
+        }
+        producer.close(Duration::from_secs(5)).await.expect("close");
+        let codecs = stored_codecs(&cluster, &topic).await;
+        assert!(
+            !codecs.is_empty() && codecs.iter().all(|c| c == codec),
+            "stored batches are {codec}: {codecs:?}"
+        );
+        let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+        settings.auto_offset_reset = OffsetReset::Earliest;
+        let mut consumer = Consumer::new(settings).expect("consumer");
+        consumer.assign([tp(&topic, 0)]);
+        let records = collect(&mut consumer, expected.len()).await;
+        assert_eq!(
+            records.iter().map(value).collect::<Vec<_>>(),
+            expected,
+            "{codec}: values in order"
+        );
+        assert_eq!(
+            records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            (0..200).collect::<Vec<_>>()
+        );
+        consumer.close().await.expect("close");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_range_position_resets_with_earliest_and_fails_with_none() {
+    let cluster = cluster().await;
+    cluster.create_topic("ranges", 1).expect("topic");
+    produce(&cluster, "ranges", 0, (0..10).map(|i| format!("r-{i}"))).await;
+    let consumer_with = |reset: OffsetReset| {
+        let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+        settings.auto_offset_reset = reset;
+        let mut consumer = Consumer::new(settings).expect("consumer");
+        consumer.assign([tp("ranges", 0)]);
+        consumer
+    };
+    // earliest: a position past the high watermark starts over at 0.
+    let mut earliest = consumer_with(OffsetReset::Earliest);
+    earliest.seek(&tp("ranges", 0), 1_000).expect("seek");
+    let records = collect(&mut earliest, 10).await;
+    assert_eq!(
+        records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>(),
+        "reset to the earliest offset"
+    );
+    // none: a typed error, the position stays, and seeking back recovers.
+    let mut none = consumer_with(OffsetReset::None);
+    none.seek(&tp("ranges", 0), 1_000).expect("seek");
+    let error = none
+        .poll(Duration::from_secs(2))
+        .await
+        .expect_err("out of range with none");
+    match &error {
+        kafka_client::Error::Kafka { code, context } => {
+            assert_eq!(
+                *code,
+                kafka_client::protocol::ErrorCode::OffsetOutOfRange,
+                "{error}"
+            );
+            assert!(
+                context.as_deref().is_some_and(|c| c.contains("ranges-0")),
+                "{error}"
+            );
+        }
+        other => panic!("expected OFFSET_OUT_OF_RANGE, got {other:?}"),
+    }
+    assert_eq!(none.position(&tp("ranges", 0)), Some(1_000));
+    none.seek(&tp("ranges", 0), 7).expect("seek");
+    let records = collect(&mut none, 3).await;
+    assert_eq!(
+        records.iter().map(value).collect::<Vec<_>>(),
+        ["r-7", "r-8", "r-9"]
+    );
+}

@@ -981,6 +981,7 @@ impl Consumer {
             });
         }
         let mut refresh = false;
+        let mut out_of_range = None;
         while let Some(joined) = requests.join_next().await {
             let response = match joined {
                 Ok(Ok(response)) => response,
@@ -999,7 +1000,31 @@ impl Consumer {
                     };
                     match code(data.error_code) {
                         ErrorCode::None => {}
+                        ErrorCode::OffsetOutOfRange
+                            if self.settings.auto_offset_reset == OffsetReset::None =>
+                        {
+                            // Java's OffsetOutOfRangeException: the position
+                            // stays, the application seeks. The rest of the
+                            // response is still used.
+                            let offset = self.positions.get(&tp).copied().flatten();
+                            out_of_range.get_or_insert(Error::kafka(
+                                ErrorCode::OffsetOutOfRange,
+                                format!(
+                                    "fetch {}-{} at offset {} with auto.offset.reset=none; seek to go on",
+                                    tp.topic,
+                                    tp.partition,
+                                    offset.unwrap_or(-1)
+                                ),
+                            ));
+                            continue;
+                        }
                         ErrorCode::OffsetOutOfRange => {
+                            tracing::info!(
+                                topic = tp.topic,
+                                partition = tp.partition,
+                                reset = self.settings.auto_offset_reset.name(),
+                                "position out of range; resetting"
+                            );
                             self.positions.insert(tp, None);
                             continue;
                         }
@@ -1028,7 +1053,10 @@ impl Consumer {
         if refresh {
             self.network.refresh().await?;
         }
-        Ok(())
+        match out_of_range {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Decodes fetched batches of one partition into the buffer, from its
