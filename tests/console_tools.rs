@@ -1,0 +1,189 @@
+//! The console tools of `examples/` against the in-process broker. Examples
+//! are not dependencies of tests, so the example's source is compiled here
+//! as a module and its `parse` and `run` are called directly, with a buffer
+//! for stdout and a future for Ctrl-C.
+
+#[allow(dead_code)] // the example's `main`
+#[path = "../examples/console_consumer.rs"]
+mod console_consumer;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kafka_broker::{BrokerConfig, Cluster};
+use kafka_sdk::client::producer::{Producer, ProducerRecord, ProducerSettings};
+
+async fn cluster_with(topic: &str, partitions: i32) -> Cluster {
+    let cluster = Cluster::start(BrokerConfig::default())
+        .await
+        .expect("cluster");
+    cluster.create_topic(topic, partitions).expect("topic");
+    cluster
+}
+
+/// Produces `key-i` / `value-i` for i in 0..count, spread over partitions.
+async fn produce(cluster: &Cluster, topic: &str, partitions: i32, count: i32) {
+    let producer =
+        Producer::new(ProducerSettings::new(&cluster.bootstrap_servers())).expect("producer");
+    let mut deliveries = Vec::new();
+    for i in 0..count {
+        let record = ProducerRecord::new(topic)
+            .partition(i % partitions)
+            .key(format!("key-{i}"))
+            .value(format!("value-{i}"));
+        deliveries.push(producer.send(record).await.expect("queued"));
+    }
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+/// Runs the tool with these arguments (bounded by 20 s); its stdout lines.
+async fn consume(args: &[&str]) -> (u64, Vec<String>) {
+    let args = console_consumer::parse(args.iter().map(|a| a.to_string())).expect("arguments");
+    let mut out = Vec::new();
+    let count = tokio::time::timeout(
+        Duration::from_secs(20),
+        console_consumer::run(&args, &mut out, std::future::pending()),
+    )
+    .await
+    .expect("the tool exits within 20 s")
+    .expect("the tool succeeds");
+    let text = String::from_utf8(out).expect("utf-8");
+    (count, text.lines().map(str::to_owned).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_consumer_prints_every_partition_from_the_beginning() {
+    let cluster = cluster_with("console", 3).await;
+    produce(&cluster, "console", 3, 20).await;
+    let bootstrap = cluster.bootstrap_servers();
+    // Values only, one per line (the default format).
+    let (count, lines) = consume(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--topic",
+        "console",
+        "--from-beginning",
+        "--max-messages",
+        "20",
+    ])
+    .await;
+    assert_eq!(count, 20);
+    let expected: BTreeSet<String> = (0..20).map(|i| format!("value-{i}")).collect();
+    assert_eq!(lines.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(lines.len(), 20, "no duplicates: {lines:?}");
+    // Formatter properties: partition, offset, key, value, separated by `|`.
+    let (_, lines) = consume(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--topic",
+        "console",
+        "--from-beginning",
+        "--max-messages",
+        "20",
+        "--property",
+        "print.partition=true",
+        "--property",
+        "print.offset=true",
+        "--property",
+        "print.key=true",
+        "--property",
+        "key.separator=|",
+    ])
+    .await;
+    let mut per_partition = [Vec::new(), Vec::new(), Vec::new()];
+    for line in &lines {
+        let columns: Vec<&str> = line.split('|').collect();
+        let [partition, offset, key, value] = columns[..] else {
+            panic!("four columns expected: {line}");
+        };
+        let p: usize = partition
+            .strip_prefix("Partition:")
+            .and_then(|p| p.parse().ok())
+            .expect(line);
+        let o: i64 = offset
+            .strip_prefix("Offset:")
+            .and_then(|o| o.parse().ok())
+            .expect(line);
+        let i: i64 = key
+            .strip_prefix("key-")
+            .and_then(|i| i.parse().ok())
+            .expect(line);
+        assert_eq!(value, format!("value-{i}"), "{line}");
+        assert_eq!(i as usize % 3, p, "produced to partition i % 3: {line}");
+        per_partition[p].push(o);
+    }
+    for (p, offsets) in per_partition.iter().enumerate() {
+        let n = if p < 2 { 7 } else { 6 };
+        assert_eq!(offsets, &(0..n).collect::<Vec<i64>>(), "partition {p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_consumer_in_a_group_resumes_after_what_it_printed() {
+    let cluster = cluster_with("console-group", 3).await;
+    produce(&cluster, "console-group", 3, 20).await;
+    let bootstrap = cluster.bootstrap_servers();
+    let run = |max: &'static str| {
+        let bootstrap = bootstrap.clone();
+        async move {
+            consume(&[
+                "--bootstrap-server",
+                &bootstrap,
+                "--topic",
+                "console-group",
+                "--group",
+                "console-readers",
+                "--from-beginning",
+                "--max-messages",
+                max,
+            ])
+            .await
+        }
+    };
+    let (first_count, first) = run("5").await;
+    let (second_count, second) = run("15").await;
+    assert_eq!((first_count, second_count), (5, 15));
+    let mut all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("value-{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "the second run starts after what the first printed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_consumer_exits_after_timeout_ms_without_records() {
+    let cluster = cluster_with("console-idle", 2).await;
+    let bootstrap = cluster.bootstrap_servers();
+    let started = std::time::Instant::now();
+    let (count, lines) = consume(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--topic",
+        "console-idle",
+        "--max-messages",
+        "5",
+        "--timeout-ms",
+        "300",
+    ])
+    .await;
+    assert_eq!((count, lines.len()), (0, 0));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "it waited for the timeout: {:?}",
+        started.elapsed()
+    );
+    // Bad arguments name themselves.
+    let error = console_consumer::parse(
+        ["--topic", "t", "--property", "print.colour=true"]
+            .iter()
+            .map(|a| a.to_string()),
+    )
+    .expect_err("unknown property");
+    assert!(error.contains("print.colour"), "{error}");
+}
