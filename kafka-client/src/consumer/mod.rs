@@ -1,9 +1,12 @@
-//! The consumer, first slice: manually assigned partitions (`assign`),
-//! `poll`, `seek`, `position`, `auto.offset.reset`, and `read_committed`.
-//! Group membership, commits and rebalancing come next (see the issues).
+//! The consumer: manually assigned partitions (`assign`) or a consumer
+//! group (`subscribe`: join, the leader's range or round-robin assignment,
+//! background heartbeats, `max.poll.interval.ms`, static membership),
+//! `poll` or a `Stream`, `seek`, `position`, `pause`/`resume`, offsets for
+//! times, `auto.offset.reset`, commits (sync, async, automatic) and
+//! `read_committed`. Not yet: the cooperative-sticky assignor and rebalance
+//! events (see issue #5).
 //!
-//! Records are decoded lazily from the fetched batches; keys and values are
-//! zero-copy slices of the fetch response. With `read_committed`, fetches
+//! Keys and values are zero-copy slices of the fetch response. With `read_committed`, fetches
 //! stop at the last stable offset, records of aborted transactions are
 //! dropped using the response's aborted-transaction list, and control
 //! records never surface.
