@@ -1,353 +1,1608 @@
-//! Producer throughput and latency, the way `kafka-producer-perf-test` reports
-//! them.
+//! Side-by-side client benchmark: this SDK ("ours") and librdkafka against
+//! the same broker in one invocation, reported the way
+//! `kafka-producer-perf-test` and `kafka-consumer-perf-test` report (the
+//! Performance sections of issues #4 and #5).
 //!
 //! ```text
-//! cargo run --release --example perf -- produce --topic perf --num-records 1000000 \
-//!     --record-size 100 [--bootstrap-server HOST:PORT] [--partitions 6] [--property k=v]...
+//! # ours only (the default without the feature)
+//! cargo run --release --example perf -- produce --num-records 200000 --record-size 100
+//! cargo run --release --example perf -- consume --num-records 200000 --record-size 100
+//!
+//! # ours, then librdkafka, then a markdown table of both (the default with the feature)
+//! cargo run --release --example perf --features rdkafka -- produce \
+//!     --num-records 5000000 --record-size 100 [--property compression.type=lz4]
+//! cargo run --release --example perf --features rdkafka -- consume \
+//!     --num-records 5000000 --record-size 100 [--producer-property compression.type=lz4]
 //! ```
 //!
-//! Without `--bootstrap-server` it starts the bundled broker in-process.
-//! `--client librdkafka` (with `--features rdkafka`) runs the same load
-//! through librdkafka instead, for a side-by-side comparison; the client's
-//! CPU time and peak RSS are printed too (run the broker as a separate
-//! process so they are the client's alone).
-//! Properties: `acks`, `linger.ms`, `batch.size`, `buffer.memory`,
-//! `compression.type`, `enable.idempotence`,
-//! `max.in.flight.requests.per.connection`.
+//! Options (both subcommands):
+//! - `--num-records N` (required) and `--record-size S` (default 100): each
+//!   record is one value of S bytes, no key. For `consume` the topic is first
+//!   filled with N such records by our producer (not timed).
+//! - `--bootstrap-server HOST:PORT`: an existing cluster, whose topics must
+//!   exist or be auto-created. Without it the tool starts the bundled broker
+//!   as a child process (this same binary, hidden `broker` subcommand), so
+//!   that the CPU time and RSS measured in this process are the client's
+//!   alone; the broker's own CPU seconds per run are reported beside them.
+//! - `--topic T` (default `perf`). With `--client both` each client has its
+//!   own topic, `T-ours` and `T-librdkafka`, so neither reads the other's data.
+//! - `--partitions P` (default 6): partitions of the bundled broker's topics.
+//! - `--property k=v`, repeatable: Kafka property names given to both
+//!   clients, to ours through `ProducerConfig::set` / `ConsumerConfig::set`
+//!   (so every property and check applies) and to librdkafka through
+//!   `ClientConfig::set`. Produce starts from `acks=all`,
+//!   `enable.idempotence=true`, `linger.ms=5` for both (so `acks=1` also
+//!   needs `enable.idempotence=false`, in both clients); consume from
+//!   `auto.offset.reset=earliest`, `enable.auto.commit=false`.
+//! - `--producer-property k=v` (consume only): properties of the fill
+//!   producer, e.g. `compression.type=lz4` to consume compressed batches.
+//! - `--client ours|librdkafka|both`: `both` (the default when built with
+//!   `--features rdkafka`) runs ours first, then librdkafka.
+//! - `--timeout-secs SECS`: the most one run may take (default 60 s plus
+//!   1 s per 20,000 records); a run that has not finished by then fails.
+//!
+//! Reported per client: records/s and MB/s (MB = 2^20 bytes, as Kafka's
+//! tools count), latency p50/p99/max from `send` to the delivery
+//! acknowledgement (produce), client CPU µs per record, and peak RSS.
+//! Consumption reads all partitions by `assign` (no group) from the start
+//! until N records have been counted.
+//!
+//! Each producer first sends one record and waits for its acknowledgement,
+//! untimed: connecting, metadata and InitProducerId (which librdkafka
+//! schedules on a timer, some 500 ms) are start-up, and would otherwise be
+//! a large and uneven part of a short run (so a produce run's topic holds
+//! N + 1 records; the fill before a consume run writes exactly N). Consume
+//! runs include start-up; the time to the first record is printed beside
+//! them.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-use kafka_sdk::client::producer::{Producer, ProducerRecord, ProducerSettings};
-use kafka_sdk::protocol::records::Compression;
-
-struct Args {
-    bootstrap: Option<String>,
-    topic: String,
-    records: u64,
-    record_size: usize,
-    partitions: i32,
-    properties: Vec<(String, String)>,
-    client: String,
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    if args.next().as_deref() != Some("produce") {
-        return Err("the first argument must be `produce`".into());
-    }
-    let mut parsed = Args {
-        bootstrap: None,
-        topic: "perf".into(),
-        records: 1_000_000,
-        record_size: 100,
-        partitions: 6,
-        properties: Vec::new(),
-        client: "ours".into(),
-    };
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
-        match flag.as_str() {
-            "--bootstrap-server" => parsed.bootstrap = Some(value),
-            "--topic" => parsed.topic = value,
-            "--num-records" => parsed.records = number(&value)?,
-            "--record-size" => parsed.record_size = number(&value)? as usize,
-            "--partitions" => parsed.partitions = number(&value)? as i32,
-            "--client" => parsed.client = value,
-            "--property" => {
-                let (k, v) = value
-                    .split_once('=')
-                    .ok_or_else(|| format!("--property {value}: expected key=value"))?;
-                parsed.properties.push((k.to_owned(), v.to_owned()));
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(parsed)
-}
-
-fn apply(settings: &mut ProducerSettings, name: &str, value: &str) -> Result<(), String> {
-    let bad = |e: &dyn std::fmt::Display| format!("{name}={value}: {e}");
-    let millis = |v: &str| {
-        v.parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|e| bad(&e))
-    };
-    match name {
-        "acks" => {
-            settings.acks = match value {
-                "all" | "-1" => -1,
-                "0" => 0,
-                "1" => 1,
-                _ => return Err(bad(&"expected all, -1, 0 or 1")),
-            }
-        }
-        "linger.ms" => settings.linger = millis(value)?,
-        "batch.size" => settings.batch_size = value.parse().map_err(|e| bad(&e))?,
-        "buffer.memory" => settings.buffer_memory = value.parse().map_err(|e| bad(&e))?,
-        "enable.idempotence" => settings.idempotence = value.parse().map_err(|e| bad(&e))?,
-        "max.in.flight.requests.per.connection" => {
-            settings.max_in_flight = value.parse().map_err(|e| bad(&e))?
-        }
-        "compression.type" => {
-            settings.compression = match value {
-                "none" => Compression::None,
-                "gzip" => Compression::Gzip,
-                "snappy" => Compression::Snappy,
-                "lz4" => Compression::Lz4,
-                "zstd" => Compression::Zstd,
-                _ => return Err(bad(&"unknown codec")),
-            }
-        }
-        _ => return Err(format!("property {name} is not supported by this tool")),
-    }
-    Ok(())
-}
-
-/// This process's user + system CPU seconds and peak RSS in MB, from /proc.
-fn resources() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // USER_HZ is 100 on Linux.
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    (cpu, peak_kb / 1024.0)
-}
-
-fn report(
-    client: &str,
-    latencies: &mut [u32],
-    errors: u64,
-    record_size: usize,
-    elapsed: f64,
-    cpu: f64,
-) {
-    latencies.sort_unstable();
-    let records = latencies.len() as f64;
-    let mb = records * record_size as f64 / 1e6;
-    let (_, peak_mb) = resources();
-    println!(
-        "{client}: {} records sent, {:.0} records/sec ({:.2} MB/sec), {:.1} ms p50 latency, {:.1} ms p99, {:.1} ms max, {} errors, {:.2} µs CPU/record, peak RSS {:.0} MB",
-        latencies.len(),
-        records / elapsed,
-        mb / elapsed,
-        percentile(latencies, 0.50),
-        percentile(latencies, 0.99),
-        percentile(latencies, 1.0),
-        errors,
-        cpu * 1e6 / records.max(1.0),
-        peak_mb
-    );
-}
-
-#[cfg(feature = "rdkafka")]
-async fn run_librdkafka(args: &Args, bootstrap: &str) -> Result<(), String> {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-    use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5");
-    for (name, value) in &args.properties {
-        config.set(name, value);
-    }
-    let producer: FutureProducer = config.create().map_err(|e| e.to_string())?;
-    let value = vec![b'x'; args.record_size];
-    let (tx, mut rx) =
-        tokio::sync::mpsc::channel::<(Instant, rdkafka::producer::DeliveryFuture)>(200_000);
-    let collector = tokio::spawn(async move {
-        let mut latencies: Vec<u32> = Vec::new();
-        let mut errors = 0u64;
-        while let Some((sent, delivery)) = rx.recv().await {
-            match delivery.await {
-                Ok(Ok(_)) => {
-                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
-                }
-                _ => errors += 1,
-            }
-        }
-        (latencies, errors)
-    });
-    let (cpu_before, _) = resources();
-    let started = Instant::now();
-    // Keyless records: librdkafka's default (sticky) partitioner spreads them.
-    for _ in 0..args.records {
-        let mut record = FutureRecord::<(), [u8]>::to(&args.topic).payload(&value);
-        let delivery = loop {
-            match producer.send_result(record) {
-                Ok(delivery) => break delivery,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(1));
-                    tokio::task::yield_now().await;
-                }
-                Err((e, _)) => return Err(e.to_string()),
-            }
-        };
-        if tx.send((Instant::now(), delivery)).await.is_err() {
-            return Err("the latency collector stopped".into());
-        }
-    }
-    drop(tx);
-    producer
-        .flush(Duration::from_secs(120))
-        .map_err(|e| e.to_string())?;
-    let (mut latencies, errors) = collector.await.map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let (cpu_after, _) = resources();
-    report(
-        "librdkafka",
-        &mut latencies,
-        errors,
-        args.record_size,
-        elapsed,
-        cpu_after - cpu_before,
-    );
-    Ok(())
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    f64::from(sorted[index]) / 1000.0
-}
-
-async fn run(args: Args) -> Result<(), String> {
-    let mut embedded = None;
-    let bootstrap = match &args.bootstrap {
-        Some(b) => b.clone(),
-        None => {
-            let cluster = kafka_broker::Cluster::start(kafka_broker::BrokerConfig::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            cluster
-                .create_topic(&args.topic, args.partitions)
-                .map_err(|e| e.to_string())?;
-            let bootstrap = cluster.bootstrap_servers();
-            embedded = Some(cluster);
-            bootstrap
-        }
-    };
-    if args.client == "librdkafka" {
-        #[cfg(feature = "rdkafka")]
-        return run_librdkafka(&args, &bootstrap).await;
-        #[cfg(not(feature = "rdkafka"))]
-        return Err("build with --features rdkafka for --client librdkafka".into());
-    }
-    if args.client != "ours" {
-        return Err(format!(
-            "--client {}: expected ours or librdkafka",
-            args.client
-        ));
-    }
-    let mut settings = ProducerSettings::new(&bootstrap);
-    for (name, value) in &args.properties {
-        apply(&mut settings, name, value)?;
-    }
-    let producer = Producer::new(settings.clone()).map_err(|e| e.to_string())?;
-    let value = vec![b'x'; args.record_size];
-    let value = bytes::Bytes::from(value);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, _)>(200_000);
-    let collector = tokio::spawn(async move {
-        let mut latencies: Vec<u32> = Vec::new();
-        let mut errors = 0u64;
-        while let Some((sent, delivery)) = rx.recv().await {
-            match delivery.await {
-                Ok(_) => {
-                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
-                }
-                Err(_) => errors += 1,
-            }
-        }
-        (latencies, errors)
-    });
-    let (cpu_before, _) = resources();
-    let started = Instant::now();
-    // Keyless records: the default (sticky) partitioner spreads them.
-    for _ in 0..args.records {
-        let record = ProducerRecord::new(args.topic.clone()).value(value.clone());
-        let delivery = producer.send(record).await.map_err(|e| e.to_string())?;
-        if tx.send((Instant::now(), delivery)).await.is_err() {
-            return Err("the latency collector stopped".into());
-        }
-    }
-    drop(tx);
-    producer.flush().await.map_err(|e| e.to_string())?;
-    let (mut latencies, errors) = collector.await.map_err(|e| e.to_string())?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let (cpu_after, _) = resources();
-    report(
-        "ours",
-        &mut latencies,
-        errors,
-        args.record_size,
-        elapsed,
-        cpu_after - cpu_before,
-    );
-    let stats = producer.stats();
-    println!(
-        "batches {}, {:.0} records/batch, retries {}, requests {}",
-        stats.batches_sent,
-        stats.average_batch_records(),
-        stats.retries,
-        stats.requests_sent
-    );
-    producer
-        .close(Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
-    drop(embedded);
-    Ok(())
-}
 
 fn main() -> ExitCode {
-    // RUST_LOG=kafka_client=debug shows retries and their causes.
+    // RUST_LOG=kafka_client=debug shows the client's retries and their causes.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!(
-                "{e}\nusage: perf produce --topic T --num-records N --record-size S [--bootstrap-server HOST:PORT] [--partitions P] [--property k=v]..."
-            );
+    let command = match cli::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(cli::Usage::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(cli::Usage::Error(e)) => {
+            eprintln!("perf: {e}\n\n{}", cli::USAGE);
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match command {
+        cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Broker(args) => broker::serve(&args),
     };
-    match runtime.block_on(run(args)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("perf: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Command-line parsing: every bad flag is an error that names it.
+mod cli {
+    use std::fmt::Display;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    pub const USAGE: &str = "\
+usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions P]
+                    [--bootstrap-server HOST:PORT] [--property k=v]...
+                    [--client ours|librdkafka|both] [--timeout-secs SECS]
+       perf consume --num-records N [--record-size S] [--topic T] [--partitions P]
+                    [--bootstrap-server HOST:PORT] [--property k=v]...
+                    [--producer-property k=v]... [--client ours|librdkafka|both]
+                    [--timeout-secs SECS]";
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Workload {
+        Produce,
+        Consume,
+    }
+
+    impl Workload {
+        pub fn name(self) -> &'static str {
+            match self {
+                Workload::Produce => "produce",
+                Workload::Consume => "consume",
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Client {
+        Ours,
+        Librdkafka,
+    }
+
+    impl Client {
+        pub fn name(self) -> &'static str {
+            match self {
+                Client::Ours => "ours",
+                Client::Librdkafka => "librdkafka",
+            }
+        }
+    }
+
+    /// `perf produce` / `perf consume`.
+    #[derive(Debug)]
+    pub struct BenchArgs {
+        pub workload: Workload,
+        pub bootstrap: Option<String>,
+        pub topic: String,
+        pub records: u64,
+        pub record_size: usize,
+        pub partitions: i32,
+        pub properties: Vec<(String, String)>,
+        pub producer_properties: Vec<(String, String)>,
+        pub clients: Vec<Client>,
+        pub timeout: Duration,
+    }
+
+    /// The hidden `perf broker` the benchmark starts as its child.
+    #[derive(Debug)]
+    pub struct BrokerArgs {
+        pub partitions: i32,
+        pub topics: Vec<String>,
+    }
+
+    #[derive(Debug)]
+    pub enum Command {
+        Bench(BenchArgs),
+        Broker(BrokerArgs),
+    }
+
+    #[derive(Debug)]
+    pub enum Usage {
+        Help,
+        Error(String),
+    }
+
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Usage> {
+        let args: Vec<String> = args.into_iter().collect();
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            return Err(Usage::Help);
+        }
+        let Some((subcommand, rest)) = args.split_first() else {
+            return Err(Usage::Error(
+                "missing subcommand: produce or consume".into(),
+            ));
+        };
+        let parsed = flags(rest).and_then(|flags| match subcommand.as_str() {
+            "produce" => bench(Workload::Produce, flags).map(Command::Bench),
+            "consume" => bench(Workload::Consume, flags).map(Command::Bench),
+            "broker" => broker(flags).map(Command::Broker),
+            other => Err(format!(
+                "unknown subcommand `{other}`: expected produce or consume"
+            )),
+        });
+        parsed.map_err(Usage::Error)
+    }
+
+    /// `--name value` or `--name=value` pairs; every flag takes a value.
+    fn flags(args: &[String]) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let Some(flag) = arg.strip_prefix("--") else {
+                return Err(format!("unexpected argument `{arg}`"));
+            };
+            let (name, value) = match flag.split_once('=') {
+                Some((name, value)) => (name.to_owned(), value.to_owned()),
+                None => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| format!("--{flag} needs a value"))?;
+                    (flag.to_owned(), value.clone())
+                }
+            };
+            out.push((name, value));
+        }
+        Ok(out)
+    }
+
+    fn bench(workload: Workload, flags: Vec<(String, String)>) -> Result<BenchArgs, String> {
+        let mut args = BenchArgs {
+            workload,
+            bootstrap: None,
+            topic: "perf".into(),
+            records: 0,
+            record_size: 100,
+            partitions: 6,
+            properties: Vec::new(),
+            producer_properties: Vec::new(),
+            clients: default_clients(),
+            timeout: Duration::ZERO,
+        };
+        let mut records = None;
+        let mut timeout = None;
+        for (name, value) in flags {
+            match name.as_str() {
+                "bootstrap-server" if !value.trim().is_empty() => {
+                    args.bootstrap = Some(value.trim().to_owned())
+                }
+                "bootstrap-server" => return Err("--bootstrap-server is empty".into()),
+                "topic" => args.topic = topic(&value)?,
+                "num-records" => records = Some(at_least_one(&name, &value)?),
+                "record-size" => args.record_size = at_least_one(&name, &value)?,
+                "partitions" => args.partitions = at_least_one(&name, &value)?,
+                "property" => args.properties.push(property(&name, &value)?),
+                "producer-property" if workload == Workload::Consume => {
+                    args.producer_properties.push(property(&name, &value)?)
+                }
+                "client" => args.clients = clients(&value)?,
+                "timeout-secs" => timeout = Some(Duration::from_secs(at_least_one(&name, &value)?)),
+                _ => {
+                    return Err(format!("unknown option --{name} for {}", workload.name()));
+                }
+            }
+        }
+        args.records = records.ok_or("--num-records N is required")?;
+        // Generous: even a slow client moves 20,000 records a second.
+        args.timeout = timeout.unwrap_or_else(|| Duration::from_secs(60 + args.records / 20_000));
+        Ok(args)
+    }
+
+    fn broker(flags: Vec<(String, String)>) -> Result<BrokerArgs, String> {
+        let mut args = BrokerArgs {
+            partitions: 6,
+            topics: Vec::new(),
+        };
+        for (name, value) in flags {
+            match name.as_str() {
+                "partitions" => args.partitions = at_least_one(&name, &value)?,
+                "topic" => args.topics.push(topic(&value)?),
+                _ => return Err(format!("unknown option --{name} for broker")),
+            }
+        }
+        Ok(args)
+    }
+
+    fn default_clients() -> Vec<Client> {
+        if cfg!(feature = "rdkafka") {
+            vec![Client::Ours, Client::Librdkafka]
+        } else {
+            vec![Client::Ours]
+        }
+    }
+
+    fn clients(value: &str) -> Result<Vec<Client>, String> {
+        let clients = match value {
+            "ours" => vec![Client::Ours],
+            "librdkafka" => vec![Client::Librdkafka],
+            "both" => vec![Client::Ours, Client::Librdkafka],
+            _ => {
+                return Err(format!(
+                    "--client {value}: expected ours, librdkafka or both"
+                ));
+            }
+        };
+        if clients.contains(&Client::Librdkafka) && !cfg!(feature = "rdkafka") {
+            return Err(format!(
+                "--client {value} needs librdkafka: build with `--features rdkafka`"
+            ));
+        }
+        Ok(clients)
+    }
+
+    fn at_least_one<T>(name: &str, value: &str) -> Result<T, String>
+    where
+        T: FromStr + PartialOrd + From<u8>,
+        T::Err: Display,
+    {
+        let n: T = value
+            .parse()
+            .map_err(|e| format!("--{name} {value}: {e}"))?;
+        if n < T::from(1) {
+            return Err(format!("--{name} {value}: must be at least 1"));
+        }
+        Ok(n)
+    }
+
+    /// Kafka's rule for topic names, checked here so that a bad one fails
+    /// before any broker starts (and the `-librdkafka` suffix still fits).
+    fn topic(value: &str) -> Result<String, String> {
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if value.is_empty() || value.len() > 200 || !value.chars().all(legal) {
+            return Err(format!(
+                "--topic {value}: expected 1 to 200 of [a-zA-Z0-9._-]"
+            ));
+        }
+        Ok(value.to_owned())
+    }
+
+    fn property(flag: &str, value: &str) -> Result<(String, String), String> {
+        let (name, setting) = value
+            .split_once('=')
+            .ok_or_else(|| format!("--{flag} {value}: expected key=value"))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("--{flag} {value}: the property name is empty"));
+        }
+        if name == "bootstrap.servers" {
+            return Err(format!(
+                "--{flag} {value}: use --bootstrap-server for the cluster"
+            ));
+        }
+        Ok((name.to_owned(), setting.to_owned()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn args(line: &str) -> Result<Command, Usage> {
+            parse(line.split_whitespace().map(str::to_owned))
+        }
+
+        fn error(line: &str) -> String {
+            match args(line) {
+                Err(Usage::Error(e)) => e,
+                other => panic!("{line}: expected an error, got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn flags_take_both_spellings() {
+            let Ok(Command::Bench(b)) = args(
+                "produce --num-records=10 --record-size 7 --property acks=1 --property=linger.ms=0",
+            ) else {
+                panic!("not a bench command");
+            };
+            assert_eq!((b.records, b.record_size, b.partitions), (10, 7, 6));
+            let properties: Vec<(&str, &str)> = b
+                .properties
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(properties, [("acks", "1"), ("linger.ms", "0")]);
+        }
+
+        #[test]
+        fn bad_flags_are_named() {
+            assert!(error("produce").contains("--num-records"));
+            assert!(error("produce --num-records ten").contains("--num-records ten"));
+            assert!(error("produce --num-records 0").contains("at least 1"));
+            assert!(error("produce --num-records 5 --partitions").contains("needs a value"));
+            assert!(error("produce --num-records 5 --property acks").contains("key=value"));
+            assert!(error("produce --num-records 5 --client java").contains("--client java"));
+            assert!(error("produce --num-records 5 --producer-property a=b").contains("unknown"));
+            assert!(error("produce --num-records 5 --topic a/b").contains("--topic"));
+            assert!(error("fetch").contains("fetch"));
+        }
+    }
+}
+
+/// CPU time, RSS and latency measurement.
+mod measure {
+    use std::time::{Duration, Instant};
+
+    /// /proc reports CPU times in USER_HZ ticks, 100 per second on every
+    /// Linux ABI (what `sysconf(_SC_CLK_TCK)` would say, without libc). So
+    /// CPU figures have 10 ms resolution: fine for runs of seconds.
+    const TICKS_PER_SECOND: f64 = 100.0;
+
+    /// User + system CPU seconds of a process (all its threads, including
+    /// ones that already exited) from `/proc/PID/stat`; `None` off Linux.
+    pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+        let path = match pid {
+            Some(pid) => format!("/proc/{pid}/stat"),
+            None => "/proc/self/stat".to_owned(),
+        };
+        stat_cpu_seconds(&std::fs::read_to_string(path).ok()?)
+    }
+
+    fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+        // Field 2, the command name, may hold spaces and parentheses: count
+        // from the last ')'. utime and stime are fields 14 and 15.
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+        let utime: f64 = fields.next()?.parse().ok()?;
+        let stime: f64 = fields.next()?.parse().ok()?;
+        Some((utime + stime) / TICKS_PER_SECOND)
+    }
+
+    /// The moment a timed run starts or ends.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Sample {
+        pub at: Instant,
+        pub cpu: Option<f64>,
+        pub broker_cpu: Option<f64>,
+    }
+
+    /// Takes samples of this process and, when it is ours, the broker's.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Probe {
+        pub broker_pid: Option<u32>,
+    }
+
+    impl Probe {
+        pub fn sample(&self) -> Sample {
+            Sample {
+                at: Instant::now(),
+                cpu: cpu_seconds(None),
+                broker_cpu: self.broker_pid.and_then(|pid| cpu_seconds(Some(pid))),
+            }
+        }
+    }
+
+    /// Peak memory of one client run in this process.
+    #[derive(Debug, Clone)]
+    pub struct Memory {
+        /// Why the high-water mark could not be reset, if it could not:
+        /// then `peak_mb` is the whole process's peak so far.
+        pub reset_error: Option<String>,
+        /// VmRSS when the run started (what earlier runs left allocated).
+        pub start_mb: Option<f64>,
+        /// VmHWM after the run.
+        pub peak_mb: Option<f64>,
+    }
+
+    /// Resets VmHWM to the current RSS so that the next reading is this
+    /// run's peak, not an earlier run's (Linux 4.0+: `clear_refs` value 5).
+    pub fn start_memory() -> Memory {
+        release_free_heap();
+        let reset_error = std::fs::write("/proc/self/clear_refs", "5")
+            .err()
+            .map(|e| format!("/proc/self/clear_refs: {e}"));
+        Memory {
+            reset_error,
+            start_mb: status_mb("VmRSS:"),
+            peak_mb: None,
+        }
+    }
+
+    pub fn finish_memory(memory: &mut Memory) {
+        memory.peak_mb = status_mb("VmHWM:");
+    }
+
+    /// Hands the heap an earlier run freed back to the OS (glibc keeps it
+    /// otherwise), so that the next run starts from the RSS really in use
+    /// and its peak is not the earlier run's leftovers plus its own.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn release_free_heap() {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only returns free pages of glibc's own heap.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    fn release_free_heap() {}
+
+    /// A `/proc/self/status` field given in kB, as MB (2^20 bytes).
+    fn status_mb(field: &str) -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// Sub-buckets per power of two: 2^9 = 512, so a bucket is at most
+    /// 1/512 (0.2 %) of its value wide.
+    const SUB_BITS: u32 = 9;
+    const EXACT: u64 = 1 << (SUB_BITS + 1);
+    const BUCKETS: usize = ((64 - SUB_BITS as usize) << SUB_BITS) + EXACT as usize;
+
+    /// Latencies in microseconds, log-linear: exact below 1024 µs, within
+    /// 0.2 % above. Its memory is fixed (about 230 KB) where a `Vec` of
+    /// 5,000,000 samples would add 20 MB to the RSS being measured.
+    #[derive(Debug, Clone)]
+    pub struct Histogram {
+        counts: Vec<u64>,
+        total: u64,
+        max: u64,
+    }
+
+    impl Default for Histogram {
+        fn default() -> Self {
+            Self {
+                counts: vec![0; BUCKETS],
+                total: 0,
+                max: 0,
+            }
+        }
+    }
+
+    fn bucket(micros: u64) -> usize {
+        if micros < EXACT {
+            return micros as usize;
+        }
+        let shift = 63 - micros.leading_zeros() - SUB_BITS;
+        // (micros >> shift) is in [512, 1024): it carries its own offset.
+        ((shift as usize) << SUB_BITS) + (micros >> shift) as usize
+    }
+
+    /// The middle of a bucket's range.
+    fn value(bucket: usize) -> u64 {
+        let bucket = bucket as u64;
+        if bucket < EXACT {
+            return bucket;
+        }
+        let shift = (bucket >> SUB_BITS) - 1;
+        let low = ((bucket & ((1 << SUB_BITS) - 1)) | (1 << SUB_BITS)) << shift;
+        low + ((1 << shift) >> 1)
+    }
+
+    impl Histogram {
+        pub fn record(&mut self, latency: Duration) {
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            self.counts[bucket(micros)] += 1;
+            self.total += 1;
+            self.max = self.max.max(micros);
+        }
+
+        pub fn count(&self) -> u64 {
+            self.total
+        }
+
+        /// The latency at quantile `q` (0..=1) in milliseconds; the max is exact.
+        pub fn quantile_ms(&self, q: f64) -> f64 {
+            if self.total == 0 {
+                return 0.0;
+            }
+            let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+            if rank == self.total {
+                return self.max as f64 / 1000.0;
+            }
+            let mut seen = 0;
+            for (i, &n) in self.counts.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return value(i).min(self.max) as f64 / 1000.0;
+                }
+            }
+            self.max as f64 / 1000.0
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn buckets_are_contiguous_and_close() {
+            let mut previous = 0;
+            for micros in [0, 1, 1023, 1024, 1025, 2047, 2048, 123_456, 10_000_000] {
+                let b = bucket(micros);
+                assert!(b >= previous && b < BUCKETS, "{micros} -> {b}");
+                previous = b;
+                let v = value(b) as f64;
+                assert!((v - micros as f64).abs() <= micros as f64 / 512.0 + 0.5);
+            }
+            assert!(bucket(u64::MAX) < BUCKETS);
+        }
+
+        #[test]
+        fn quantiles_of_a_uniform_spread() {
+            let mut h = Histogram::default();
+            for ms in 1..=1000 {
+                h.record(Duration::from_millis(ms));
+            }
+            assert_eq!(h.count(), 1000);
+            assert!((h.quantile_ms(0.5) - 500.0).abs() < 1.0);
+            assert!((h.quantile_ms(0.99) - 990.0).abs() < 2.0);
+            assert_eq!(h.quantile_ms(1.0), 1000.0);
+        }
+
+        #[test]
+        fn stat_fields_count_from_the_last_parenthesis() {
+            let stat = "42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0";
+            assert_eq!(stat_cpu_seconds(stat), Some(3.0));
+        }
+    }
+}
+
+/// The bundled broker in a child process, and the child's side of it.
+mod broker {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use crate::cli::BrokerArgs;
+
+    /// The child's one line on stdout: this prefix, then `bootstrap.servers`.
+    const READY: &str = "bootstrap ";
+    const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// `perf broker`: the in-process cluster with the topics created,
+    /// serving until stdin closes, which also happens when the parent dies,
+    /// so a crashed benchmark leaves no broker behind.
+    pub fn serve(args: &BrokerArgs) -> Result<(), String> {
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("runtime: {e}"))?;
+        runtime.block_on(async {
+            let config = kafka_broker::BrokerConfig {
+                default_partitions: args.partitions,
+                ..kafka_broker::BrokerConfig::default()
+            };
+            let cluster = kafka_broker::Cluster::start(config)
+                .await
+                .map_err(|e| format!("broker: {e}"))?;
+            for topic in &args.topics {
+                cluster
+                    .create_topic(topic, args.partitions)
+                    .map_err(|e| format!("broker: create topic {topic}: {e}"))?;
+            }
+            let mut stdout = std::io::stdout();
+            writeln!(stdout, "{READY}{}", cluster.bootstrap_servers())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("broker: stdout: {e}"))?;
+            let _ = tokio::task::spawn_blocking(|| {
+                std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
+            })
+            .await;
+            cluster.shutdown().await;
+            Ok(())
+        })
+    }
+
+    /// The broker child; killed when dropped.
+    #[derive(Debug)]
+    pub struct BrokerChild {
+        child: Child,
+        bootstrap: String,
+    }
+
+    impl BrokerChild {
+        /// Starts `perf broker` (this executable) and waits for its
+        /// bootstrap line.
+        pub fn start(partitions: i32, topics: &[String]) -> Result<Self, String> {
+            let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+            let mut command = Command::new(exe);
+            command
+                .args(["broker", "--partitions", &partitions.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            for topic in topics {
+                command.args(["--topic", topic]);
+            }
+            let mut child = command
+                .spawn()
+                .map_err(|e| format!("starting the broker child: {e}"))?;
+            let stdout = child.stdout.take();
+            // From here on the guard kills the child on every error path.
+            let mut broker = BrokerChild {
+                child,
+                bootstrap: String::new(),
+            };
+            let line = read_line_within(stdout, START_TIMEOUT)?;
+            broker.bootstrap = line
+                .trim()
+                .strip_prefix(READY)
+                .ok_or_else(|| format!("the broker child printed {line:?} instead of its address"))?
+                .to_owned();
+            Ok(broker)
+        }
+
+        pub fn bootstrap(&self) -> &str {
+            &self.bootstrap
+        }
+
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+    }
+
+    impl Drop for BrokerChild {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// The first line of the child's stdout, read on a thread so that a
+    /// child that never answers cannot hang the benchmark.
+    fn read_line_within(
+        stdout: Option<std::process::ChildStdout>,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let stdout = stdout.ok_or("the broker child has no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = tx.send(read);
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(line)) if !line.is_empty() => Ok(line),
+            Ok(Ok(_)) => Err("the broker child exited before it was ready (see above)".into()),
+            Ok(Err(e)) => Err(format!("reading the broker child's stdout: {e}")),
+            Err(_) => Err(format!("the broker child was not ready within {timeout:?}")),
+        }
+    }
+}
+
+/// What one client run moved and measured, and how it is printed.
+mod report {
+    use std::fmt::Write as _;
+
+    use crate::cli::{BenchArgs, Client, Workload};
+    use crate::measure::{Histogram, Memory, Sample};
+
+    /// What a run function returns: counts between two samples.
+    #[derive(Debug)]
+    pub struct Measured {
+        pub records: u64,
+        pub bytes: u64,
+        pub start: Sample,
+        pub end: Sample,
+        /// Produce only.
+        pub latency: Option<Histogram>,
+        pub failed: u64,
+        pub first_error: Option<String>,
+        /// Client-specific context (batches, retries, ...).
+        pub notes: Vec<String>,
+    }
+
+    #[derive(Debug)]
+    pub struct Report {
+        pub client: Client,
+        pub topic: String,
+        pub measured: Measured,
+        pub memory: Memory,
+    }
+
+    impl Report {
+        pub fn seconds(&self) -> f64 {
+            let m = &self.measured;
+            m.end.at.duration_since(m.start.at).as_secs_f64().max(1e-9)
+        }
+
+        pub fn records_per_second(&self) -> f64 {
+            self.measured.records as f64 / self.seconds()
+        }
+
+        pub fn mb_per_second(&self) -> f64 {
+            self.measured.bytes as f64 / (1024.0 * 1024.0) / self.seconds()
+        }
+
+        pub fn cpu_seconds(&self) -> Option<f64> {
+            Some(self.measured.end.cpu? - self.measured.start.cpu?)
+        }
+
+        pub fn cpu_micros_per_record(&self) -> Option<f64> {
+            Some(self.cpu_seconds()? * 1e6 / self.measured.records.max(1) as f64)
+        }
+
+        pub fn broker_cpu_seconds(&self) -> Option<f64> {
+            Some(self.measured.end.broker_cpu? - self.measured.start.broker_cpu?)
+        }
+    }
+
+    fn or_na(value: Option<f64>, decimals: usize) -> String {
+        value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.decimals$}"))
+    }
+
+    /// One line per client, in the spirit of Kafka's perf tools.
+    pub fn line(workload: Workload, r: &Report) -> String {
+        let m = &r.measured;
+        let verb = match workload {
+            Workload::Produce => "sent to",
+            Workload::Consume => "read from",
+        };
+        let mut out = format!(
+            "{}: {} records {verb} {} in {:.2} s, {:.0} records/sec ({:.2} MB/sec)",
+            r.client.name(),
+            m.records,
+            r.topic,
+            r.seconds(),
+            r.records_per_second(),
+            r.mb_per_second()
+        );
+        if let Some(h) = &m.latency {
+            let _ = write!(
+                out,
+                ", latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                h.quantile_ms(0.50),
+                h.quantile_ms(0.99),
+                h.quantile_ms(1.0)
+            );
+        }
+        let _ = write!(
+            out,
+            "; client CPU {} µs/record ({} s), peak RSS {} MB (RSS {} MB at start)",
+            or_na(r.cpu_micros_per_record(), 2),
+            or_na(r.cpu_seconds(), 2),
+            or_na(r.memory.peak_mb, 1),
+            or_na(r.memory.start_mb, 1)
+        );
+        if let Some(e) = &r.memory.reset_error {
+            let _ = write!(
+                out,
+                " [peak RSS not reset ({e}): it is the process's peak so far]"
+            );
+        }
+        if let Some(broker) = r.broker_cpu_seconds() {
+            let _ = write!(out, "; broker CPU {broker:.2} s");
+        }
+        if m.failed > 0 {
+            let _ = write!(
+                out,
+                "; {} FAILED (first: {})",
+                m.failed,
+                m.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        for note in &m.notes {
+            let _ = write!(out, "\n  {}: {note}", r.client.name());
+        }
+        out
+    }
+
+    type Metric = Box<dyn Fn(&Report) -> Option<f64>>;
+
+    fn latency(q: f64) -> Metric {
+        Box::new(move |r| r.measured.latency.as_ref().map(|h| h.quantile_ms(q)))
+    }
+
+    /// The markdown table of two runs, with ours/librdkafka per row.
+    pub fn table(args: &BenchArgs, ours: &Report, theirs: &Report) -> String {
+        let mut rows: Vec<(&str, Metric, usize)> = vec![
+            ("records/s", Box::new(|r| Some(r.records_per_second())), 0),
+            ("MB/s", Box::new(|r| Some(r.mb_per_second())), 2),
+        ];
+        if args.workload == Workload::Produce {
+            rows.push(("latency p50 (ms)", latency(0.50), 2));
+            rows.push(("latency p99 (ms)", latency(0.99), 2));
+            rows.push(("latency max (ms)", latency(1.0), 2));
+        }
+        rows.push((
+            "client CPU (µs/record)",
+            Box::new(Report::cpu_micros_per_record),
+            3,
+        ));
+        rows.push(("client peak RSS (MB)", Box::new(|r| r.memory.peak_mb), 1));
+        rows.push(("broker CPU (s)", Box::new(Report::broker_cpu_seconds), 2));
+        let properties: Vec<String> = args
+            .properties
+            .iter()
+            .chain(&args.producer_properties)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut out = format!(
+            "\n{} {} x {} B, properties: [{}]\n\n| | ours | librdkafka | ours/librdkafka |\n|---|---:|---:|---:|\n",
+            args.workload.name(),
+            args.records,
+            args.record_size,
+            properties.join(", ")
+        );
+        for (name, metric, decimals) in rows {
+            let (a, b) = (metric(ours), metric(theirs));
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                _ => None,
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} |",
+                or_na(a, decimals),
+                or_na(b, decimals),
+                or_na(ratio, 2)
+            );
+        }
+        out.push_str(
+            "\nratio above 1 is better for throughput; below 1 is better for CPU, latency and RSS.",
+        );
+        out
+    }
+}
+
+/// One random payload for every record, uppercase letters as
+/// kafka-producer-perf-test makes them: compressible like text rather than
+/// like a run of one byte, so that lz4 figures mean something.
+fn payload(size: usize) -> Vec<u8> {
+    // xorshift64: reproducible and needs no crate.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'A' + (x % 26) as u8
+        })
+        .collect()
+}
+
+/// What a run needs to know, for either client.
+#[derive(Debug)]
+struct Job<'a> {
+    bootstrap: &'a str,
+    topic: &'a str,
+    records: u64,
+    payload: &'a [u8],
+    properties: &'a [(String, String)],
+    /// Consume: the topic's partition count, all assigned.
+    partitions: i32,
+    /// Produce: send one untimed record first (see the module doc).
+    warm_up: bool,
+    deadline: std::time::Instant,
+}
+
+impl Job<'_> {
+    fn timed_out(&self, what: &str) -> String {
+        format!(
+            "{what}: {} did not finish before the deadline (--timeout-secs)",
+            self.topic
+        )
+    }
+
+    fn short_read(&self, client: &str, records: u64) -> String {
+        format!(
+            "{client}: read only {records} of {} records from {} before the deadline \
+             (--timeout-secs); does the topic hold that many?",
+            self.records, self.topic
+        )
+    }
+}
+
+/// How long a consumer took to its first record: connecting, metadata and
+/// offset lookups, the part of a short run that is not throughput.
+fn first_record_note(first: Option<std::time::Duration>) -> String {
+    match first {
+        Some(first) => format!("first record after {:.0} ms", first.as_secs_f64() * 1000.0),
+        None => "no record read".to_owned(),
+    }
+}
+
+/// Where both clients start before the user's `--property` settings.
+const PRODUCE_DEFAULTS: &[(&str, &str)] = &[
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    ("linger.ms", "5"),
+];
+const CONSUME_DEFAULTS: &[(&str, &str)] = &[
+    ("auto.offset.reset", "earliest"),
+    ("enable.auto.commit", "false"),
+];
+
+/// The defaults, then the user's properties (later settings win).
+fn with_defaults<'a>(
+    defaults: &'a [(&'a str, &'a str)],
+    properties: &'a [(String, String)],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    defaults
+        .iter()
+        .copied()
+        .chain(properties.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// This SDK's side.
+mod ours {
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use kafka_sdk::client::consumer::{Consumer, ConsumerConfig, ConsumerSettings};
+    use kafka_sdk::client::network::{Network, NetworkConfig};
+    use kafka_sdk::client::producer::{
+        DeliveryFuture, Producer, ProducerConfig, ProducerRecord, ProducerSettings, TopicPartition,
+    };
+    use tokio::time::timeout_at;
+
+    use crate::measure::{Histogram, Probe};
+    use crate::report::Measured;
+    use crate::{CONSUME_DEFAULTS, Job, PRODUCE_DEFAULTS, first_record_note, with_defaults};
+
+    /// Deliveries tracked at once. `buffer.memory` bounds what is really
+    /// in flight (32 MB is ~300,000 small records); this only has to stay
+    /// above that so that it never throttles the sender first.
+    const TRACKED: usize = 1 << 20;
+
+    pub fn producer_settings(
+        bootstrap: &str,
+        properties: &[(String, String)],
+    ) -> Result<ProducerSettings, String> {
+        let mut config = ProducerConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap)
+            .map_err(|e| format!("ours: {e}"))?;
+        for (name, value) in with_defaults(PRODUCE_DEFAULTS, properties) {
+            config
+                .set(name, value)
+                .map_err(|e| format!("ours: {name}={value}: {e}"))?;
+        }
+        config.build().map_err(|e| format!("ours: {e}"))
+    }
+
+    pub fn consumer_settings(
+        bootstrap: &str,
+        properties: &[(String, String)],
+    ) -> Result<ConsumerSettings, String> {
+        let mut config = ConsumerConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap)
+            .map_err(|e| format!("ours: {e}"))?;
+        for (name, value) in with_defaults(CONSUME_DEFAULTS, properties) {
+            config
+                .set(name, value)
+                .map_err(|e| format!("ours: {name}={value}: {e}"))?;
+        }
+        config.build().map_err(|e| format!("ours: {e}"))
+    }
+
+    /// Sends `job.records` keyless records (the sticky partitioner spreads
+    /// them) and waits for every acknowledgement, after one untimed
+    /// warm-up record (see the module doc).
+    pub async fn produce(job: &Job<'_>, probe: &Probe) -> Result<Measured, String> {
+        let producer = Producer::new(producer_settings(job.bootstrap, job.properties)?)
+            .map_err(|e| format!("ours: producer: {e}"))?;
+        let value = Bytes::copy_from_slice(job.payload);
+        let deadline = tokio::time::Instant::from_std(job.deadline);
+        if job.warm_up {
+            let warm_up = ProducerRecord::new(job.topic).value(value.clone());
+            timeout_at(deadline, producer.send_and_wait(warm_up))
+                .await
+                .map_err(|_| job.timed_out("ours: warm-up record"))?
+                .map_err(|e| format!("ours: warm-up record: {e}"))?;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(TRACKED);
+        let collector = tokio::spawn(collect(rx));
+        let start = probe.sample();
+        for _ in 0..job.records {
+            // Latency counts from before `send`, which may wait for
+            // `buffer.memory`, as kafka-producer-perf-test counts it.
+            let sent = Instant::now();
+            let record = ProducerRecord::new(job.topic).value(value.clone());
+            let delivery = timeout_at(deadline, producer.send(record))
+                .await
+                .map_err(|_| job.timed_out("ours: send"))?
+                .map_err(|e| format!("ours: send: {e}"))?;
+            tx.send((sent, delivery))
+                .await
+                .map_err(|_| "ours: the delivery collector stopped".to_owned())?;
+        }
+        drop(tx);
+        let (latency, failed, first_error) = timeout_at(deadline, collector)
+            .await
+            .map_err(|_| job.timed_out("ours: waiting for acknowledgements"))?
+            .map_err(|e| format!("ours: delivery collector: {e}"))?;
+        let end = probe.sample();
+        let stats = producer.stats();
+        let _ = producer.close(Duration::from_secs(10)).await;
+        Ok(Measured {
+            records: latency.count(),
+            bytes: latency.count() * job.payload.len() as u64,
+            start,
+            end,
+            latency: Some(latency),
+            failed,
+            first_error,
+            notes: vec![format!(
+                "{} batches, {:.0} records/batch, {} requests, {} retries",
+                stats.batches_sent,
+                stats.average_batch_records(),
+                stats.requests_sent,
+                stats.retries
+            )],
+        })
+    }
+
+    /// Awaits deliveries in send order. A record acknowledged before an
+    /// earlier one is timed when the earlier one is: that can only raise
+    /// our latency figures, never flatter them.
+    async fn collect(
+        mut rx: tokio::sync::mpsc::Receiver<(Instant, DeliveryFuture)>,
+    ) -> (Histogram, u64, Option<String>) {
+        let mut latency = Histogram::default();
+        let mut failed = 0;
+        let mut first_error = None;
+        while let Some((sent, delivery)) = rx.recv().await {
+            match delivery.await {
+                Ok(_) => latency.record(sent.elapsed()),
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        (latency, failed, first_error)
+    }
+
+    /// Reads every assigned partition from the start until `job.records`
+    /// records have been counted.
+    pub async fn consume(job: &Job<'_>, probe: &Probe) -> Result<Measured, String> {
+        let settings = consumer_settings(job.bootstrap, job.properties)?;
+        let deadline = tokio::time::Instant::from_std(job.deadline);
+        let start = probe.sample();
+        let mut consumer = Consumer::new(settings).map_err(|e| format!("ours: consumer: {e}"))?;
+        let partitions: Vec<TopicPartition> = (0..job.partitions)
+            .map(|partition| TopicPartition {
+                topic: job.topic.to_owned(),
+                partition,
+            })
+            .collect();
+        consumer.assign(partitions.clone());
+        consumer.seek_to_beginning(&partitions);
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut first = None;
+        while records < job.records {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(job.short_read("ours", records));
+            }
+            let polled = timeout_at(deadline, consumer.poll(left.min(Duration::from_secs(1))))
+                .await
+                .map_err(|_| job.short_read("ours", records))?
+                .map_err(|e| format!("ours: poll: {e}"))?;
+            if first.is_none() && !polled.is_empty() {
+                first = Some(start.at.elapsed());
+            }
+            for record in &polled {
+                records += 1;
+                bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
+            }
+        }
+        let end = probe.sample();
+        let _ = tokio::time::timeout(Duration::from_secs(10), consumer.close()).await;
+        Ok(Measured {
+            records,
+            bytes,
+            start,
+            end,
+            latency: None,
+            failed: 0,
+            first_error: None,
+            notes: vec![first_record_note(first)],
+        })
+    }
+
+    /// The topic's partition count, from a metadata request (untimed), so
+    /// that consumers assign every partition of any cluster's topic.
+    pub async fn partition_count(bootstrap: &str, topic: &str) -> Result<i32, String> {
+        let mut config = NetworkConfig::new(bootstrap.split(',').map(str::to_owned).collect());
+        config.allow_auto_create_topics = false;
+        let network = Network::new(config).map_err(|e| format!("metadata: {e}"))?;
+        let metadata = timeout_at(
+            tokio::time::Instant::now() + Duration::from_secs(30),
+            network.metadata_for(topic),
+        )
+        .await
+        .map_err(|_| format!("metadata for {topic}: no answer within 30 s"))?
+        .map_err(|e| format!("metadata for {topic}: {e}"));
+        network.close();
+        let count = metadata?
+            .partition_count(topic)
+            .ok_or_else(|| format!("topic {topic} does not exist"))?;
+        i32::try_from(count).map_err(|_| format!("topic {topic}: {count} partitions"))
+    }
+}
+
+/// librdkafka's side, through the `rdkafka` crate's lowest-overhead API
+/// (a `ThreadedProducer` with a delivery callback, a `BaseConsumer`), so
+/// that it is compared at its best.
+#[cfg(feature = "rdkafka")]
+mod librdkafka {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::message::Message as _;
+    use rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+    };
+    use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+    use crate::measure::{Histogram, Probe};
+    use crate::report::Measured;
+    use crate::{CONSUME_DEFAULTS, Job, PRODUCE_DEFAULTS, first_record_note, with_defaults};
+
+    fn config(
+        bootstrap: Option<&str>,
+        defaults: &[(&str, &str)],
+        properties: &[(String, String)],
+    ) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        if let Some(bootstrap) = bootstrap {
+            config.set("bootstrap.servers", bootstrap);
+        }
+        for (name, value) in with_defaults(defaults, properties) {
+            config.set(name, value);
+        }
+        config
+    }
+
+    /// Creates (and drops) a client so that librdkafka's checks of the
+    /// properties run before any benchmark does. Without bootstrap servers
+    /// it does not try to connect, so it logs no connection errors.
+    pub fn check(produce: bool, properties: &[(String, String)]) -> Result<(), String> {
+        let created = if produce {
+            config(None, PRODUCE_DEFAULTS, properties)
+                .create::<BaseProducer>()
+                .map(drop)
+        } else {
+            config(None, CONSUME_DEFAULTS, properties)
+                .create::<BaseConsumer>()
+                .map(drop)
+        };
+        created.map_err(|e| format!("librdkafka: {e}"))
+    }
+
+    /// Times deliveries in librdkafka's delivery callback.
+    struct Deliveries {
+        epoch: Instant,
+        latency: Mutex<Histogram>,
+        failed: AtomicU64,
+        first_error: Mutex<Option<String>>,
+    }
+
+    impl ClientContext for Deliveries {}
+
+    impl ProducerContext for Deliveries {
+        /// When the record was sent: microseconds since `epoch`.
+        type DeliveryOpaque = usize;
+
+        fn delivery(&self, result: &DeliveryResult<'_>, sent: usize) {
+            match result {
+                Ok(_) => {
+                    let now = self.epoch.elapsed().as_micros() as u64;
+                    let latency = Duration::from_micros(now.saturating_sub(sent as u64));
+                    if let Ok(mut h) = self.latency.lock() {
+                        h.record(latency);
+                    }
+                }
+                Err((e, _)) => {
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut first) = self.first_error.lock() {
+                        first.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// One record sent and flushed before the timed run; its latency is
+    /// start-up, so the histogram starts again after it.
+    fn warm_up(producer: &ThreadedProducer<Deliveries>, job: &Job<'_>) -> Result<(), String> {
+        let left = job.deadline.saturating_duration_since(Instant::now());
+        let record = BaseRecord::<(), [u8], usize>::with_opaque_to(job.topic, 0);
+        producer
+            .send(record.payload(job.payload))
+            .map_err(|(e, _)| format!("librdkafka: warm-up record: {e}"))?;
+        producer
+            .flush(left)
+            .map_err(|e| format!("librdkafka: warm-up record: {e}"))?;
+        let context = producer.context();
+        if context.failed.load(Ordering::Relaxed) > 0 {
+            let error = context.first_error.lock().ok().and_then(|e| e.clone());
+            return Err(format!(
+                "librdkafka: warm-up record: {}",
+                error.as_deref().unwrap_or("not delivered")
+            ));
+        }
+        if let Ok(mut latency) = context.latency.lock() {
+            *latency = Histogram::default();
+        }
+        Ok(())
+    }
+
+    pub fn produce(job: &Job<'_>, probe: &Probe) -> Result<Measured, String> {
+        let context = Deliveries {
+            epoch: Instant::now(),
+            latency: Mutex::new(Histogram::default()),
+            failed: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+        };
+        let producer: ThreadedProducer<Deliveries> =
+            config(Some(job.bootstrap), PRODUCE_DEFAULTS, job.properties)
+                .create_with_context(context)
+                .map_err(|e| format!("librdkafka: producer: {e}"))?;
+        if job.warm_up {
+            warm_up(&producer, job)?;
+        }
+        let context = producer.context();
+        let epoch = context.epoch;
+        let start = probe.sample();
+        for _ in 0..job.records {
+            let now = Instant::now();
+            if now >= job.deadline {
+                return Err(job.timed_out("librdkafka: send"));
+            }
+            let sent = now.duration_since(epoch).as_micros() as usize;
+            let mut record =
+                BaseRecord::<(), [u8], usize>::with_opaque_to(job.topic, sent).payload(job.payload);
+            // A full queue (queue.buffering.max.*) is librdkafka's
+            // backpressure: serve delivery reports until there is room, as
+            // its own rdkafka_performance tool does.
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        if Instant::now() >= job.deadline {
+                            return Err(job.timed_out("librdkafka: send"));
+                        }
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => return Err(format!("librdkafka: send: {e}")),
+                }
+            }
+        }
+        let left = job.deadline.saturating_duration_since(Instant::now());
+        producer
+            .flush(left)
+            .map_err(|e| format!("librdkafka: flush: {e}"))?;
+        let end = probe.sample();
+        let context = producer.context();
+        let latency = context
+            .latency
+            .lock()
+            .map_err(|_| "librdkafka: a delivery callback panicked")?
+            .clone();
+        let first_error = context.first_error.lock().ok().and_then(|e| e.clone());
+        Ok(Measured {
+            records: latency.count(),
+            bytes: latency.count() * job.payload.len() as u64,
+            start,
+            end,
+            latency: Some(latency),
+            failed: context.failed.load(Ordering::Relaxed),
+            first_error,
+            notes: Vec::new(),
+        })
+    }
+
+    pub fn consume(job: &Job<'_>, probe: &Probe) -> Result<Measured, String> {
+        let start = probe.sample();
+        let mut config = config(Some(job.bootstrap), CONSUME_DEFAULTS, job.properties);
+        // librdkafka refuses `assign` without a group.id ("Unknown group")
+        // even though an assigned consumer never joins the group; any name
+        // does, and a --property group.id=... still wins.
+        if config.get("group.id").is_none() {
+            config.set("group.id", "perf-librdkafka");
+        }
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| format!("librdkafka: consumer: {e}"))?;
+        // Assigned before it knows the leaders, librdkafka parks each
+        // partition on its offset-query retry timer (about 500 ms here);
+        // asking for the topic's metadata first, as a careful application
+        // would, keeps that artifact out of short runs.
+        let left = job.deadline.saturating_duration_since(Instant::now());
+        consumer
+            .fetch_metadata(Some(job.topic), left.min(Duration::from_secs(30)))
+            .map_err(|e| format!("librdkafka: metadata: {e}"))?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..job.partitions {
+            assignment
+                .add_partition_offset(job.topic, partition, Offset::Beginning)
+                .map_err(|e| format!("librdkafka: assign: {e}"))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| format!("librdkafka: assign: {e}"))?;
+        let (mut records, mut bytes) = (0u64, 0u64);
+        let mut first = None;
+        while records < job.records {
+            let left = job.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(job.short_read("librdkafka", records));
+            }
+            match consumer.poll(left.min(Duration::from_secs(1))) {
+                None => {}
+                Some(Ok(message)) => {
+                    first.get_or_insert_with(|| start.at.elapsed());
+                    records += 1;
+                    bytes += message.payload().map_or(0, |v| v.len() as u64);
+                }
+                Some(Err(e)) => return Err(format!("librdkafka: poll: {e}")),
+            }
+        }
+        let end = probe.sample();
+        Ok(Measured {
+            records,
+            bytes,
+            start,
+            end,
+            latency: None,
+            failed: 0,
+            first_error: None,
+            notes: vec![first_record_note(first)],
+        })
+    }
+}
+
+/// The benchmark: broker, fill, one run per client, reports.
+mod bench {
+    use std::time::{Duration, Instant};
+
+    use crate::broker::BrokerChild;
+    use crate::cli::{BenchArgs, Client, Workload};
+    use crate::measure::{self, Probe};
+    use crate::report::{self, Report};
+    use crate::{Job, ours, payload};
+
+    /// A stand-in address for checking properties before any broker runs.
+    const NO_BROKER: &str = "127.0.0.1:9";
+
+    pub fn run(args: &BenchArgs) -> Result<(), String> {
+        check_properties(args)?;
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("runtime: {e}"))?;
+        let topics: Vec<(Client, String)> = args
+            .clients
+            .iter()
+            .map(|&client| (client, topic_for(args, client)))
+            .collect();
+        let names: Vec<String> = topics.iter().map(|(_, t)| t.clone()).collect();
+        // The child outlives every run and is killed when this returns.
+        let (child, bootstrap) = match &args.bootstrap {
+            Some(bootstrap) => (None, bootstrap.clone()),
+            None => {
+                let child = BrokerChild::start(args.partitions, &names)?;
+                let bootstrap = child.bootstrap().to_owned();
+                (Some(child), bootstrap)
+            }
+        };
+        let probe = Probe {
+            broker_pid: child.as_ref().map(BrokerChild::pid),
+        };
+        eprintln!(
+            "perf: {} {} x {} B records against {bootstrap}{}",
+            args.workload.name(),
+            args.records,
+            args.record_size,
+            if child.is_some() {
+                " (bundled broker, child process)"
+            } else {
+                ""
+            }
+        );
+        let payload = payload(args.record_size);
+        let mut partitions = vec![0; topics.len()];
+        if args.workload == Workload::Consume {
+            for ((_, topic), count) in topics.iter().zip(&mut partitions) {
+                fill(&runtime, args, &bootstrap, topic, &payload)?;
+                *count = runtime.block_on(ours::partition_count(&bootstrap, topic))?;
+            }
+        }
+        let mut reports = Vec::new();
+        for ((client, topic), partitions) in topics.into_iter().zip(partitions) {
+            let job = Job {
+                bootstrap: &bootstrap,
+                topic: &topic,
+                records: args.records,
+                payload: &payload,
+                properties: &args.properties,
+                partitions,
+                warm_up: true,
+                deadline: Instant::now() + args.timeout,
+            };
+            let report = run_one(&runtime, args.workload, client, &job, &probe)?;
+            println!("{}", report::line(args.workload, &report));
+            reports.push(report);
+        }
+        if let [ours, theirs] = reports.as_slice() {
+            println!("{}", report::table(args, ours, theirs));
+        }
+        drop(child);
+        let failed: u64 = reports.iter().map(|r| r.measured.failed).sum();
+        if failed > 0 {
+            return Err(format!("{failed} records were not delivered (see above)"));
+        }
+        Ok(())
+    }
+
+    /// Both clients' property checks, so that a typo fails in a second,
+    /// not after the first client's run.
+    fn check_properties(args: &BenchArgs) -> Result<(), String> {
+        let produce = args.workload == Workload::Produce;
+        for &client in &args.clients {
+            match client {
+                Client::Ours if produce => {
+                    ours::producer_settings(NO_BROKER, &args.properties).map(drop)?
+                }
+                Client::Ours => ours::consumer_settings(NO_BROKER, &args.properties).map(drop)?,
+                #[cfg(feature = "rdkafka")]
+                Client::Librdkafka => crate::librdkafka::check(produce, &args.properties)?,
+                #[cfg(not(feature = "rdkafka"))]
+                Client::Librdkafka => {
+                    return Err("librdkafka: build with --features rdkafka".into());
+                }
+            }
+        }
+        if !produce {
+            ours::producer_settings(NO_BROKER, &args.producer_properties)
+                .map(drop)
+                .map_err(|e| format!("--producer-property: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Each client its own topic when both run, so neither reads the
+    /// other's records (and each produce run starts on an empty log).
+    fn topic_for(args: &BenchArgs, client: Client) -> String {
+        if args.clients.len() > 1 {
+            format!("{}-{}", args.topic, client.name())
+        } else {
+            args.topic.clone()
+        }
+    }
+
+    /// Writes the records a consume run reads, with our producer; untimed.
+    fn fill(
+        runtime: &tokio::runtime::Runtime,
+        args: &BenchArgs,
+        bootstrap: &str,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let job = Job {
+            bootstrap,
+            topic,
+            records: args.records,
+            payload,
+            properties: &args.producer_properties,
+            partitions: 0,
+            // Untimed anyway, and the consumers must find exactly N records.
+            warm_up: false,
+            deadline: Instant::now() + args.timeout,
+        };
+        let started = Instant::now();
+        let filled = runtime
+            .block_on(ours::produce(&job, &Probe { broker_pid: None }))
+            .map_err(|e| format!("filling {topic}: {e}"))?;
+        if filled.failed > 0 {
+            return Err(format!(
+                "filling {topic}: {} records not delivered (first: {})",
+                filled.failed,
+                filled.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        eprintln!(
+            "perf: filled {topic} with {} records in {:.1} s",
+            filled.records,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    fn run_one(
+        runtime: &tokio::runtime::Runtime,
+        workload: Workload,
+        client: Client,
+        job: &Job<'_>,
+        probe: &Probe,
+    ) -> Result<Report, String> {
+        // Let the previous run's threads and connections wind down so that
+        // they are not counted in this one.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut memory = measure::start_memory();
+        let measured = match (client, workload) {
+            (Client::Ours, Workload::Produce) => runtime.block_on(ours::produce(job, probe))?,
+            (Client::Ours, Workload::Consume) => runtime.block_on(ours::consume(job, probe))?,
+            #[cfg(feature = "rdkafka")]
+            (Client::Librdkafka, Workload::Produce) => crate::librdkafka::produce(job, probe)?,
+            #[cfg(feature = "rdkafka")]
+            (Client::Librdkafka, Workload::Consume) => crate::librdkafka::consume(job, probe)?,
+            #[cfg(not(feature = "rdkafka"))]
+            (Client::Librdkafka, _) => {
+                return Err("librdkafka: build with --features rdkafka".into());
+            }
+        };
+        measure::finish_memory(&mut memory);
+        Ok(Report {
+            client,
+            topic: job.topic.to_owned(),
+            measured,
+            memory,
+        })
     }
 }
