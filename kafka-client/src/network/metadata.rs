@@ -37,6 +37,9 @@ pub struct TopicInfo {
     pub error: ErrorCode,
     /// Its partitions, by index.
     pub partitions: Vec<PartitionInfo>,
+    /// The indexes of the partitions that have a leader, computed once per
+    /// snapshot so the producer's partitioner can borrow them per record.
+    pub available: Vec<i32>,
 }
 
 /// An immutable snapshot of cluster metadata.
@@ -102,11 +105,17 @@ impl ClusterMetadata {
                 })
                 .collect();
             partitions.sort_by_key(|p| p.partition);
+            let available = partitions
+                .iter()
+                .filter(|p| p.leader >= 0)
+                .map(|p| p.partition)
+                .collect();
             topics.insert(
                 name.clone(),
                 TopicInfo {
                     error: code(topic.error_code),
                     partitions,
+                    available,
                 },
             );
         }

@@ -25,7 +25,7 @@ use idempotence::Idempotence;
 use sender::SenderConfig;
 pub use stats::ProducerStats;
 
-use crate::network::{Network, NetworkConfig};
+use crate::network::{ClusterMetadata, Network, NetworkConfig};
 use crate::{Error, Result};
 
 /// A record to send: topic, optional partition, key, value, headers and
@@ -285,10 +285,15 @@ impl Producer {
                 limit: settings.max_request_size,
             });
         }
-        let (partitions, available) = self.partitions(&record.topic).await?;
+        let metadata = self.partitions(&record.topic).await?;
+        let topic = metadata
+            .topics
+            .get(&record.topic)
+            .ok_or_else(|| Error::Protocol(format!("metadata for `{}` vanished", record.topic)))?;
+        let partitions = topic.partitions.len();
         let info = partitioner::TopicPartitions {
             count: partitions,
-            available: &available,
+            available: &topic.available,
         };
         let explicit = record.partition.is_some();
         let partition = match record.partition {
@@ -384,25 +389,22 @@ impl Producer {
     }
 
     /// The topic's partition count and the partitions with a leader now.
-    async fn partitions(&self, topic: &str) -> Result<(usize, Vec<i32>)> {
+    async fn partitions(&self, topic: &str) -> Result<Arc<ClusterMetadata>> {
+        // The common case, once per record: the topic is known. The snapshot
+        // stays fresh through the network's background refresh and the
+        // sender's refresh on errors, so no clock is read and no lock taken
+        // beyond the snapshot's.
+        let current = self.inner.network.metadata();
+        if current.partition_count(topic).is_some() {
+            return Ok(current);
+        }
         let deadline = tokio::time::Instant::now() + self.inner.settings.max_block;
         loop {
             let metadata = self.inner.network.metadata_for(topic).await;
             if let Ok(metadata) = &metadata
-                && let Some(count) = metadata.partition_count(topic)
+                && metadata.partition_count(topic).is_some()
             {
-                let available = metadata
-                    .topics
-                    .get(topic)
-                    .map(|t| {
-                        t.partitions
-                            .iter()
-                            .filter(|p| p.leader >= 0)
-                            .map(|p| p.partition)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return Ok((count, available));
+                return Ok(metadata.clone());
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Timeout(format!(
