@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -19,6 +18,7 @@ use kafka_protocol::messages::{
     ConsumerProtocolSubscription, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
     LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
+use kafka_protocol::{ErrorCode, Request};
 use tokio::task::JoinHandle;
 
 use super::assignor::{
@@ -476,32 +476,26 @@ impl Group {
         }
         let mut retry = CoordinatorRetry::new();
         loop {
-            let coordinator = match self.coordinator(network).await {
-                Ok(c) => c,
-                Err(e) if e.retriable() && retry.again().await => continue,
-                Err(e) => return Err(e),
-            };
-            let version = coordinator.version_for::<OffsetCommitRequest>()?.min(8);
-            let request = OffsetCommitRequest {
-                group_id: self.config.group_id.clone(),
-                generation_id_or_member_epoch: self.generation,
-                member_id: self.member_id.clone(),
-                group_instance_id: if version >= 7 {
-                    self.config.instance_id.clone()
-                } else {
-                    None
-                },
-                topics: topics.clone(),
-                ..Default::default()
-            };
-            let response = match coordinator.call(&request, version).await {
-                Ok(r) => r,
-                Err(e) if e.retriable() && retry.again().await => {
-                    self.coordinator = None;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let (group_id, generation, member_id, instance_id) = (
+                self.config.group_id.clone(),
+                self.generation,
+                self.member_id.clone(),
+                self.config.instance_id.clone(),
+            );
+            let response = self
+                .call_coordinator(network, &mut retry, 8, |version| OffsetCommitRequest {
+                    group_id: group_id.clone(),
+                    generation_id_or_member_epoch: generation,
+                    member_id: member_id.clone(),
+                    group_instance_id: if version >= 7 {
+                        instance_id.clone()
+                    } else {
+                        None
+                    },
+                    topics: topics.clone(),
+                    ..Default::default()
+                })
+                .await?;
             let failed = response.topics.iter().find_map(|topic| {
                 topic
                     .partitions
@@ -532,6 +526,31 @@ impl Group {
         }
     }
 
+    /// Sends the request `build` makes for the coordinator's version (at
+    /// most `max_version`), finding the coordinator again and retrying while
+    /// it is unreachable or the connection fails retriably.
+    async fn call_coordinator<R: Request>(
+        &mut self,
+        network: &Network,
+        retry: &mut CoordinatorRetry,
+        max_version: i16,
+        build: impl Fn(i16) -> R,
+    ) -> Result<R::Response> {
+        loop {
+            let coordinator = match self.coordinator(network).await {
+                Ok(c) => c,
+                Err(e) if e.retriable() && retry.again().await => continue,
+                Err(e) => return Err(e),
+            };
+            let version = coordinator.version_for::<R>()?.min(max_version);
+            match coordinator.call(&build(version), version).await {
+                Ok(response) => return Ok(response),
+                Err(e) if e.retriable() && retry.again().await => self.coordinator = None,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The committed offsets of `partitions` (absent when none was committed).
     pub(crate) async fn committed(
         &mut self,
@@ -551,25 +570,14 @@ impl Group {
         }
         let mut retry = CoordinatorRetry::new();
         loop {
-            let coordinator = match self.coordinator(network).await {
-                Ok(c) => c,
-                Err(e) if e.retriable() && retry.again().await => continue,
-                Err(e) => return Err(e),
-            };
-            let version = coordinator.version_for::<OffsetFetchRequest>()?.min(7);
-            let request = OffsetFetchRequest {
-                group_id: self.config.group_id.clone(),
-                topics: Some(topics.clone()),
-                ..Default::default()
-            };
-            let response = match coordinator.call(&request, version).await {
-                Ok(r) => r,
-                Err(e) if e.retriable() && retry.again().await => {
-                    self.coordinator = None;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let group_id = self.config.group_id.clone();
+            let response = self
+                .call_coordinator(network, &mut retry, 7, |_| OffsetFetchRequest {
+                    group_id: group_id.clone(),
+                    topics: Some(topics.clone()),
+                    ..Default::default()
+                })
+                .await?;
             // An error here must not read as "nothing committed": the
             // consumer would then apply auto.offset.reset and, with
             // `latest`, skip what was committed but not yet read.

@@ -196,52 +196,22 @@ pub(crate) async fn run(
             Counters::add(&stats.in_flight, 1);
             let request = produce_request(&batches, &config, idempotence.as_deref());
             let done = done_tx.clone();
+            let span = tracing::debug_span!("produce", broker, batches = batches.len());
             match open {
                 Some(connection) => {
-                    let span = tracing::debug_span!("produce", broker, batches = batches.len());
                     let pending = submit(&connection, &request, config.acks).await;
-                    tokio::spawn(
-                        async move {
-                            let submitted = pending.is_ok();
-                            let result = match pending {
-                                Ok(Some(pending)) => pending.response().await.map(Some),
-                                Ok(None) => Ok(None),
-                                Err(e) => Err(e),
-                            };
-                            let _ = done.send(Completed {
-                                broker,
-                                batches,
-                                result,
-                                submitted,
-                            });
-                        }
-                        .instrument(span),
-                    );
+                    tokio::spawn(finish_request(pending, done, broker, batches).instrument(span));
                 }
                 None => {
                     let network = network.clone();
                     let acks = config.acks;
-                    let span = tracing::debug_span!("produce", broker, batches = batches.len());
                     tokio::spawn(
                         async move {
-                            let mut submitted = false;
-                            let result = match network.broker(broker).await {
-                                Ok(connection) => match submit(&connection, &request, acks).await {
-                                    Ok(Some(pending)) => {
-                                        submitted = true;
-                                        pending.response().await.map(Some)
-                                    }
-                                    Ok(None) => Ok(None),
-                                    Err(e) => Err(e),
-                                },
+                            let pending = match network.broker(broker).await {
+                                Ok(connection) => submit(&connection, &request, acks).await,
                                 Err(e) => Err(e),
                             };
-                            let _ = done.send(Completed {
-                                broker,
-                                batches,
-                                result,
-                                submitted,
-                            });
+                            finish_request(pending, done, broker, batches).await;
                         }
                         .instrument(span),
                     );
@@ -267,6 +237,28 @@ pub(crate) async fn run(
         }
     }
     tracing::debug!("sender stopped");
+}
+
+/// Waits for the answer to a submitted request (none with acks=0) and
+/// hands it, with its batches, back to the sender loop.
+async fn finish_request(
+    pending: Result<Option<PendingResponse<ProduceRequest>>>,
+    done: mpsc::UnboundedSender<Completed>,
+    broker: i32,
+    batches: Vec<ProducerBatch>,
+) {
+    let submitted = pending.is_ok();
+    let result = match pending {
+        Ok(Some(pending)) => pending.response().await.map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let _ = done.send(Completed {
+        broker,
+        batches,
+        result,
+        submitted,
+    });
 }
 
 /// The ProduceRequest carrying `batches`.
