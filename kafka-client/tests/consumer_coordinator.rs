@@ -70,11 +70,18 @@ async fn collect(consumer: &mut Consumer, count: usize, limit: Duration) -> Vec<
     records
 }
 
-/// A consumer of `group` that joined and holds its partitions.
-async fn joined(cluster: &Cluster, group: &str, topic: &str) -> Consumer {
+/// A consumer of `group` subscribed to `topic`, not yet joined.
+fn member(cluster: &Cluster, group: &str, topic: &str) -> Consumer {
     let mut consumer =
         Consumer::new(settings(cluster, group, OffsetReset::Earliest)).expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// A consumer of `group` that joined and holds its partitions (records
+/// polled on the way are dropped).
+async fn joined(cluster: &Cluster, group: &str, topic: &str) -> Consumer {
+    let mut consumer = member(cluster, group, topic);
     for _ in 0..100 {
         consumer
             .poll(Duration::from_millis(100))
@@ -301,4 +308,44 @@ async fn a_static_member_restarts_without_a_rebalance() {
         stop.store(true, Ordering::Release);
         task.await.expect("member").close().await.expect("close");
     }
+}
+
+/// At-least-once across crashes: a member that dies (no LeaveGroup) after
+/// committing part of what it read hands the rest to the next member, which
+/// reads exactly the uncommitted records again; after a commit of
+/// everything handed out, a crash repeats nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_repeats_exactly_the_uncommitted_records() {
+    let cluster = cluster().await;
+    cluster.create_topic("crash", 1).expect("topic");
+    produce(&cluster, "crash", 0, 10).await;
+    let offsets = |records: &[ConsumerRecord]| records.iter().map(|r| r.offset).collect::<Vec<_>>();
+
+    // Processed and committed 6 of the 10 it read, then crashed.
+    let mut first = member(&cluster, "crash-group", "crash");
+    let read = collect(&mut first, 10, Duration::from_secs(10)).await;
+    assert_eq!(offsets(&read), (0..10).collect::<Vec<i64>>());
+    first
+        .commit_offsets(&BTreeMap::from([(tp("crash", 0), 6)]))
+        .await
+        .expect("commit");
+    drop(first);
+
+    // The next member gets the partition once the dead one's session
+    // expires, and starts at the commit: 6..9 again, nothing before.
+    let mut second = member(&cluster, "crash-group", "crash");
+    let again = collect(&mut second, 4, Duration::from_secs(20)).await;
+    assert_eq!(
+        offsets(&again),
+        [6, 7, 8, 9],
+        "the uncommitted records, once more"
+    );
+    second.commit().await.expect("commit what was handed out");
+    drop(second);
+
+    produce(&cluster, "crash", 0, 2).await;
+    let mut third = member(&cluster, "crash-group", "crash");
+    let after = collect(&mut third, 2, Duration::from_secs(20)).await;
+    assert_eq!(offsets(&after), [10, 11], "nothing committed is read again");
+    third.close().await.expect("close");
 }
