@@ -177,6 +177,7 @@ impl Group {
     }
 
     /// Joins (or rejoins) the group and returns this member's partitions.
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn join(
         &mut self,
         network: &Arc<Network>,
@@ -449,6 +450,7 @@ impl Group {
     }
 
     /// Commits offsets (the next offset to read, per partition).
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn commit(
         &mut self,
         network: &Network,
@@ -552,6 +554,7 @@ impl Group {
     }
 
     /// The committed offsets of `partitions` (absent when none was committed).
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn committed(
         &mut self,
         network: &Network,
@@ -621,6 +624,7 @@ impl Group {
     }
 
     /// Leaves the group so its partitions move at once.
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn leave(&mut self, network: &Network) -> Result<()> {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.abort();

@@ -28,6 +28,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
 use kafka_protocol::records::{Batches, DecodeOptions, Headers};
+use tracing::Instrument;
 
 pub use config::ConsumerConfig;
 
@@ -602,6 +603,7 @@ impl Consumer {
     }
 
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         if !self.fill(timeout).await? {
             return Ok(Vec::new());
@@ -978,10 +980,13 @@ impl Consumer {
                 ..Default::default()
             };
             let network = self.network.clone();
-            requests.spawn(async move {
-                let connection = network.broker(leader).await?;
-                connection.send(&request).await
-            });
+            requests.spawn(
+                async move {
+                    let connection = network.broker(leader).await?;
+                    connection.send(&request).await
+                }
+                .instrument(tracing::debug_span!("fetch", broker = leader)),
+            );
         }
         let mut refresh = false;
         let mut out_of_range = None;
