@@ -524,3 +524,149 @@ async fn produce_round(cluster: &Cluster, round: &str) -> Vec<String> {
     producer.close(Duration::from_secs(5)).await.expect("close");
     values
 }
+
+/// `poll_events` reports a rebalance in order: the first member hears of
+/// its assignment, then, when a second member joins, of the revocation
+/// (and commits then, still a member of the old generation), then of its
+/// new, smaller assignment. The second member starts where the first
+/// committed: nothing is read twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_events_reports_revocation_before_the_new_assignment() {
+    use kafka_client::consumer::ConsumerEvent;
+    let cluster = cluster().await;
+    cluster.create_topic("events", 2).expect("topic");
+    produce(&cluster, "events", 0, 5).await;
+    produce(&cluster, "events", 1, 5).await;
+
+    /// Calls poll_events until `stop`, logging events and record offsets.
+    fn run(
+        mut consumer: Consumer,
+        stop: Arc<AtomicBool>,
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            for _ in 0..3000 {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let event = consumer
+                    .poll_events(Duration::from_millis(20))
+                    .await
+                    .expect("poll_events");
+                let entry = match event {
+                    ConsumerEvent::Records(records) if records.is_empty() => continue,
+                    ConsumerEvent::Records(records) => {
+                        let read: Vec<String> = records
+                            .iter()
+                            .map(|r| format!("{}@{}", r.partition, r.offset))
+                            .collect();
+                        consumer.commit().await.expect("commit after processing");
+                        format!("records {}", read.join(" "))
+                    }
+                    ConsumerEvent::Revoked(partitions) => {
+                        consumer.commit().await.expect("commit on revocation");
+                        format!("revoked {}", partitions.len())
+                    }
+                    ConsumerEvent::Assigned(partitions) => {
+                        format!("assigned {}", partitions.len())
+                    }
+                };
+                log.lock().expect("lock").push(entry);
+            }
+            consumer.close().await.expect("close");
+        })
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let first_log = Arc::new(Mutex::new(Vec::new()));
+    let first = run(
+        member(&cluster, "events-group", "events"),
+        stop.clone(),
+        first_log.clone(),
+    );
+    let read_count = |log: &Arc<Mutex<Vec<String>>>| -> usize {
+        log.lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|e| e.strip_prefix("records "))
+            .map(|r| r.split(' ').count())
+            .sum()
+    };
+    until("the first member read all 10", || {
+        read_count(&first_log) == 10
+    })
+    .await;
+
+    let second_log = Arc::new(Mutex::new(Vec::new()));
+    let second = run(
+        member(&cluster, "events-group", "events"),
+        stop.clone(),
+        second_log.clone(),
+    );
+    let settled = |log: &Arc<Mutex<Vec<String>>>| {
+        log.lock()
+            .expect("lock")
+            .last()
+            .is_some_and(|e| e == "assigned 1")
+    };
+    until("both hold one partition", || {
+        settled(&first_log) && settled(&second_log)
+    })
+    .await;
+    produce(&cluster, "events", 0, 5).await;
+    produce(&cluster, "events", 1, 5).await;
+    until("the next 10 records", || {
+        read_count(&first_log) + read_count(&second_log) == 20
+    })
+    .await;
+    // As things stood before shutting down: the first member's LeaveGroup
+    // on close rebalances the other one, which is not what is checked here.
+    let first_log = first_log.lock().expect("lock").clone();
+    let second_log = second_log.lock().expect("lock").clone();
+    stop.store(true, Ordering::Release);
+    first.await.expect("first");
+    second.await.expect("second");
+    let kinds = |log: &[String]| -> Vec<String> {
+        let mut kinds: Vec<String> = log
+            .iter()
+            .map(|e| {
+                if e.starts_with("records") {
+                    "records".into()
+                } else {
+                    e.clone()
+                }
+            })
+            .collect();
+        kinds.dedup();
+        kinds
+    };
+    assert_eq!(
+        kinds(&first_log),
+        [
+            "assigned 2",
+            "records",
+            "revoked 2",
+            "assigned 1",
+            "records"
+        ],
+        "{first_log:?}"
+    );
+    assert_eq!(
+        kinds(&second_log),
+        ["assigned 1", "records"],
+        "{second_log:?}"
+    );
+    // Offsets 0..10 of both partitions, each read once across the two.
+    let mut read: Vec<String> = first_log
+        .iter()
+        .chain(&second_log)
+        .filter_map(|e| e.strip_prefix("records "))
+        .flat_map(|r| r.split(' ').map(str::to_owned))
+        .collect();
+    read.sort();
+    let mut expected: Vec<String> = (0..2)
+        .flat_map(|p| (0..10).map(move |o| format!("{p}@{o}")))
+        .collect();
+    expected.sort();
+    assert_eq!(read, expected);
+}

@@ -235,6 +235,28 @@ pub struct Consumer {
     /// group (taken out of `group`) and hands it back when done; see
     /// `commit_async` for why.
     commit_in_flight: Option<tokio::task::JoinHandle<Option<group::Group>>>,
+    /// `poll_events` has reported the revocation of the current
+    /// assignment; the next call rejoins.
+    revocation_reported: bool,
+}
+
+/// What [`Consumer::poll_events`] hands the application: records, or a step
+/// of a rebalance, in the order they happen.
+#[derive(Debug)]
+pub enum ConsumerEvent {
+    /// Records, as [`Consumer::poll`] returns them (none when the timeout
+    /// passed first).
+    Records(Vec<ConsumerRecord>),
+    /// The group is rebalancing and these partitions are about to be taken
+    /// (all of them: the range and round-robin assignors are eager). The
+    /// consumer is still a member of the ending generation, so offsets of
+    /// what was processed can be committed now; the next call rejoins.
+    /// With `enable.auto.commit`, what was handed out has already been
+    /// committed, as the Java client does before rejoining.
+    Revoked(Vec<TopicPartition>),
+    /// The rebalance finished; these partitions are assigned now, and
+    /// positions start at their committed offsets.
+    Assigned(Vec<TopicPartition>),
 }
 
 /// The outcome of one [`Consumer::commit_async`]: await it for the result,
@@ -314,7 +336,7 @@ impl futures_core::Stream for RecordStream<'_> {
                         .fetch_max_wait
                         .max(Duration::from_millis(100));
                     this.state = StreamState::Filling(Box::pin(async move {
-                        let result = consumer.fill(wait).await;
+                        let result = consumer.fill(wait, true).await;
                         if matches!(result, Ok(false)) && consumer.positions.is_empty() {
                             // Nothing assigned (yet): fill returned at once.
                             tokio::time::sleep(wait).await;
@@ -372,6 +394,7 @@ impl Consumer {
             ),
             settings,
             commit_in_flight: None,
+            revocation_reported: false,
         })
     }
 
@@ -523,6 +546,12 @@ impl Consumer {
         if !group.needs_join() {
             return Ok(());
         }
+        if !self.revocation_reported {
+            self.commit_before_rebalance().await;
+        }
+        let Some(group) = self.group.as_mut() else {
+            return Ok(());
+        };
         let joined = group.join(&self.network, &self.subscription).await;
         self.metadata = ConsumerGroupMetadata::of(group);
         let assignment = joined?;
@@ -605,10 +634,78 @@ impl Consumer {
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        if !self.fill(timeout).await? {
+        if !self.fill(timeout, true).await? {
             return Ok(Vec::new());
         }
         Ok(self.hand_out(self.settings.max_poll_records))
+    }
+
+    /// Like [`poll`](Self::poll), but a rebalance is reported rather than
+    /// handled silently: first [`ConsumerEvent::Revoked`] with the partitions
+    /// about to be taken (the application commits what it processed, with
+    /// the consumer in hand), then, on the next call, the rejoin and
+    /// [`ConsumerEvent::Assigned`], then records of the new assignment.
+    ///
+    /// Events come from the call the application makes anyway, rather than
+    /// from a listener object the consumer calls back into: a listener would
+    /// need the consumer (to commit) while the consumer is busy calling it,
+    /// which in Rust means shared mutable state; here the borrow checker
+    /// keeps the order right instead.
+    ///
+    /// ```no_run
+    /// # async fn run(mut consumer: kafka_client::consumer::Consumer) -> kafka_client::Result<()> {
+    /// use kafka_client::consumer::ConsumerEvent;
+    /// use std::time::Duration;
+    ///
+    /// loop {
+    ///     match consumer.poll_events(Duration::from_millis(500)).await? {
+    ///         ConsumerEvent::Records(records) => {
+    ///             for record in records {
+    ///                 println!("{}-{}@{}", record.topic, record.partition, record.offset);
+    ///             }
+    ///         }
+    ///         // Commit what was processed before the partitions move.
+    ///         ConsumerEvent::Revoked(_) => consumer.commit().await?,
+    ///         ConsumerEvent::Assigned(partitions) => println!("now reading {partitions:?}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn poll_events(&mut self, timeout: Duration) -> Result<ConsumerEvent> {
+        // Two rounds at most: a fill can end because a rebalance began.
+        for _ in 0..2 {
+            if self.group.as_ref().is_some_and(group::Group::needs_join) {
+                if !self.revocation_reported && !self.positions.is_empty() {
+                    self.settle_commits().await?;
+                    self.commit_before_rebalance().await;
+                    // Fetched but not handed out: the next owner reads them.
+                    self.buffered.clear();
+                    self.revocation_reported = true;
+                    return Ok(ConsumerEvent::Revoked(self.assignment()));
+                }
+                self.rejoin_if_needed().await?;
+                self.revocation_reported = false;
+                return Ok(ConsumerEvent::Assigned(self.assignment()));
+            }
+            if self.fill(timeout, false).await? {
+                let records = self.hand_out(self.settings.max_poll_records);
+                return Ok(ConsumerEvent::Records(records));
+            }
+        }
+        Ok(ConsumerEvent::Records(Vec::new()))
+    }
+
+    /// With `enable.auto.commit`, commits what was handed out before the
+    /// member rejoins (Java's onJoinPrepare), so the partitions' next owner
+    /// starts after it.
+    async fn commit_before_rebalance(&mut self) {
+        if !self.settings.enable_auto_commit || self.positions.is_empty() {
+            return;
+        }
+        if let Err(e) = self.commit().await {
+            tracing::warn!(error = %e, "commit before rebalancing failed");
+        }
     }
 
     /// The records as a [`Stream`](futures_core::Stream), in offset order
@@ -668,7 +765,10 @@ impl Consumer {
     /// Poll's work short of handing records out: the group's bookkeeping,
     /// then fetching until a record is ready or `timeout` passed. Whether
     /// one is ready.
-    async fn fill(&mut self, timeout: Duration) -> Result<bool> {
+    ///
+    /// Without `rejoin`, a rebalance that is due ends the fill (with no
+    /// record ready) instead of being joined, for `poll_events` to report.
+    async fn fill(&mut self, timeout: Duration, rejoin: bool) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + timeout;
         self.settle_commits().await?;
         if let Some(group) = &self.group {
@@ -685,7 +785,11 @@ impl Consumer {
         self.auto_commit().await;
         let mut fetched = false;
         loop {
-            self.rejoin_if_needed().await?;
+            if rejoin {
+                self.rejoin_if_needed().await?;
+            } else if self.group.as_ref().is_some_and(group::Group::needs_join) {
+                return Ok(false);
+            }
             if self.has_ready() {
                 return Ok(true);
             }
