@@ -670,3 +670,36 @@ async fn poll_events_reports_revocation_before_the_new_assignment() {
     expected.sort();
     assert_eq!(read, expected);
 }
+
+/// The consumer's counters: records and bytes handed out, fetches, lag
+/// per partition from the high watermark, commits and rebalances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_records_lag_commits_and_rebalances() {
+    let cluster = cluster().await;
+    cluster.create_topic("counted", 1).expect("topic");
+    produce(&cluster, "counted", 0, 10).await;
+    let mut settings = settings(&cluster, "counted-group", OffsetReset::Earliest);
+    settings.max_poll_records = 4;
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["counted"]).expect("subscribe");
+    let read = collect(&mut consumer, 4, Duration::from_secs(10)).await;
+    assert_eq!(read.len(), 4, "max.poll.records caps a poll");
+    consumer.commit().await.expect("commit");
+    let stats = consumer.stats();
+    assert_eq!(stats.records_consumed, 4);
+    let bytes: usize = read
+        .iter()
+        .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
+        .sum();
+    assert_eq!(stats.bytes_consumed, bytes as u64);
+    assert!(stats.fetch_requests >= 1, "{stats:?}");
+    assert_eq!(stats.commits, 1);
+    assert_eq!(stats.rebalances, 1);
+    assert!(stats.rebalance_time > Duration::ZERO);
+    assert_eq!(
+        stats.lag.get(&tp("counted", 0)),
+        Some(&6),
+        "10 in the log, 4 handed out: {stats:?}"
+    );
+    consumer.close().await.expect("close");
+}

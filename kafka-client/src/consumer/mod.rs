@@ -238,6 +238,44 @@ pub struct Consumer {
     /// `poll_events` has reported the revocation of the current
     /// assignment; the next call rejoins.
     revocation_reported: bool,
+    counters: Counters,
+}
+
+/// A snapshot of a consumer's counters ([`Consumer::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    /// Records handed to the application.
+    pub records_consumed: u64,
+    /// Key and value bytes of those records.
+    pub bytes_consumed: u64,
+    /// Fetch requests answered.
+    pub fetch_requests: u64,
+    /// Mean time from sending a fetch to its answer (long polls included).
+    pub average_fetch_latency: Duration,
+    /// Commits the coordinator accepted (sync, async and automatic).
+    pub commits: u64,
+    /// Rebalances this member completed (joins of the group).
+    pub rebalances: u64,
+    /// Time spent joining them, in all.
+    pub rebalance_time: Duration,
+    /// Per assigned partition: the high watermark (the last stable offset
+    /// with `read_committed`) of the last fetch minus the position, i.e.
+    /// records not yet handed out.
+    pub lag: BTreeMap<TopicPartition, i64>,
+}
+
+/// The counters behind [`ConsumerStats`]; commits are shared with the
+/// tasks `commit_async` starts.
+#[derive(Debug, Default)]
+struct Counters {
+    records: u64,
+    bytes: u64,
+    fetches: u64,
+    fetch_time: Duration,
+    commits: Arc<std::sync::atomic::AtomicU64>,
+    rebalances: u64,
+    rebalance_time: Duration,
+    high_watermarks: BTreeMap<TopicPartition, i64>,
 }
 
 /// What [`Consumer::poll_events`] hands the application: records, or a step
@@ -395,6 +433,7 @@ impl Consumer {
             settings,
             commit_in_flight: None,
             revocation_reported: false,
+            counters: Counters::default(),
         })
     }
 
@@ -457,7 +496,15 @@ impl Consumer {
     pub async fn commit(&mut self) -> Result<()> {
         self.settle_commits().await?;
         let group = self.group.as_mut().ok_or_else(|| no_group("commit"))?;
-        group.commit(&self.network, &self.consumed).await
+        group.commit(&self.network, &self.consumed).await?;
+        self.counted_commit();
+        Ok(())
+    }
+
+    fn counted_commit(&self) {
+        self.counters
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Commits the offsets of every record handed out so far without
@@ -494,6 +541,7 @@ impl Consumer {
         }
         let offsets = self.consumed.clone();
         let network = self.network.clone();
+        let commits = self.counters.commits.clone();
         self.commit_in_flight = Some(tokio::spawn(async move {
             let mut group = match (group, previous) {
                 (Some(group), _) => group,
@@ -507,6 +555,9 @@ impl Consumer {
                 (None, None) => return None,
             };
             let result = group.commit(&network, &offsets).await;
+            if result.is_ok() {
+                commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Err(Err(e)) = answer.send(result) {
                 tracing::warn!(error = %e, "commit_async failed");
             }
@@ -552,7 +603,12 @@ impl Consumer {
         let Some(group) = self.group.as_mut() else {
             return Ok(());
         };
+        let started = tokio::time::Instant::now();
         let joined = group.join(&self.network, &self.subscription).await;
+        if joined.is_ok() {
+            self.counters.rebalances += 1;
+            self.counters.rebalance_time += started.elapsed();
+        }
         self.metadata = ConsumerGroupMetadata::of(group);
         let assignment = joined?;
         let partitions: Vec<TopicPartition> = assignment
@@ -845,8 +901,43 @@ impl Consumer {
                 },
                 r.offset + 1,
             );
+            self.counters.bytes += (r.key.as_ref().map_or(0, Bytes::len)
+                + r.value.as_ref().map_or(0, Bytes::len)) as u64;
         }
+        self.counters.records += records.len() as u64;
         records
+    }
+
+    /// A snapshot of the consumer's counters, with each assigned
+    /// partition's lag as of the last fetch.
+    pub fn stats(&self) -> ConsumerStats {
+        let fetches = self.counters.fetches;
+        let lag = self
+            .positions
+            .iter()
+            .filter_map(|(tp, position)| {
+                let high_watermark = *self.counters.high_watermarks.get(tp)?;
+                let next = self.consumed.get(tp).copied().or(*position)?;
+                Some((tp.clone(), (high_watermark - next).max(0)))
+            })
+            .collect();
+        ConsumerStats {
+            records_consumed: self.counters.records,
+            bytes_consumed: self.counters.bytes,
+            fetch_requests: fetches,
+            average_fetch_latency: if fetches == 0 {
+                Duration::ZERO
+            } else {
+                self.counters.fetch_time / u32::try_from(fetches).unwrap_or(u32::MAX)
+            },
+            commits: self
+                .counters
+                .commits
+                .load(std::sync::atomic::Ordering::Relaxed),
+            rebalances: self.counters.rebalances,
+            rebalance_time: self.counters.rebalance_time,
+            lag,
+        }
     }
 
     /// The next record without awaiting anything, if one is buffered and
@@ -1014,7 +1105,9 @@ impl Consumer {
     pub async fn commit_offsets(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         self.settle_commits().await?;
         let group = self.group.as_mut().ok_or_else(|| no_group("commit"))?;
-        group.commit(&self.network, offsets).await
+        group.commit(&self.network, offsets).await?;
+        self.counted_commit();
+        Ok(())
     }
 
     /// The group's committed offsets for these partitions, including those
@@ -1087,7 +1180,9 @@ impl Consumer {
             requests.spawn(
                 async move {
                     let connection = network.broker(leader).await?;
-                    connection.send(&request).await
+                    let sent = tokio::time::Instant::now();
+                    let response = connection.send(&request).await?;
+                    Ok::<_, Error>((response, sent.elapsed()))
                 }
                 .instrument(tracing::debug_span!("fetch", broker = leader)),
             );
@@ -1096,7 +1191,11 @@ impl Consumer {
         let mut out_of_range = None;
         while let Some(joined) = requests.join_next().await {
             let response = match joined {
-                Ok(Ok(response)) => response,
+                Ok(Ok((response, latency))) => {
+                    self.counters.fetches += 1;
+                    self.counters.fetch_time += latency;
+                    response
+                }
                 Ok(Err(e)) if e.retriable() => {
                     refresh = true;
                     continue;
@@ -1151,6 +1250,15 @@ impl Consumer {
                             ));
                         }
                     }
+                    // read_committed consumers can only get to the last
+                    // stable offset, so their lag is measured from it (as
+                    // Java's records-lag is).
+                    let end = if read_committed && data.last_stable_offset >= 0 {
+                        data.last_stable_offset
+                    } else {
+                        data.high_watermark
+                    };
+                    self.counters.high_watermarks.insert(tp.clone(), end);
                     let aborted: Vec<(i64, i64)> = data
                         .aborted_transactions
                         .iter()
