@@ -36,6 +36,9 @@
 //!   `auto.offset.reset=earliest`, `enable.auto.commit=false`.
 //! - `--producer-property k=v` (consume only): properties of the fill
 //!   producer, e.g. `compression.type=lz4` to consume compressed batches.
+//! - `--librdkafka-property k=v`: for librdkafka alone, for its own tuning
+//!   names that our client refuses (`queued.min.messages`,
+//!   `fetch.queue.backoff.ms`, `batch.num.messages`, ...).
 //! - `--client ours|librdkafka|both`: `both` (the default when built with
 //!   `--features rdkafka`) runs ours first, then librdkafka.
 //! - `--timeout-secs SECS`: the most one run may take (default 60 s plus
@@ -96,11 +99,12 @@ mod cli {
     pub const USAGE: &str = "\
 usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions P]
                     [--bootstrap-server HOST:PORT] [--property k=v]...
-                    [--client ours|librdkafka|both] [--timeout-secs SECS]
+                    [--librdkafka-property k=v]... [--client ours|librdkafka|both]
+                    [--timeout-secs SECS]
        perf consume --num-records N [--record-size S] [--topic T] [--partitions P]
                     [--bootstrap-server HOST:PORT] [--property k=v]...
-                    [--producer-property k=v]... [--client ours|librdkafka|both]
-                    [--timeout-secs SECS]";
+                    [--producer-property k=v]... [--librdkafka-property k=v]...
+                    [--client ours|librdkafka|both] [--timeout-secs SECS]";
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Workload {
@@ -143,6 +147,9 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
         pub partitions: i32,
         pub properties: Vec<(String, String)>,
         pub producer_properties: Vec<(String, String)>,
+        /// For librdkafka only: its own tuning names (`queued.min.messages`,
+        /// `fetch.queue.backoff.ms`, ...), which our client refuses.
+        pub librdkafka_properties: Vec<(String, String)>,
         pub clients: Vec<Client>,
         pub timeout: Duration,
     }
@@ -219,6 +226,7 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
             partitions: 6,
             properties: Vec::new(),
             producer_properties: Vec::new(),
+            librdkafka_properties: Vec::new(),
             clients: default_clients(),
             timeout: Duration::ZERO,
         };
@@ -238,6 +246,7 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
                 "producer-property" if workload == Workload::Consume => {
                     args.producer_properties.push(property(&name, &value)?)
                 }
+                "librdkafka-property" => args.librdkafka_properties.push(property(&name, &value)?),
                 "client" => args.clients = clients(&value)?,
                 "timeout-secs" => timeout = Some(Duration::from_secs(at_least_one(&name, &value)?)),
                 _ => {
@@ -1475,12 +1484,13 @@ mod bench {
         }
         let mut reports = Vec::new();
         for ((client, topic), partitions) in topics.into_iter().zip(partitions) {
+            let properties = properties_for(args, client);
             let job = Job {
                 bootstrap: &bootstrap,
                 topic: &topic,
                 records: args.records,
                 payload: &payload,
-                properties: &args.properties,
+                properties: &properties,
                 partitions,
                 warm_up: true,
                 deadline: Instant::now() + args.timeout,
@@ -1511,7 +1521,9 @@ mod bench {
                 }
                 Client::Ours => ours::consumer_settings(NO_BROKER, &args.properties).map(drop)?,
                 #[cfg(feature = "rdkafka")]
-                Client::Librdkafka => crate::librdkafka::check(produce, &args.properties)?,
+                Client::Librdkafka => {
+                    crate::librdkafka::check(produce, &properties_for(args, client))?
+                }
                 #[cfg(not(feature = "rdkafka"))]
                 Client::Librdkafka => {
                     return Err("librdkafka: build with --features rdkafka".into());
@@ -1524,6 +1536,16 @@ mod bench {
                 .map_err(|e| format!("--producer-property: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The properties a client runs with: `--property` for both, then
+    /// `--librdkafka-property` for librdkafka alone.
+    fn properties_for(args: &BenchArgs, client: Client) -> Vec<(String, String)> {
+        let mut properties = args.properties.clone();
+        if client == Client::Librdkafka {
+            properties.extend(args.librdkafka_properties.iter().cloned());
+        }
+        properties
     }
 
     /// Each client its own topic when both run, so neither reads the
