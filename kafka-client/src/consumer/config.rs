@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use super::assignor::{RangeAssignor, RoundRobinAssignor};
 use super::{ConsumerSettings, IsolationLevel, OffsetReset};
-use crate::properties::{boolean, check_bootstrap_servers, millis, positive, suggestion};
+use crate::properties::{
+    boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
+};
 use crate::{Error, Result};
 
 const PROPERTIES: &[&str] = &[
@@ -158,7 +160,13 @@ impl ConsumerConfig {
             "max.poll.interval.ms" => s.max_poll_interval = millis(known, value)?,
             "session.timeout.ms" => s.session_timeout = millis(known, value)?,
             "heartbeat.interval.ms" => s.heartbeat_interval = millis(known, value)?,
-            "fetch.min.bytes" => s.fetch_min_bytes = positive(known, value)? as i32,
+            // 0 is valid in Java: answer at once, even with no data.
+            "fetch.min.bytes" => {
+                let n: i64 = parse_number(known, value)?;
+                s.fetch_min_bytes = i32::try_from(n).ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    Error::config(known, format!("`{value}` must be between 0 and 2147483647"))
+                })?;
+            }
             "fetch.max.bytes" => s.fetch_max_bytes = positive(known, value)? as i32,
             "fetch.max.wait.ms" => s.fetch_max_wait = millis(known, value)?,
             "max.partition.fetch.bytes" => {
@@ -375,6 +383,22 @@ mod tests {
         );
         assert_eq!(s.fetch_max_wait.as_millis(), 500);
         assert_eq!(s.assignor.name(), "range");
+    }
+
+    #[test]
+    fn fetch_min_bytes_may_be_zero_as_in_java() {
+        let s = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("fetch.min.bytes", "0"),
+        ])
+        .unwrap()
+        .build()
+        .unwrap();
+        assert_eq!(s.fetch_min_bytes, 0);
+        let error = ConsumerConfig::new()
+            .set("fetch.min.bytes", "-1")
+            .unwrap_err();
+        assert_eq!(property_of(error), "fetch.min.bytes");
     }
 
     #[test]
