@@ -3,8 +3,8 @@
 //! background heartbeats, `max.poll.interval.ms`, static membership),
 //! `poll` or a `Stream`, `seek`, `position`, `pause`/`resume`, offsets for
 //! times, `auto.offset.reset`, commits (sync, async, automatic) and
-//! `read_committed`. Not yet: the cooperative-sticky assignor and rebalance
-//! events (see issue #5).
+//! `read_committed`, rebalance events (`poll_events`) and counters
+//! (`stats`). Not yet: the cooperative-sticky assignor (see issue #5).
 //!
 //! Keys and values are zero-copy slices of the fetch response. With `read_committed`, fetches
 //! stop at the last stable offset, records of aborted transactions are
@@ -893,16 +893,23 @@ impl Consumer {
             self.buffered = kept;
             records
         };
-        for r in &records {
-            self.consumed.insert(
-                TopicPartition {
-                    topic: r.topic.clone(),
-                    partition: r.partition,
-                },
-                r.offset + 1,
-            );
+        for (i, r) in records.iter().enumerate() {
             self.counters.bytes += (r.key.as_ref().map_or(0, Bytes::len)
                 + r.value.as_ref().map_or(0, Bytes::len)) as u64;
+            // Records come in runs of one partition: its consumed offset is
+            // the run's last, so the key is built once a run, not a record.
+            let run_ends = records
+                .get(i + 1)
+                .is_none_or(|next| next.partition != r.partition || next.topic != r.topic);
+            if run_ends {
+                self.consumed.insert(
+                    TopicPartition {
+                        topic: r.topic.clone(),
+                        partition: r.partition,
+                    },
+                    r.offset + 1,
+                );
+            }
         }
         self.counters.records += records.len() as u64;
         records
