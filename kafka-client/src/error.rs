@@ -53,6 +53,22 @@ pub enum Error {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// A call that the client's current state does not allow, such as
+    /// `send` on a transactional producer outside a transaction (Java's
+    /// `IllegalStateException`).
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// The current transaction cannot commit: call `abort_transaction`,
+    /// then process the input again from its last committed offsets. Holds
+    /// the error that caused it (a failed batch, a rebalance that fenced
+    /// the offsets, a transaction the broker aborted on timeout).
+    #[error("transaction must be aborted: {0}")]
+    AbortableTransaction(Box<Error>),
+    /// The producer cannot be used again (for example it was fenced by a
+    /// newer producer with the same `transactional.id`); every later call
+    /// returns this. Close it; a new producer may take over.
+    #[error("producer is unusable: {0}")]
+    Fatal(Box<Error>),
 }
 
 impl Error {
@@ -64,8 +80,33 @@ impl Error {
             Error::Config { .. }
             | Error::Protocol(_)
             | Error::RecordTooLarge { .. }
-            | Error::Closed => false,
+            | Error::Closed
+            | Error::InvalidState(_)
+            | Error::AbortableTransaction(_)
+            | Error::Fatal(_) => false,
         }
+    }
+
+    /// The broker error code behind this error, looking through
+    /// [`AbortableTransaction`](Self::AbortableTransaction) and
+    /// [`Fatal`](Self::Fatal).
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Kafka { code, .. } => Some(*code),
+            Error::AbortableTransaction(inner) | Error::Fatal(inner) => inner.code(),
+            _ => None,
+        }
+    }
+
+    /// Whether the producer is unusable from now on.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Fatal(_))
+    }
+
+    /// Whether the transaction must be aborted (and the producer can go on
+    /// after that).
+    pub fn is_abortable(&self) -> bool {
+        matches!(self, Error::AbortableTransaction(_))
     }
 
     /// A broker error with context.
@@ -102,5 +143,15 @@ mod tests {
             Error::kafka(ErrorCode::NotLeaderOrFollower, "orders-3").to_string(),
             "broker error NOT_LEADER_OR_FOLLOWER (6) (orders-3)"
         );
+    }
+
+    #[test]
+    fn transaction_wrappers_keep_the_code_and_are_not_retriable() {
+        let fenced = Error::Fatal(Box::new(Error::kafka(ErrorCode::ProducerFenced, "txn")));
+        assert_eq!(fenced.code(), Some(ErrorCode::ProducerFenced));
+        assert!(fenced.is_fatal() && !fenced.is_abortable() && !fenced.retriable());
+        let abortable = Error::AbortableTransaction(Box::new(Error::Timeout("delivery".into())));
+        assert_eq!(abortable.code(), None);
+        assert!(abortable.is_abortable() && !abortable.is_fatal() && !abortable.retriable());
     }
 }

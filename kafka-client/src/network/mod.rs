@@ -14,6 +14,7 @@
 
 mod backoff;
 mod connection;
+mod coordinator;
 mod metadata;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 
 pub use backoff::Backoff;
 pub use connection::{Connection, PendingResponse};
+pub use coordinator::{CoordinatorKind, find_coordinator};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 
 use crate::{Error, Result};

@@ -53,6 +53,8 @@ pub struct AccumulatorConfig {
     pub compression: Compression,
     /// `compression.level` for the codec.
     pub compression_level: Option<i32>,
+    /// Batches carry the transactional flag (`transactional.id` is set).
+    pub transactional: bool,
 }
 
 /// A batch being filled or in flight.
@@ -316,7 +318,8 @@ impl Accumulator {
                 let mut builder = BatchBuilder::new(self.config.batch_size);
                 builder
                     .set_compression(self.config.compression)
-                    .set_compression_level(self.config.compression_level);
+                    .set_compression_level(self.config.compression_level)
+                    .set_transactional(self.config.transactional);
                 queue.push_back(ProducerBatch {
                     tp: tp.clone(),
                     builder: Some(builder),
@@ -492,16 +495,21 @@ impl Accumulator {
         self.memory_freed.notify_waiters();
     }
 
-    /// Fails and removes everything queued.
-    pub fn abort_all(&self, error: &Error) {
+    /// Fails and removes everything queued (not what is in flight).
+    /// Returns whether any of it had been given idempotent sequence
+    /// numbers, which then will never be acknowledged.
+    pub fn abort_all(&self, error: &Error) -> bool {
         let batches: Vec<ProducerBatch> = {
             let mut queues = self.lock();
             queues.batches.drain().flat_map(|(_, q)| q).collect()
         };
+        let mut sequenced = false;
         for batch in batches {
+            sequenced |= batch.base_sequence.is_some();
             self.release(&batch);
             batch.fail(error.clone());
         }
+        sequenced
     }
 }
 
@@ -516,6 +524,7 @@ mod tests {
             buffer_memory: memory,
             compression: Compression::None,
             compression_level: None,
+            transactional: false,
         })
     }
 

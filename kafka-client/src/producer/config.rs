@@ -354,13 +354,16 @@ impl ProducerConfig {
         if self.bootstrap.is_empty() {
             return Err(Error::config("bootstrap.servers", "is required"));
         }
-        if self.transactional_id.is_some() {
+        let mut settings = self.settings.clone();
+        let transactional = self.transactional_id.is_some();
+        if transactional && !settings.idempotence {
             return Err(Error::config(
-                "transactional.id",
-                "transactions are not supported by this producer yet",
+                "enable.idempotence",
+                "must be true with a transactional.id",
             ));
         }
-        let mut settings = self.settings.clone();
+        settings.transactional_id = self.transactional_id.clone();
+        settings.transaction_timeout = self.transaction_timeout;
         settings.network.bootstrap_servers = self
             .bootstrap
             .split(',')
@@ -386,7 +389,7 @@ impl ProducerConfig {
         if settings.idempotence
             && let Some((property, reason)) = conflict
         {
-            if idempotence_explicit {
+            if idempotence_explicit || transactional {
                 return Err(Error::config(property, reason));
             }
             // Java: idempotence only by default gives way to these settings.
@@ -647,6 +650,26 @@ mod tests {
             ),
             "partitioner.class"
         );
+    }
+
+    #[test]
+    fn a_transactional_id_needs_idempotence_and_its_settings() {
+        let s = built(&[
+            ("transactional.id", "worker-1"),
+            ("transaction.timeout.ms", "10000"),
+        ])
+        .unwrap();
+        assert_eq!(s.transactional_id.as_deref(), Some("worker-1"));
+        assert_eq!(s.transaction_timeout, Duration::from_secs(10));
+        assert!(s.idempotence);
+        for conflict in [
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+            ("max.in.flight.requests.per.connection", "6"),
+        ] {
+            let error = built(&[("transactional.id", "worker-1"), conflict]).unwrap_err();
+            assert_eq!(property_of(error), conflict.0, "{conflict:?}");
+        }
     }
 
     #[test]

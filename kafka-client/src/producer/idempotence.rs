@@ -49,6 +49,13 @@ impl Idempotence {
         if let Some(known) = *producer {
             return Ok(known);
         }
+        if self.transactional_id.is_some() {
+            // A transactional producer gets its id from init_transactions,
+            // through its transaction coordinator.
+            return Err(Error::InvalidState(
+                "init_transactions has not completed".into(),
+            ));
+        }
         let connection = network.any().await?;
         let response = connection
             .send(&InitProducerIdRequest {
@@ -72,6 +79,22 @@ impl Idempotence {
         );
         *producer = Some(known);
         Ok(known)
+    }
+
+    /// Takes the producer id and epoch the transaction coordinator gave
+    /// (InitProducerId), starting every partition's sequences again at 0.
+    /// Call only with nothing in flight.
+    pub(crate) async fn set_producer(&self, producer_id: i64, epoch: i16) {
+        let mut producer = self.producer.lock().await;
+        self.lock_sequences().clear();
+        self.acked.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.needs_bump.store(false, Ordering::Release);
+        *producer = Some((producer_id, epoch));
+    }
+
+    /// The producer id and epoch, if known.
+    pub(crate) async fn current(&self) -> Option<(i64, i16)> {
+        *self.producer.lock().await
     }
 
     /// Asks for an epoch bump (KIP-360) before the next send.

@@ -8,7 +8,9 @@ mod idempotence;
 pub mod partitioner;
 mod sender;
 mod stats;
+mod transaction;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +26,9 @@ pub use config::ProducerConfig;
 use idempotence::Idempotence;
 use sender::SenderConfig;
 pub use stats::ProducerStats;
+use transaction::Transactions;
 
+use crate::consumer::ConsumerGroupMetadata;
 use crate::network::{ClusterMetadata, Network, NetworkConfig};
 use crate::{Error, Result};
 
@@ -135,6 +139,12 @@ pub struct ProducerSettings {
     pub max_request_size: usize,
     /// Chooses partitions for records without an explicit one.
     pub partitioner: Arc<dyn partitioner::Partitioner>,
+    /// `transactional.id`: with one, the producer is transactional (see
+    /// [`Producer::init_transactions`]).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction left
+    /// open longer.
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerSettings {
@@ -162,6 +172,8 @@ impl ProducerSettings {
             delivery_timeout: Duration::from_secs(120),
             max_request_size: 1024 * 1024,
             partitioner: Arc::new(partitioner::DefaultPartitioner::new(false)),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -199,6 +211,8 @@ struct Inner {
     accumulator: Arc<Accumulator>,
     sender: std::sync::Mutex<Option<JoinHandle<()>>>,
     stats: Arc<stats::Counters>,
+    idempotence: Option<Arc<Idempotence>>,
+    transactions: Option<Arc<Transactions>>,
 }
 
 fn now_ms() -> i64 {
@@ -222,6 +236,16 @@ impl Producer {
                 "must be at most 5 with enable.idempotence=true",
             ));
         }
+        let transactional_id = settings
+            .transactional_id
+            .clone()
+            .filter(|id| !id.is_empty());
+        if transactional_id.is_some() && !settings.idempotence {
+            return Err(Error::config(
+                "enable.idempotence",
+                "must be true with a transactional.id",
+            ));
+        }
         let network = Network::new(settings.network.clone())?;
         let accumulator = Arc::new(Accumulator::new(AccumulatorConfig {
             batch_size: settings.batch_size,
@@ -229,10 +253,18 @@ impl Producer {
             buffer_memory: settings.buffer_memory,
             compression: settings.compression,
             compression_level: settings.compression_level,
+            transactional: transactional_id.is_some(),
         }));
         let idempotence = settings
             .idempotence
-            .then(|| Arc::new(Idempotence::new(None)));
+            .then(|| Arc::new(Idempotence::new(transactional_id.clone())));
+        let transactions = transactional_id.map(|id| {
+            Arc::new(Transactions::new(
+                id,
+                settings.transaction_timeout,
+                settings.retry_backoff,
+            ))
+        });
         let stats = Arc::new(stats::Counters::default());
         let span = tracing::info_span!(
             "producer",
@@ -242,7 +274,8 @@ impl Producer {
             sender::run(
                 network.clone(),
                 accumulator.clone(),
-                idempotence,
+                idempotence.clone(),
+                transactions.clone(),
                 SenderConfig {
                     acks: settings.acks,
                     request_timeout: settings.network.request_timeout,
@@ -264,6 +297,8 @@ impl Producer {
                 accumulator,
                 sender: std::sync::Mutex::new(Some(sender)),
                 stats,
+                idempotence,
+                transactions,
             }),
         })
     }
@@ -271,8 +306,16 @@ impl Producer {
     /// Queues a record and returns its delivery future. Waits (up to
     /// `max.block.ms`) only for topic metadata and `buffer.memory`, never
     /// for the network send itself.
+    ///
+    /// A transactional producer sends only inside a transaction, between
+    /// [`begin_transaction`](Self::begin_transaction) and its commit or
+    /// abort; otherwise this fails with [`Error::InvalidState`], or with the
+    /// error that made the transaction abortable or the producer unusable.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let settings = &self.inner.settings;
+        if let Some(txn) = &self.inner.transactions {
+            txn.check_send()?;
+        }
         let size = record_size(
             record.key.as_deref(),
             record.value.as_deref(),
@@ -421,26 +464,153 @@ impl Producer {
     /// Sends everything queued now, ignoring `linger.ms`, and waits until
     /// every record sent before this call is acknowledged or failed.
     pub async fn flush(&self) -> Result<()> {
-        let accumulator = &self.inner.accumulator;
-        accumulator.begin_flush();
         // Bounded by delivery.timeout.ms: every queued batch completes or
         // expires by then.
         let deadline = tokio::time::Instant::now()
             + self.inner.settings.delivery_timeout
             + Duration::from_secs(1);
+        self.flush_until(deadline, "delivery.timeout.ms").await
+    }
+
+    /// [`flush`](Self::flush) that gives up at `deadline`; `limit` names it
+    /// in the error.
+    async fn flush_until(&self, deadline: tokio::time::Instant, limit: &str) -> Result<()> {
+        let accumulator = &self.inner.accumulator;
+        accumulator.begin_flush();
         let result = loop {
             if accumulator.used_memory() == 0 {
                 break Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                break Err(Error::Timeout(
-                    "flush did not finish within delivery.timeout.ms".into(),
-                ));
+                break Err(Error::Timeout(format!(
+                    "flush did not finish within {limit}"
+                )));
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
         accumulator.end_flush();
         result
+    }
+
+    fn transactions(&self, call: &str) -> Result<(&Arc<Transactions>, &Arc<Idempotence>)> {
+        match (&self.inner.transactions, &self.inner.idempotence) {
+            (Some(txn), Some(idempotence)) => Ok((txn, idempotence)),
+            _ => Err(Error::InvalidState(format!(
+                "{call} needs a producer with a transactional.id"
+            ))),
+        }
+    }
+
+    /// Registers the `transactional.id` with its coordinator and gets the
+    /// producer id and epoch. This fences any earlier producer with the same
+    /// id (its next transactional call fails with `PRODUCER_FENCED`) and
+    /// aborts the transaction it left open, waiting for that abort to
+    /// finish. Call once, before anything else; after a timeout it may be
+    /// called again.
+    ///
+    /// ```no_run
+    /// # async fn run() -> kafka_client::Result<()> {
+    /// use std::time::Duration;
+    /// use kafka_client::producer::{Producer, ProducerConfig, ProducerRecord};
+    ///
+    /// let producer = Producer::new(
+    ///     ProducerConfig::new()
+    ///         .set("bootstrap.servers", "127.0.0.1:9092")?
+    ///         .set("transactional.id", "invoicer-1")?
+    ///         .build()?,
+    /// )?;
+    /// producer.init_transactions(Duration::from_secs(30)).await?;
+    /// producer.begin_transaction()?;
+    /// producer.send(ProducerRecord::new("invoices").value("42")).await?;
+    /// producer.commit_transaction(Duration::from_secs(30)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn init_transactions(&self, timeout: Duration) -> Result<()> {
+        let (txn, idempotence) = self.transactions("init_transactions")?;
+        txn.init(&self.inner.network, idempotence, timeout).await
+    }
+
+    /// Starts a transaction. Local only: the coordinator hears of it when
+    /// the first partition or offsets are added, so it takes no timeout.
+    pub fn begin_transaction(&self) -> Result<()> {
+        let (txn, _) = self.transactions("begin_transaction")?;
+        txn.begin()
+    }
+
+    /// Commits a consumer's offsets with the current transaction: they
+    /// become the group's committed offsets if and only if the transaction
+    /// commits. `offsets` are the next offsets to read (last processed + 1);
+    /// `group` comes from [`Consumer::group_metadata`], so that the group
+    /// coordinator refuses offsets from a member that a rebalance replaced
+    /// (that refusal makes the transaction abortable).
+    ///
+    /// [`Consumer::group_metadata`]: crate::consumer::Consumer::group_metadata
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &BTreeMap<TopicPartition, i64>,
+        group: &ConsumerGroupMetadata,
+        timeout: Duration,
+    ) -> Result<()> {
+        let (txn, idempotence) = self.transactions("send_offsets_to_transaction")?;
+        txn.send_offsets(&self.inner.network, idempotence, offsets, group, timeout)
+            .await
+    }
+
+    /// Flushes every record of the transaction and commits it. A
+    /// [`Error::Timeout`] leaves the commit pending: call again to resume
+    /// it. If a record could not be delivered, or the coordinator refused,
+    /// the error is [`Error::AbortableTransaction`] (call
+    /// [`abort_transaction`](Self::abort_transaction)) or [`Error::Fatal`].
+    pub async fn commit_transaction(&self, timeout: Duration) -> Result<()> {
+        let (txn, idempotence) = self.transactions("commit_transaction")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        txn.start_commit()?;
+        let flushed = self
+            .flush_until(deadline, "the commit_transaction timeout")
+            .await;
+        if let Some(error) = txn.blocked() {
+            // A batch failed: the transaction cannot commit.
+            return Err(error);
+        }
+        flushed?;
+        // Partitions may have been added while the flush ran.
+        if txn.start_commit()? {
+            txn.end(&self.inner.network, idempotence, true, deadline)
+                .await?;
+        }
+        txn.finished();
+        Ok(())
+    }
+
+    /// Aborts the transaction: records not yet sent fail with
+    /// [`Error::AbortableTransaction`], and those already written are never
+    /// shown to `read_committed` consumers. The only call allowed after an
+    /// abortable error. A [`Error::Timeout`] leaves the abort pending: call
+    /// again to resume it.
+    pub async fn abort_transaction(&self, timeout: Duration) -> Result<()> {
+        let (txn, idempotence) = self.transactions("abort_transaction")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        txn.start_abort()?;
+        // The sender fails what is queued; wait for what is in flight.
+        let accumulator = &self.inner.accumulator;
+        accumulator.data_ready.notify_one();
+        while accumulator.used_memory() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout(
+                    "abort_transaction: requests still in flight".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if txn.start_abort()? {
+            txn.end(&self.inner.network, idempotence, false, deadline)
+                .await?;
+        }
+        if txn.needs_bump() || idempotence.needs_bump() {
+            txn.bump(&self.inner.network, idempotence, deadline).await?;
+        }
+        txn.finished();
+        Ok(())
     }
 
     /// Stops accepting records, sends what is queued, and waits up to

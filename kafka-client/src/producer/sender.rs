@@ -22,6 +22,7 @@ use tracing::Instrument;
 use super::accumulator::{Accumulator, ProducerBatch, TopicPartition};
 use super::idempotence::Idempotence;
 use super::stats::Counters;
+use super::transaction::Transactions;
 use crate::network::{Connection, Network, PendingResponse};
 use crate::{Error, Result};
 
@@ -53,6 +54,7 @@ pub(crate) async fn run(
     network: Arc<Network>,
     accumulator: Arc<Accumulator>,
     idempotence: Option<Arc<Idempotence>>,
+    transactions: Option<Arc<Transactions>>,
     config: SenderConfig,
     stats: Arc<Counters>,
 ) {
@@ -70,17 +72,30 @@ pub(crate) async fn run(
             accumulator.release(&batch);
             Counters::add(&stats.errors, 1);
             let records = batch.record_count();
-            batch.fail(Error::Timeout(format!(
+            let error = Error::Timeout(format!(
                 "delivery.timeout.ms ({:?}) passed before {records} records were acknowledged",
                 config.delivery_timeout
-            )));
+            ));
+            if let Some(txn) = &transactions {
+                txn.batch_failed(&error);
+            }
+            batch.fail(error);
+        }
+        if let Some(txn) = &transactions
+            && let Some(error) = txn.blocked()
+            && accumulator.abort_all(&error)
+        {
+            // Sequences that will never be acknowledged.
+            txn.bump_after_abort();
         }
         if accumulator.is_closed_and_empty() && in_flight.values().all(|n| *n == 0) {
             break;
         }
         let nothing_in_flight = in_flight.values().all(|n| *n == 0);
         let mut paused = false;
+        // A transactional producer bumps its epoch when it aborts.
         if let Some(idem) = &idempotence
+            && transactions.is_none()
             && idem.needs_bump()
         {
             if nothing_in_flight && !accumulator.has_unresolved() {
@@ -98,9 +113,24 @@ pub(crate) async fn run(
                 paused = true;
             }
         }
-        let (mut ready, next) = accumulator.ready(now);
+        let (mut ready, mut next) = accumulator.ready(now);
         if paused {
             ready.retain(|tp| accumulator.is_unresolved(tp));
+        }
+        if let (Some(txn), Some(idem)) = (&transactions, &idempotence) {
+            // A partition's first batch waits until the coordinator has
+            // added the partition to the transaction.
+            let (to_add, retry_at) = txn.partition_ready(&mut ready, now);
+            if !to_add.is_empty() {
+                txn.add_partitions(&network, idem, &to_add, config.request_timeout)
+                    .await;
+                let mut added = to_add;
+                txn.partition_ready(&mut added, now);
+                ready.extend(added);
+            }
+            if let Some(at) = retry_at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
         }
         let metadata = network.metadata();
         let mut by_leader: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
@@ -167,6 +197,9 @@ pub(crate) async fn run(
                     Err(e) => {
                         accumulator.release(&batch);
                         Counters::add(&stats.errors, 1);
+                        if let Some(txn) = &transactions {
+                            txn.batch_failed(&e);
+                        }
                         batch.fail(e);
                         continue;
                     }
@@ -230,7 +263,14 @@ pub(crate) async fn run(
                         *n = n.saturating_sub(1);
                     }
                     Counters::sub(&stats.in_flight, 1);
-                    handle(completed, &network, &accumulator, idempotence.as_deref(), &config, &stats);
+                    let outcome = Outcome {
+                        accumulator: &accumulator,
+                        idempotence: idempotence.as_deref(),
+                        transactions: transactions.as_deref(),
+                        config: &config,
+                        stats: &stats,
+                    };
+                    handle(completed, &network, &outcome);
                 }
             }
             _ = tokio::time::sleep(wait) => {}
@@ -316,26 +356,14 @@ fn backoff(config: &SenderConfig, attempts: u32) -> Duration {
 }
 
 /// Completes, retries or fails each batch of a finished request.
-fn handle(
-    completed: Completed,
-    network: &Arc<Network>,
-    accumulator: &Accumulator,
-    idempotence: Option<&Idempotence>,
-    config: &SenderConfig,
-    stats: &Counters,
-) {
+fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
     let Completed {
         batches,
         result,
         submitted,
         ..
     } = completed;
-    let outcome = Outcome {
-        accumulator,
-        idempotence,
-        config,
-        stats,
-    };
+    let idempotence = outcome.idempotence;
     let response = match result {
         Ok(Some(response)) => response,
         Ok(None) => {
@@ -412,7 +440,10 @@ fn handle(
                 if lost_state && let Some(idem) = idempotence {
                     idem.request_bump();
                 }
-                outcome.retry_or_fail(batch, error, true);
+                // In a transaction the epoch is bumped by the abort these
+                // errors call for (KIP-360); a retry could not succeed.
+                let retriable = outcome.transactions.is_none();
+                outcome.retry_or_fail(batch, error, retriable);
             }
             code if code.retriable() => outcome.retry_or_fail(batch, error, true),
             _ => {
@@ -437,6 +468,7 @@ fn handle(
 struct Outcome<'a> {
     accumulator: &'a Accumulator,
     idempotence: Option<&'a Idempotence>,
+    transactions: Option<&'a Transactions>,
     config: &'a SenderConfig,
     stats: &'a Counters,
 }
@@ -469,11 +501,15 @@ impl Outcome<'_> {
                 // Its sequence numbers will never be acknowledged.
                 idem.request_bump();
             }
-            batch.fail(if expired {
+            let error = if expired {
                 Error::Timeout(format!("delivery.timeout.ms passed; last error: {error}"))
             } else {
                 error
-            });
+            };
+            if let Some(txn) = self.transactions {
+                txn.batch_failed(&error);
+            }
+            batch.fail(error);
             return;
         }
         tracing::debug!(
