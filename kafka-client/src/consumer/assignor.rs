@@ -1,7 +1,7 @@
 //! Partition assignment for consumer groups: the Java client's wire format
 //! for subscriptions and assignments (so mixed groups of this client, Java
-//! and librdkafka consumers work) and the `range` and `roundrobin`
-//! assignors, which the group leader runs.
+//! and librdkafka consumers work) and the `range`, `roundrobin` and
+//! `cooperative-sticky` assignors, which the group leader runs.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,8 @@ use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubsc
 use kafka_protocol::{Decode, Encode};
 
 use crate::{Error, Result};
+
+pub use super::sticky::CooperativeStickyAssignor;
 
 /// The newest subscription and assignment versions this client writes.
 pub const SUBSCRIPTION_VERSION: i16 = 3;
@@ -97,10 +99,38 @@ pub struct Member {
 /// Member id -> topic -> partitions.
 pub type Assignment = BTreeMap<String, BTreeMap<String, Vec<i32>>>;
 
+/// How a group moves partitions in a rebalance (Java's
+/// `ConsumerPartitionAssignor.RebalanceProtocol`), ordered as Java orders
+/// them: a consumer uses the greatest protocol all its assignors support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RebalanceProtocol {
+    /// Every member gives up all its partitions before rejoining; the
+    /// leader hands them all out again (range, round-robin).
+    Eager,
+    /// Incremental cooperative rebalancing (KIP-429): members keep their
+    /// partitions while rejoining and advertise them as owned; the leader
+    /// never gives a partition to a new owner in the generation that takes
+    /// it from the old one, so a partition that moves is revoked in one
+    /// rebalance and assigned in the next, and one that stays is never
+    /// revoked.
+    Cooperative,
+}
+
 /// A partition assignor, run by the group leader.
 pub trait Assignor: Send + Sync + std::fmt::Debug {
     /// The protocol name members advertise (`range`, `roundrobin`, ...).
     fn name(&self) -> &'static str;
+    /// The rebalance protocols this assignor can work under (Java's
+    /// `supportedProtocols()`); eager only unless it says otherwise.
+    fn supported_protocols(&self) -> &'static [RebalanceProtocol] {
+        &[RebalanceProtocol::Eager]
+    }
+    /// The `UserData` of this member's subscription, given the generation
+    /// of its current assignment (-1 before the first); none by default.
+    fn subscription_user_data(&self, generation: i32) -> Option<Bytes> {
+        let _ = generation;
+        None
+    }
     /// Assigns the partitions of every subscribed topic (`partitions` gives
     /// each topic's count) to the members.
     fn assign(&self, members: &[Member], partitions: &BTreeMap<String, i32>) -> Assignment;
@@ -108,7 +138,7 @@ pub trait Assignor: Send + Sync + std::fmt::Debug {
 
 /// Members in the order Java's assignors use: static members by instance
 /// id, then dynamic ones by member id.
-fn ordered(members: &[Member]) -> Vec<&Member> {
+pub(crate) fn ordered(members: &[Member]) -> Vec<&Member> {
     let mut sorted: Vec<&Member> = members.iter().collect();
     sorted.sort_by(|a, b| match (&a.instance_id, &b.instance_id) {
         (Some(x), Some(y)) => x.cmp(y),
@@ -119,11 +149,63 @@ fn ordered(members: &[Member]) -> Vec<&Member> {
     sorted
 }
 
-fn empty(members: &[Member]) -> Assignment {
+pub(crate) fn empty(members: &[Member]) -> Assignment {
     members
         .iter()
         .map(|m| (m.id.clone(), BTreeMap::new()))
         .collect()
+}
+
+/// The greatest rebalance protocol every one of `assignors` supports, as
+/// Java's `ConsumerCoordinator` picks it (so `cooperative-sticky,range`
+/// rebalances eagerly: the first step of Java's upgrade path); `None` when
+/// they have none in common.
+pub fn common_protocol(assignors: &[std::sync::Arc<dyn Assignor>]) -> Option<RebalanceProtocol> {
+    let first = assignors.first()?;
+    first
+        .supported_protocols()
+        .iter()
+        .copied()
+        .filter(|p| {
+            assignors
+                .iter()
+                .all(|a| a.supported_protocols().contains(p))
+        })
+        .max()
+}
+
+/// The cooperative protocol's safety rule, applied to any assignment: a
+/// partition given to one member while another member's subscription says
+/// it owns it is taken out of the assignment. The owner sees it missing,
+/// revokes it and rejoins, and the follow-up rebalance assigns it, so no
+/// partition is ever fetched by two members at once. Returns how many
+/// partitions were held back.
+pub fn withhold_transfers(members: &[Member], assignment: &mut Assignment) -> usize {
+    let mut claims: BTreeMap<(&str, i32), Vec<&str>> = BTreeMap::new();
+    for m in members {
+        for tp in &m.subscription.owned_partitions {
+            for p in &tp.partitions {
+                claims
+                    .entry((tp.topic.as_str(), *p))
+                    .or_default()
+                    .push(m.id.as_str());
+            }
+        }
+    }
+    let mut held = 0;
+    for (member, topics) in assignment.iter_mut() {
+        for (topic, partitions) in topics.iter_mut() {
+            partitions.retain(|p| {
+                let taken = claims
+                    .get(&(topic.as_str(), *p))
+                    .is_some_and(|owners| owners.iter().any(|o| o != member));
+                held += usize::from(taken);
+                !taken
+            });
+        }
+        topics.retain(|_, partitions| !partitions.is_empty());
+    }
+    held
 }
 
 /// Java's `RangeAssignor`: per topic, consecutive ranges of partitions, the
@@ -261,6 +343,53 @@ mod tests {
             assert!(flat(&a, "a").iter().all(|tp| tp.starts_with("x-")));
             assert!(flat(&a, "c").iter().all(|tp| tp.starts_with("y-")));
         }
+    }
+
+    #[test]
+    fn a_cooperative_subscription_has_javas_v3_layout() {
+        use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as Owned;
+        let subscription = ConsumerProtocolSubscription {
+            topics: vec!["t".into()],
+            user_data: CooperativeStickyAssignor.subscription_user_data(4),
+            owned_partitions: vec![Owned {
+                topic: "t".into(),
+                partitions: vec![0, 2],
+            }],
+            generation_id: 4,
+            ..Default::default()
+        };
+        let bytes = encode_subscription(&subscription).unwrap();
+        #[rustfmt::skip]
+        let expected: &[u8] = &[
+            0, 3,                   // version
+            0, 0, 0, 1, 0, 1, b't', // topics: ["t"]
+            0, 0, 0, 4, 0, 0, 0, 4, // user data: the generation as INT32
+            0, 0, 0, 1, 0, 1, b't', // owned partitions: t ...
+            0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, // ... [0, 2]
+            0, 0, 0, 4,             // generation id
+            0xff, 0xff,             // rack id: null
+        ];
+        assert_eq!(&bytes[..], expected);
+        let decoded = decode_subscription(&bytes).unwrap();
+        assert_eq!(decoded.owned_partitions, subscription.owned_partitions);
+        assert_eq!(decoded.generation_id, 4);
+    }
+
+    #[test]
+    fn the_protocol_is_the_greatest_all_assignors_support() {
+        use std::sync::Arc;
+        let sticky: Arc<dyn Assignor> = Arc::new(CooperativeStickyAssignor);
+        let range: Arc<dyn Assignor> = Arc::new(RangeAssignor);
+        assert_eq!(
+            common_protocol(&[sticky.clone()]),
+            Some(RebalanceProtocol::Cooperative)
+        );
+        // Java's upgrade path: both offered, eager until range is dropped.
+        assert_eq!(
+            common_protocol(&[sticky, range]),
+            Some(RebalanceProtocol::Eager)
+        );
+        assert_eq!(common_protocol(&[]), None);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! `max.poll.interval.ms=300000`, `fetch.min.bytes=1`,
 //! `fetch.max.bytes=52428800`, `fetch.max.wait.ms=500`,
 //! `max.partition.fetch.bytes=1048576`, `check.crcs=true`,
-//! `partition.assignment.strategy=range`.
+//! `partition.assignment.strategy=range,cooperative-sticky`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::assignor::{RangeAssignor, RoundRobinAssignor};
+use super::assignor::{
+    Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor, common_protocol,
+};
 use super::{ConsumerSettings, IsolationLevel, OffsetReset};
 use crate::properties::{
     boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
@@ -173,29 +175,42 @@ impl ConsumerConfig {
                 s.max_partition_fetch_bytes = positive(known, value)? as i32
             }
             "partition.assignment.strategy" => {
-                // The first strategy named is the one this client offers.
-                let first = value.split(',').map(str::trim).next().unwrap_or_default();
-                s.assignor = match first {
-                    "range" | "org.apache.kafka.clients.consumer.RangeAssignor" => {
-                        Arc::new(RangeAssignor)
-                    }
-                    "roundrobin" | "org.apache.kafka.clients.consumer.RoundRobinAssignor" => {
-                        Arc::new(RoundRobinAssignor)
-                    }
-                    "cooperative-sticky"
-                    | "org.apache.kafka.clients.consumer.CooperativeStickyAssignor" => {
-                        return Err(Error::config(
-                            known,
-                            "cooperative-sticky is not supported yet; use range or roundrobin",
-                        ));
-                    }
-                    other => {
-                        return Err(Error::config(
-                            known,
-                            format!("`{other}` is not range or roundrobin"),
-                        ));
+                // Every strategy named is offered, preferred first, as Java
+                // does; the coordinator picks one all members offer.
+                let mut assignors: Vec<Arc<dyn Assignor>> = Vec::new();
+                for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    let assignor: Arc<dyn Assignor> = match name {
+                        "range" | "org.apache.kafka.clients.consumer.RangeAssignor" => {
+                            Arc::new(RangeAssignor)
+                        }
+                        "roundrobin" | "org.apache.kafka.clients.consumer.RoundRobinAssignor" => {
+                            Arc::new(RoundRobinAssignor)
+                        }
+                        "cooperative-sticky"
+                        | "org.apache.kafka.clients.consumer.CooperativeStickyAssignor" => {
+                            Arc::new(CooperativeStickyAssignor)
+                        }
+                        other => {
+                            return Err(Error::config(
+                                known,
+                                format!("`{other}` is not range, roundrobin or cooperative-sticky"),
+                            ));
+                        }
+                    };
+                    if !assignors.iter().any(|a| a.name() == assignor.name()) {
+                        assignors.push(assignor);
                     }
                 }
+                if assignors.is_empty() {
+                    return Err(Error::config(known, "names no assignor"));
+                }
+                if common_protocol(&assignors).is_none() {
+                    return Err(Error::config(
+                        known,
+                        "the assignors have no rebalance protocol in common",
+                    ));
+                }
+                s.assignors = assignors;
             }
             "check.crcs" => s.check_crcs = boolean(known, value)?,
             // Accepted for compatibility; rack-aware fetching is not implemented.
@@ -382,7 +397,8 @@ mod tests {
             (1, 52_428_800, 1_048_576)
         );
         assert_eq!(s.fetch_max_wait.as_millis(), 500);
-        assert_eq!(s.assignor.name(), "range");
+        let names: Vec<&str> = s.assignors.iter().map(|a| a.name()).collect();
+        assert_eq!(names, ["range", "cooperative-sticky"]);
     }
 
     #[test]
@@ -419,7 +435,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.group_instance_id.as_deref(), Some("i-1"));
         assert_eq!(s.isolation_level, IsolationLevel::ReadCommitted);
-        assert_eq!(s.assignor.name(), "roundrobin");
+        let names: Vec<&str> = s.assignors.iter().map(|a| a.name()).collect();
+        assert_eq!(names, ["roundrobin", "range"]);
         let mut config = ConsumerConfig::new();
         for (name, bad) in [
             ("auto.offset.reset", "smallest"),
@@ -427,12 +444,35 @@ mod tests {
             ("max.poll.records", "0"),
             ("session.timeout.ms", "-1"),
             ("enable.auto.commit", "yes"),
-            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("partition.assignment.strategy", "sticky"),
+            ("partition.assignment.strategy", " , "),
         ] {
             assert_eq!(property_of(config.set(name, bad).unwrap_err()), name);
         }
         let err = config.set("group.idd", "g").unwrap_err();
         assert!(err.to_string().contains("did you mean `group.id`"), "{err}");
+    }
+
+    #[test]
+    fn assignment_strategies_are_listed_in_order_by_short_or_java_names() {
+        let names = |value: &str| -> Vec<&'static str> {
+            ConsumerConfig::from_properties([
+                ("bootstrap.servers", "h:1"),
+                ("partition.assignment.strategy", value),
+            ])
+            .unwrap()
+            .build()
+            .unwrap()
+            .assignors
+            .iter()
+            .map(|a| a.name())
+            .collect()
+        };
+        assert_eq!(names("cooperative-sticky"), ["cooperative-sticky"]);
+        assert_eq!(
+            names("org.apache.kafka.clients.consumer.CooperativeStickyAssignor, range, range"),
+            ["cooperative-sticky", "range"]
+        );
     }
 
     #[test]
@@ -490,8 +530,8 @@ mod tests {
         ])
         .unwrap();
         let (a, b) = (typed.build().unwrap(), named.build().unwrap());
-        // ConsumerSettings holds a `dyn Assignor`, so compare field by field;
-        // Debug covers every field (the assignor by its name).
+        // ConsumerSettings holds `dyn Assignor`s, so compare field by field;
+        // Debug covers every field (the assignors by their names).
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert_eq!(a.group_id.as_deref(), Some("g"));
         assert_eq!(a.network.client_id.as_deref(), Some("typed"));

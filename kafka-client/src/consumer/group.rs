@@ -22,12 +22,13 @@ use kafka_protocol::{ErrorCode, Request};
 use tokio::task::JoinHandle;
 
 use super::assignor::{
-    Assignor, Member, decode_assignment, decode_subscription, encode_assignment,
-    encode_subscription,
+    Assignor, Member, RebalanceProtocol, common_protocol, decode_assignment, decode_subscription,
+    encode_assignment, encode_subscription, withhold_transfers,
 };
 use crate::network::{Connection, Network};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
+use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
 
 /// Group settings from the consumer's configuration.
 #[derive(Debug, Clone)]
@@ -43,11 +44,31 @@ fn code(raw: i16) -> ErrorCode {
     ErrorCode::from_code(raw).unwrap_or(ErrorCode::UnknownServerError)
 }
 
+/// What a completed join gave this member.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    /// Its partitions in the new generation.
+    pub assignment: BTreeMap<String, Vec<i32>>,
+    /// The member had lost its generation (fenced, forgotten, or left
+    /// after a poll timeout) before or during this join: what it owned may
+    /// have been given away meanwhile, so it joined owning nothing and must
+    /// not commit or keep positions of its old partitions.
+    pub lost: bool,
+}
+
 /// This member's view of its group.
 #[derive(Debug)]
 pub(crate) struct Group {
     config: GroupConfig,
-    assignor: Arc<dyn Assignor>,
+    /// The assignors offered in JoinGroup, preferred first.
+    assignors: Vec<Arc<dyn Assignor>>,
+    /// The greatest protocol all of them support.
+    protocol: RebalanceProtocol,
+    /// Set when the generation is known to be over for this member (the
+    /// coordinator said UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION or
+    /// FENCED_INSTANCE_ID, or it left after a poll timeout): its partitions
+    /// count as lost, not revoked (Java's `onPartitionsLost`).
+    lost: Arc<AtomicBool>,
     member_id: String,
     generation: i32,
     coordinator: Option<Connection>,
@@ -71,10 +92,12 @@ impl Drop for Group {
 }
 
 impl Group {
-    pub(crate) fn new(config: GroupConfig, assignor: Arc<dyn Assignor>) -> Self {
+    pub(crate) fn new(config: GroupConfig, assignors: Vec<Arc<dyn Assignor>>) -> Self {
         Self {
             config,
-            assignor,
+            protocol: common_protocol(&assignors).unwrap_or(RebalanceProtocol::Eager),
+            assignors,
+            lost: Arc::new(AtomicBool::new(false)),
             member_id: String::new(),
             generation: -1,
             coordinator: None,
@@ -134,6 +157,57 @@ impl Group {
         self.rejoin.load(Ordering::Acquire)
     }
 
+    /// Makes the next poll rejoin: the cooperative follow-up rebalance
+    /// after revoking partitions.
+    pub(crate) fn request_rejoin(&self) {
+        self.rejoin.store(true, Ordering::Release);
+    }
+
+    /// How this member rebalances: cooperative only if every configured
+    /// assignor supports it, as in Java.
+    pub(crate) fn protocol(&self) -> RebalanceProtocol {
+        self.protocol
+    }
+
+    /// Whether the member's generation is known to be over (see `lost`).
+    pub(crate) fn generation_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// The JoinGroup protocols: one per assignor, each with the
+    /// subscription that assignor reads (Java's `ConsumerCoordinator.metadata`).
+    fn protocols(
+        &self,
+        topics: &[String],
+        owned: &[OwnedTopic],
+    ) -> Result<Vec<JoinGroupRequestProtocol>> {
+        self.assignors
+            .iter()
+            .map(|assignor| {
+                let metadata = encode_subscription(&ConsumerProtocolSubscription {
+                    topics: topics.to_vec(),
+                    user_data: assignor.subscription_user_data(self.generation),
+                    owned_partitions: owned.to_vec(),
+                    generation_id: self.generation,
+                    ..Default::default()
+                })?;
+                Ok(JoinGroupRequestProtocol {
+                    name: assignor.name().into(),
+                    metadata,
+                    ..Default::default()
+                })
+            })
+            .collect()
+    }
+
+    /// Java's `resetGenerationOnResponseError`: the member is out of its
+    /// generation, so whatever it owned is lost.
+    fn reset_generation(&mut self) {
+        self.member_id.clear();
+        self.generation = -1;
+        self.lost.store(true, Ordering::Release);
+    }
+
     async fn coordinator(&mut self, network: &Network) -> Result<Connection> {
         if let Some(c) = self.coordinator.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
@@ -177,21 +251,43 @@ impl Group {
     }
 
     /// Joins (or rejoins) the group and returns this member's partitions.
+    /// Under the cooperative protocol `owned` (the partitions the member
+    /// holds now) goes into the subscription; eagerly they were all
+    /// revoked before, so nothing is owned.
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn join(
         &mut self,
         network: &Arc<Network>,
         topics: &[String],
-    ) -> Result<BTreeMap<String, Vec<i32>>> {
+        owned: &[TopicPartition],
+    ) -> Result<Joined> {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.abort();
         }
-        let metadata = encode_subscription(&ConsumerProtocolSubscription {
-            topics: topics.to_vec(),
-            generation_id: self.generation,
-            ..Default::default()
-        })?;
+        let mut lost = self.lost.load(Ordering::Acquire);
+        if lost {
+            self.generation = -1;
+        }
+        let mut owned_topics: Vec<OwnedTopic> = Vec::new();
+        if self.protocol == RebalanceProtocol::Cooperative && !lost {
+            for tp in owned {
+                match owned_topics.iter_mut().find(|t| t.topic == tp.topic) {
+                    Some(t) => t.partitions.push(tp.partition),
+                    None => owned_topics.push(OwnedTopic {
+                        topic: tp.topic.clone(),
+                        partitions: vec![tp.partition],
+                    }),
+                }
+            }
+        }
+        let mut protocols = self.protocols(topics, &owned_topics)?;
         for _ in 0..50 {
+            if !lost && self.lost.load(Ordering::Acquire) {
+                // Fenced mid-join: rejoin as a member owning nothing.
+                lost = true;
+                owned_topics.clear();
+                protocols = self.protocols(topics, &owned_topics)?;
+            }
             let coordinator = self.coordinator(network).await?;
             let join = JoinGroupRequest {
                 group_id: self.config.group_id.clone(),
@@ -200,11 +296,7 @@ impl Group {
                 member_id: self.member_id.clone(),
                 group_instance_id: self.config.instance_id.clone(),
                 protocol_type: "consumer".into(),
-                protocols: vec![JoinGroupRequestProtocol {
-                    name: self.assignor.name().into(),
-                    metadata: metadata.clone(),
-                    ..Default::default()
-                }],
+                protocols: protocols.clone(),
                 ..Default::default()
             };
             let version = coordinator.version_for::<JoinGroupRequest>()?;
@@ -231,7 +323,7 @@ impl Group {
                     continue;
                 }
                 ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
-                    self.member_id.clear();
+                    self.reset_generation();
                     continue;
                 }
                 ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
@@ -250,7 +342,8 @@ impl Group {
             self.generation = response.generation_id;
             let protocol_name = response.protocol_name.clone();
             let assignments = if response.leader == response.member_id {
-                self.lead(network, &response.members).await?
+                self.lead(network, &response.members, protocol_name.as_deref())
+                    .await?
             } else {
                 Vec::new()
             };
@@ -294,7 +387,7 @@ impl Group {
             match code(synced.error_code) {
                 ErrorCode::None => {}
                 ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
-                    self.member_id.clear();
+                    self.reset_generation();
                     continue;
                 }
                 ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
@@ -311,15 +404,17 @@ impl Group {
             }
             let assignment = decode_assignment(&synced.assignment)?;
             self.rejoin.store(false, Ordering::Release);
+            self.lost.store(false, Ordering::Release);
             self.start_heartbeat(coordinator);
             tracing::info!(
                 group = self.config.group_id,
                 member = self.member_id,
                 generation = self.generation,
                 ?assignment,
+                lost,
                 "joined group"
             );
-            return Ok(assignment);
+            return Ok(Joined { assignment, lost });
         }
         Err(Error::Timeout(format!(
             "could not join group {}",
@@ -327,12 +422,29 @@ impl Group {
         )))
     }
 
-    /// The leader's assignment of every member's subscription.
+    /// The leader's assignment of every member's subscription, by the
+    /// assignor of the protocol the coordinator chose.
     async fn lead(
         &self,
         network: &Arc<Network>,
         members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
+        protocol_name: Option<&str>,
     ) -> Result<Vec<SyncGroupRequestAssignment>> {
+        // JoinGroup before v7 does not name the protocol: ours is the
+        // first one every member supports, which with one assignor (all
+        // such old-broker setups) is that one.
+        let assignor = match protocol_name {
+            Some(name) => self.assignors.iter().find(|a| a.name() == name),
+            None => self.assignors.first(),
+        }
+        .ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::InconsistentGroupProtocol,
+                format!(
+                    "the coordinator chose assignor {protocol_name:?}, which this member does not offer"
+                ),
+            )
+        })?;
         let mut parsed = Vec::new();
         for m in members {
             parsed.push(Member {
@@ -351,8 +463,19 @@ impl Group {
                 partitions.insert(topic.clone(), count as i32);
             }
         }
-        self.assignor
-            .assign(&parsed, &partitions)
+        let mut assignment = assignor.assign(&parsed, &partitions);
+        if self.protocol == RebalanceProtocol::Cooperative {
+            // Java's validateCooperativeAssignment, enforced rather than
+            // checked: whatever the assignor did, no partition goes to a new
+            // owner while another member still owns it.
+            let held = withhold_transfers(&parsed, &mut assignment);
+            tracing::debug!(
+                assignor = assignor.name(),
+                held,
+                "cooperative assignment; held-back partitions wait for their owners to revoke"
+            );
+        }
+        assignment
             .into_iter()
             .map(|(member_id, topics)| {
                 Ok(SyncGroupRequestAssignment {
@@ -390,6 +513,7 @@ impl Group {
         };
         let member_id = self.member_id.clone();
         let is_static = self.config.instance_id.is_some();
+        let lost = self.lost.clone();
         self.polled();
         self.heartbeat = Some(tokio::spawn(async move {
             loop {
@@ -417,6 +541,7 @@ impl Group {
                         };
                         let _ = coordinator.call(&request, version).await;
                     }
+                    lost.store(true, Ordering::Release);
                     poll_timeout.store(true, Ordering::Release);
                     rejoin.store(true, Ordering::Release);
                     return;
@@ -435,7 +560,11 @@ impl Group {
                 match coordinator.call(&request, version).await {
                     Ok(r) if r.error_code == 0 => {}
                     Ok(r) => {
-                        tracing::debug!(code = %code(r.error_code), "heartbeat: rejoin needed");
+                        let c = code(r.error_code);
+                        tracing::debug!(code = %c, "heartbeat: rejoin needed");
+                        if generation_over(c) {
+                            lost.store(true, Ordering::Release);
+                        }
                         rejoin.store(true, Ordering::Release);
                         return;
                     }
@@ -520,6 +649,9 @@ impl Group {
                     | ErrorCode::UnknownMemberId
             );
             if rebalancing {
+                if generation_over(c) {
+                    self.lost.store(true, Ordering::Release);
+                }
                 self.rejoin.store(true, Ordering::Release);
             } else if c.retriable() && retry.again().await {
                 continue;
@@ -658,6 +790,14 @@ impl Group {
         self.member_id.clear();
         Ok(())
     }
+}
+
+/// Whether `code` says this member is no longer part of its generation.
+fn generation_over(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId
+    )
 }
 
 /// Whether `code` says the group's coordinator is elsewhere or not ready.

@@ -1,10 +1,21 @@
 //! The consumer: manually assigned partitions (`assign`) or a consumer
-//! group (`subscribe`: join, the leader's range or round-robin assignment,
-//! background heartbeats, `max.poll.interval.ms`, static membership),
-//! `poll` or a `Stream`, `seek`, `position`, `pause`/`resume`, offsets for
-//! times, `auto.offset.reset`, commits (sync, async, automatic) and
+//! group (`subscribe`: join, the leader's range, round-robin or
+//! cooperative-sticky assignment, background heartbeats,
+//! `max.poll.interval.ms`, static membership), `poll` or a `Stream`,
+//! `seek`, `position`, `pause`/`resume`, offsets for times,
+//! `auto.offset.reset`, commits (sync, async, automatic) and
 //! `read_committed`, rebalance events (`poll_events`) and counters
-//! (`stats`). Not yet: the cooperative-sticky assignor (see issue #5).
+//! (`stats`).
+//!
+//! Rebalancing is eager with `range` and `roundrobin` (every partition is
+//! revoked before rejoining) and incremental with `cooperative-sticky`
+//! alone (KIP-429): only partitions that move are revoked, the others keep
+//! their positions and buffered records across the rebalance, and a
+//! partition that moves is assigned to its new owner in a follow-up
+//! rebalance, after its old owner revoked it. Listing several strategies
+//! (`cooperative-sticky,range`) offers them all in JoinGroup; the
+//! coordinator picks one every member supports, and, as in Java, the
+//! consumer rebalances cooperatively only if all of them can.
 //!
 //! Keys and values are zero-copy slices of the fetch response. With `read_committed`, fetches
 //! stop at the last stable offset, records of aborted transactions are
@@ -14,6 +25,7 @@
 pub mod assignor;
 mod config;
 mod group;
+mod sticky;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -109,8 +121,13 @@ pub struct ConsumerSettings {
     pub heartbeat_interval: Duration,
     /// `max.poll.interval.ms` (default 300000), sent as the rebalance timeout.
     pub max_poll_interval: Duration,
-    /// The assignor the group leader runs (`partition.assignment.strategy`).
-    pub assignor: Arc<dyn assignor::Assignor>,
+    /// The assignors offered to the group, preferred first
+    /// (`partition.assignment.strategy`, default `range,cooperative-sticky`
+    /// as in Java 3.x). The coordinator picks one all members offer and the
+    /// leader runs it. The consumer rebalances cooperatively (KIP-429) only
+    /// if every one of them supports it, i.e. with `cooperative-sticky`
+    /// alone.
+    pub assignors: Vec<Arc<dyn assignor::Assignor>>,
     /// `enable.auto.commit` (default true, as in Java). Workers that must
     /// not lose records should turn it off and commit after processing:
     /// auto-commit commits what `poll` handed out, processed or not.
@@ -144,7 +161,10 @@ impl ConsumerSettings {
             session_timeout: Duration::from_secs(45),
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
-            assignor: Arc::new(assignor::RangeAssignor),
+            assignors: vec![
+                Arc::new(assignor::RangeAssignor),
+                Arc::new(assignor::CooperativeStickyAssignor),
+            ],
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
         }
@@ -236,8 +256,16 @@ pub struct Consumer {
     /// `commit_async` for why.
     commit_in_flight: Option<tokio::task::JoinHandle<Option<group::Group>>>,
     /// `poll_events` has reported the revocation of the current
-    /// assignment; the next call rejoins.
+    /// assignment (eager) or its loss (cooperative); the next call rejoins.
     revocation_reported: bool,
+    /// Cooperative rebalancing: partitions just revoked, whose consumed
+    /// offsets stay committable until the application's next call (its
+    /// chance to commit them), then are forgotten so that a late commit
+    /// cannot move a new owner's committed offset back.
+    revoking: Vec<TopicPartition>,
+    /// Cooperative rebalancing: the `Assigned` event that follows a
+    /// `Revoked` one from the same rebalance.
+    pending_assigned: Option<Vec<TopicPartition>>,
     counters: Counters,
 }
 
@@ -278,6 +306,12 @@ struct Counters {
     high_watermarks: BTreeMap<TopicPartition, i64>,
 }
 
+/// What one rejoin changed (see `Consumer::rejoin_if_needed`).
+struct Rebalanced {
+    revoked: Vec<TopicPartition>,
+    added: Vec<TopicPartition>,
+}
+
 /// What [`Consumer::poll_events`] hands the application: records, or a step
 /// of a rebalance, in the order they happen.
 #[derive(Debug)]
@@ -285,15 +319,29 @@ pub enum ConsumerEvent {
     /// Records, as [`Consumer::poll`] returns them (none when the timeout
     /// passed first).
     Records(Vec<ConsumerRecord>),
-    /// The group is rebalancing and these partitions are about to be taken
-    /// (all of them: the range and round-robin assignors are eager). The
-    /// consumer is still a member of the ending generation, so offsets of
-    /// what was processed can be committed now; the next call rejoins.
-    /// With `enable.auto.commit`, what was handed out has already been
-    /// committed, as the Java client does before rejoining.
+    /// These partitions are being taken from this consumer; offsets of
+    /// what was processed can be committed now, before anyone else reads
+    /// them. With `enable.auto.commit`, what was handed out has already
+    /// been committed, as the Java client does before rejoining.
+    ///
+    /// With eager assignors (range, round-robin) this comes before the
+    /// rejoin and lists the whole assignment. With cooperative-sticky it
+    /// comes after the rejoin and lists only the partitions that move to
+    /// another member (never reported for a rebalance that moves none of
+    /// ours): the rest stay assigned and keep their positions. The
+    /// consumer rejoins on the next call so the partitions can be handed
+    /// to their new owners; until then nobody reads them.
+    ///
+    /// If the consumer had lost its membership (fenced, forgotten by the
+    /// coordinator, or left after `max.poll.interval.ms`), the partitions
+    /// may already be someone else's: that is reported as a revocation of
+    /// everything, and the offsets not yet committed are dropped rather
+    /// than committed (Java's `onPartitionsLost`).
     Revoked(Vec<TopicPartition>),
-    /// The rebalance finished; these partitions are assigned now, and
-    /// positions start at their committed offsets.
+    /// The rebalance finished; these partitions were added and their
+    /// positions start at their committed offsets. Eagerly that is the
+    /// whole assignment; cooperatively only what is new (possibly nothing),
+    /// and [`Consumer::assignment`] gives the whole.
     Assigned(Vec<TopicPartition>),
 }
 
@@ -433,6 +481,8 @@ impl Consumer {
             settings,
             commit_in_flight: None,
             revocation_reported: false,
+            revoking: Vec::new(),
+            pending_assigned: None,
             counters: Counters::default(),
         })
     }
@@ -481,7 +531,7 @@ impl Consumer {
             rebalance_timeout: self.settings.max_poll_interval,
             heartbeat_interval: self.settings.heartbeat_interval,
         };
-        let group = group::Group::new(config, self.settings.assignor.clone());
+        let group = group::Group::new(config, self.settings.assignors.clone());
         self.metadata = ConsumerGroupMetadata::of(&group);
         self.group = Some(group);
         // A commit still running belongs to the group just replaced: it
@@ -590,28 +640,80 @@ impl Consumer {
         settled.and(result)
     }
 
-    async fn rejoin_if_needed(&mut self) -> Result<()> {
-        let Some(group) = self.group.as_mut() else {
-            return Ok(());
+    /// Whether the group rebalances cooperatively (KIP-429).
+    fn cooperative(&self) -> bool {
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.protocol() == assignor::RebalanceProtocol::Cooperative)
+    }
+
+    /// Forgets the consumed offsets of partitions revoked by the last
+    /// cooperative rebalance (the application had its chance to commit).
+    fn forget_revoked(&mut self) {
+        for tp in std::mem::take(&mut self.revoking) {
+            if !self.positions.contains_key(&tp) {
+                self.consumed.remove(&tp);
+            }
+        }
+    }
+
+    /// Stops reading `tp`: no position, nothing buffered, not paused.
+    fn drop_partition(&mut self, tp: &TopicPartition) {
+        self.positions.remove(tp);
+        self.paused.remove(tp);
+        self.reset_to.remove(tp);
+        self.counters.high_watermarks.remove(tp);
+    }
+
+    /// Drops every partition as lost: positions, buffered records and
+    /// consumed offsets, none of which may be committed now. Returns them.
+    fn drop_lost(&mut self) -> Vec<TopicPartition> {
+        let lost = self.assignment();
+        for tp in &lost {
+            self.drop_partition(tp);
+            self.consumed.remove(tp);
+        }
+        self.buffered.clear();
+        self.revoking.clear();
+        lost
+    }
+
+    /// Rejoins if the group asked for it; `(revoked, added)` when it did.
+    /// Eagerly everything was revoked before (so `revoked` is empty) and
+    /// everything assigned is added; cooperatively only the differences,
+    /// and a member that revoked something asks for the follow-up
+    /// rebalance at once.
+    async fn rejoin_if_needed(&mut self) -> Result<Option<Rebalanced>> {
+        let Some(group) = self.group.as_ref() else {
+            return Ok(None);
         };
         if !group.needs_join() {
-            return Ok(());
+            return Ok(None);
+        }
+        let generation_lost = group.generation_lost();
+        let cooperative = self.cooperative();
+        self.forget_revoked();
+        let mut lost = Vec::new();
+        if cooperative && generation_lost {
+            lost = self.drop_lost();
         }
         if !self.revocation_reported {
             self.commit_before_rebalance().await;
         }
+        let owned = self.assignment();
         let Some(group) = self.group.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         let started = tokio::time::Instant::now();
-        let joined = group.join(&self.network, &self.subscription).await;
+        let joined = group.join(&self.network, &self.subscription, &owned).await;
         if joined.is_ok() {
             self.counters.rebalances += 1;
             self.counters.rebalance_time += started.elapsed();
         }
         self.metadata = ConsumerGroupMetadata::of(group);
-        let assignment = joined?;
-        let partitions: Vec<TopicPartition> = assignment
+        let joined = joined?;
+        let partitions: Vec<TopicPartition> = joined
+            .assignment
             .iter()
             .flat_map(|(topic, ps)| {
                 ps.iter().map(|p| TopicPartition {
@@ -620,15 +722,80 @@ impl Consumer {
                 })
             })
             .collect();
-        let committed = group.committed(&self.network, &partitions).await?;
-        self.assign(partitions);
-        self.consumed
-            .retain(|tp, _| committed.contains_key(tp) || self.positions.contains_key(tp));
-        for (tp, offset) in committed {
-            self.positions.insert(tp.clone(), Some(offset));
-            self.consumed.insert(tp, offset);
+        if !cooperative {
+            let committed = group.committed(&self.network, &partitions).await?;
+
+            self.assign(partitions.clone());
+            self.consumed
+                .retain(|tp, _| committed.contains_key(tp) || self.positions.contains_key(tp));
+            for (tp, offset) in committed {
+                self.positions.insert(tp.clone(), Some(offset));
+                self.consumed.insert(tp, offset);
+            }
+            return Ok(Some(Rebalanced {
+                revoked: Vec::new(),
+                added: partitions,
+            }));
         }
-        Ok(())
+        if joined.lost {
+            // Fenced while joining: what it held may be someone else's now.
+            lost.extend(self.drop_lost());
+        }
+        let revoked: Vec<TopicPartition> = self
+            .positions
+            .keys()
+            .filter(|tp| !partitions.contains(tp))
+            .cloned()
+            .collect();
+        let added: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|tp| !self.positions.contains_key(tp))
+            .cloned()
+            .collect();
+        for tp in &revoked {
+            self.drop_partition(tp);
+        }
+        if !revoked.is_empty() {
+            // Fetched but not handed out: the next owner reads them.
+            self.buffered.retain(|r| {
+                !revoked
+                    .iter()
+                    .any(|tp| tp.partition == r.partition && tp.topic == r.topic)
+            });
+            self.revoking = revoked.clone();
+        }
+        let Some(group) = self.group.as_mut() else {
+            return Ok(None);
+        };
+        let committed = group.committed(&self.network, &added).await?;
+        for tp in &added {
+            let offset = committed.get(tp).copied();
+            self.positions.insert(tp.clone(), offset);
+            match offset {
+                Some(offset) => self.consumed.insert(tp.clone(), offset),
+                None => self.consumed.remove(tp),
+            };
+        }
+        if !revoked.is_empty() {
+            // KIP-429's second phase: rejoin so that what was given up can
+            // be assigned to its new owner.
+            if let Some(group) = self.group.as_ref() {
+                group.request_rejoin();
+            }
+        }
+        let mut all_revoked = lost;
+        all_revoked.extend(revoked);
+        all_revoked.sort();
+        all_revoked.dedup();
+        tracing::debug!(
+            revoked = ?all_revoked,
+            added = ?added,
+            "cooperative rebalance"
+        );
+        Ok(Some(Rebalanced {
+            revoked: all_revoked,
+            added,
+        }))
     }
 
     /// The assigned partitions.
@@ -729,8 +896,34 @@ impl Consumer {
     /// ```
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn poll_events(&mut self, timeout: Duration) -> Result<ConsumerEvent> {
+        if let Some(added) = self.pending_assigned.take() {
+            return Ok(ConsumerEvent::Assigned(added));
+        }
         // Two rounds at most: a fill can end because a rebalance began.
         for _ in 0..2 {
+            if self.group.as_ref().is_some_and(group::Group::needs_join) && self.cooperative() {
+                self.settle_commits().await?;
+                let lost = self
+                    .group
+                    .as_ref()
+                    .is_some_and(group::Group::generation_lost);
+                if lost && !self.revocation_reported && !self.positions.is_empty() {
+                    // Reported before rejoining, as eagerly; nothing of it
+                    // is committed (the generation is over).
+                    self.revocation_reported = true;
+                    return Ok(ConsumerEvent::Revoked(self.drop_lost()));
+                }
+                let rebalanced = self.rejoin_if_needed().await?;
+                self.revocation_reported = false;
+                let Some(Rebalanced { revoked, added }) = rebalanced else {
+                    continue;
+                };
+                if revoked.is_empty() {
+                    return Ok(ConsumerEvent::Assigned(added));
+                }
+                self.pending_assigned = Some(added);
+                return Ok(ConsumerEvent::Revoked(revoked));
+            }
             if self.group.as_ref().is_some_and(group::Group::needs_join) {
                 if !self.revocation_reported && !self.positions.is_empty() {
                     self.settle_commits().await?;
@@ -827,6 +1020,7 @@ impl Consumer {
     async fn fill(&mut self, timeout: Duration, rejoin: bool) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + timeout;
         self.settle_commits().await?;
+        self.forget_revoked();
         if let Some(group) = &self.group {
             group.polled();
             if group.take_poll_timeout() {
