@@ -381,7 +381,7 @@ mod tests {
         let sticky: Arc<dyn Assignor> = Arc::new(CooperativeStickyAssignor);
         let range: Arc<dyn Assignor> = Arc::new(RangeAssignor);
         assert_eq!(
-            common_protocol(&[sticky.clone()]),
+            common_protocol(std::slice::from_ref(&sticky)),
             Some(RebalanceProtocol::Cooperative)
         );
         // Java's upgrade path: both offered, eager until range is dropped.

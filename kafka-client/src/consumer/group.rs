@@ -38,6 +38,11 @@ pub(crate) struct GroupConfig {
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     pub heartbeat_interval: Duration,
+    /// OffsetFetch waits for offsets of transactions still completing
+    /// (KIP-447's `require_stable`), as `read_committed` consumers must:
+    /// otherwise a partition's new owner could start before offsets that a
+    /// committing transaction is about to make visible.
+    pub require_stable: bool,
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -706,10 +711,12 @@ impl Group {
         let mut retry = CoordinatorRetry::new();
         loop {
             let group_id = self.config.group_id.clone();
+            let require_stable = self.config.require_stable;
             let response = self
-                .call_coordinator(network, &mut retry, 7, |_| OffsetFetchRequest {
+                .call_coordinator(network, &mut retry, 7, |version| OffsetFetchRequest {
                     group_id: group_id.clone(),
                     topics: Some(topics.clone()),
+                    require_stable: require_stable && version >= 7,
                     ..Default::default()
                 })
                 .await?;

@@ -423,8 +423,12 @@ impl futures_core::Stream for RecordStream<'_> {
                         .max(Duration::from_millis(100));
                     this.state = StreamState::Filling(Box::pin(async move {
                         let result = consumer.fill(wait, true).await;
-                        if matches!(result, Ok(false)) && consumer.positions.is_empty() {
-                            // Nothing assigned (yet): fill returned at once.
+                        if matches!(result, Ok(false))
+                            && consumer.positions.is_empty()
+                            && consumer.group.is_none()
+                        {
+                            // Nothing assigned and no group to assign
+                            // anything: fill returned at once.
                             tokio::time::sleep(wait).await;
                         }
                         (consumer, result)
@@ -530,6 +534,7 @@ impl Consumer {
             session_timeout: self.settings.session_timeout,
             rebalance_timeout: self.settings.max_poll_interval,
             heartbeat_interval: self.settings.heartbeat_interval,
+            require_stable: self.settings.isolation_level == IsolationLevel::ReadCommitted,
         };
         let group = group::Group::new(config, self.settings.assignors.clone());
         self.metadata = ConsumerGroupMetadata::of(&group);
@@ -1044,7 +1049,18 @@ impl Consumer {
                 return Ok(true);
             }
             if self.positions.is_empty() {
-                return Ok(false);
+                // Nothing to fetch (a cooperative member waiting for the
+                // follow-up rebalance, or an empty share): wait out the
+                // timeout as Java's poll does, in short steps so that a
+                // rebalance is joined (or reported) as soon as it is due,
+                // rather than returning at once and making the
+                // application's poll loop spin.
+                let now = tokio::time::Instant::now();
+                if now >= deadline || self.group.is_none() {
+                    return Ok(false);
+                }
+                tokio::time::sleep((deadline - now).min(Duration::from_millis(20))).await;
+                continue;
             }
             // Records of paused partitions stay buffered: only the deadline
             // ends the wait (after at least one fetch, even with no time).

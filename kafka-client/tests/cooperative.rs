@@ -1,0 +1,478 @@
+//! Incremental cooperative rebalancing (KIP-429) with the
+//! `cooperative-sticky` assignor, end to end on the bundled broker: a
+//! member that joins takes only what balance needs, the others revoke only
+//! the partitions that move, keep reading the rest without losing their
+//! positions, and no partition is ever owned by two members at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_broker::{BrokerConfig, Cluster};
+use kafka_client::consumer::assignor::{
+    Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor,
+};
+use kafka_client::consumer::{Consumer, ConsumerEvent, ConsumerSettings, OffsetReset};
+use kafka_client::network::{Network, NetworkConfig};
+use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
+use kafka_client::protocol::messages::{DescribeGroupsRequest, FindCoordinatorRequest};
+
+const TOPIC: &str = "coop";
+const PARTITIONS: i32 = 6;
+
+async fn cluster() -> Cluster {
+    Cluster::start(BrokerConfig {
+        brokers: 2,
+        ..BrokerConfig::default()
+    })
+    .await
+    .expect("cluster")
+}
+
+fn settings(cluster: &Cluster, group: &str, assignors: Vec<Arc<dyn Assignor>>) -> ConsumerSettings {
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.group_id = Some(group.into());
+    settings.auto_offset_reset = OffsetReset::Earliest;
+    settings.enable_auto_commit = false;
+    settings.heartbeat_interval = Duration::from_millis(100);
+    settings.session_timeout = Duration::from_secs(6);
+    settings.assignors = assignors;
+    settings
+}
+
+fn cooperative() -> Vec<Arc<dyn Assignor>> {
+    vec![Arc::new(CooperativeStickyAssignor)]
+}
+
+/// `per_partition` records in each partition, values `{round}-{p}-{i}`.
+async fn produce(cluster: &Cluster, round: &str, per_partition: usize) {
+    let producer =
+        Producer::new(ProducerSettings::new(&cluster.bootstrap_servers())).expect("producer");
+    let mut deliveries = Vec::new();
+    for i in 0..per_partition {
+        for p in 0..PARTITIONS {
+            deliveries.push(
+                producer
+                    .send(
+                        ProducerRecord::new(TOPIC)
+                            .partition(p)
+                            .value(format!("{round}-{p}-{i}")),
+                    )
+                    .await
+                    .expect("queued"),
+            );
+        }
+    }
+    for delivery in deliveries {
+        delivery.await.expect("delivered");
+    }
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+/// What one member saw, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+    /// (partition, offset) of each record handed out.
+    Records(Vec<(i32, i64)>),
+}
+
+/// Everything the members share: who owns what (by their own events), and
+/// every time a member saw something that contradicts single ownership.
+#[derive(Debug, Default)]
+struct Ledger {
+    owner: BTreeMap<i32, String>,
+    violations: Vec<String>,
+}
+
+struct Running {
+    log: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Runs a member on `poll_events` until `stop`: commits after each batch
+/// of records and on revocation, and checks every event against `ledger`.
+fn run(
+    name: &'static str,
+    mut consumer: Consumer,
+    stop: Arc<AtomicBool>,
+    ledger: Arc<Mutex<Ledger>>,
+) -> Running {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let shared = log.clone();
+    let task = tokio::spawn(async move {
+        for _ in 0..20_000 {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            let event = consumer
+                .poll_events(Duration::from_millis(50))
+                .await
+                .expect("poll_events");
+            let seen = match event {
+                ConsumerEvent::Records(records) if records.is_empty() => continue,
+                ConsumerEvent::Records(records) => {
+                    let read: Vec<(i32, i64)> =
+                        records.iter().map(|r| (r.partition, r.offset)).collect();
+                    {
+                        let mut ledger = ledger.lock().expect("lock");
+                        for (p, o) in &read {
+                            if ledger.owner.get(p).map(String::as_str) != Some(name) {
+                                let owner = ledger.owner.get(p).cloned();
+                                ledger
+                                    .violations
+                                    .push(format!("{name} read {p}@{o} owned by {owner:?}"));
+                            }
+                        }
+                    }
+                    consumer.commit().await.expect("commit after processing");
+                    Seen::Records(read)
+                }
+                ConsumerEvent::Revoked(partitions) => {
+                    consumer.commit().await.expect("commit on revocation");
+                    let ps: Vec<i32> = partitions.iter().map(|tp| tp.partition).collect();
+                    let mut ledger = ledger.lock().expect("lock");
+                    for p in &ps {
+                        if ledger.owner.remove(p).as_deref() != Some(name) {
+                            ledger
+                                .violations
+                                .push(format!("{name} revoked {p}, which it did not own"));
+                        }
+                    }
+                    Seen::Revoked(ps)
+                }
+                ConsumerEvent::Assigned(partitions) => {
+                    let ps: Vec<i32> = partitions.iter().map(|tp| tp.partition).collect();
+                    let mut ledger = ledger.lock().expect("lock");
+                    for p in &ps {
+                        if let Some(other) = ledger.owner.insert(*p, name.into()) {
+                            ledger.violations.push(format!(
+                                "{name} was assigned {p} while {other} still owned it"
+                            ));
+                        }
+                    }
+                    Seen::Assigned(ps)
+                }
+            };
+            shared.lock().expect("lock").push(seen);
+        }
+        // Leaving rebalances the others; what it owned is theirs to take.
+        ledger
+            .lock()
+            .expect("lock")
+            .owner
+            .retain(|_, owner| owner != name);
+        consumer.close().await.expect("close");
+    });
+    Running { log, task }
+}
+
+/// The partitions a member holds according to its own events.
+fn holding(log: &[Seen]) -> BTreeSet<i32> {
+    let mut held = BTreeSet::new();
+    for seen in log {
+        match seen {
+            Seen::Assigned(ps) => held.extend(ps),
+            Seen::Revoked(ps) => ps.iter().for_each(|p| {
+                held.remove(p);
+            }),
+            Seen::Records(_) => {}
+        }
+    }
+    held
+}
+
+fn read(log: &[Seen]) -> Vec<(i32, i64)> {
+    log.iter()
+        .flat_map(|seen| match seen {
+            Seen::Records(r) => r.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Waits until `condition` holds, for up to 20 s; on timeout shows what
+/// the members saw.
+async fn until(what: &str, runs: &[&Running], mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        if tokio::time::Instant::now() >= deadline {
+            let logs: Vec<Vec<Seen>> = runs
+                .iter()
+                .map(|r| {
+                    snapshot(&r.log)
+                        .into_iter()
+                        .filter(|s| !matches!(s, Seen::Records(_)))
+                        .collect()
+                })
+                .collect();
+            panic!("timed out: {what}; rebalance events: {logs:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn snapshot(log: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
+    log.lock().expect("lock").clone()
+}
+
+/// Two cooperative-sticky members share six partitions, then a third
+/// joins while records keep arriving. The first two each revoke exactly
+/// the one partition that moves to the newcomer, never their whole
+/// assignment; they keep reading the other two without re-reading a
+/// record (their positions survive the rebalance); the newcomer gets the
+/// moved partitions only in the follow-up rebalance, after they were
+/// revoked; and across the group every record is read, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_takes_only_what_moves_and_the_rest_keep_reading() {
+    let cluster = cluster().await;
+    cluster.create_topic(TOPIC, PARTITIONS).expect("topic");
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let member = |name: &'static str| {
+        let mut consumer =
+            Consumer::new(settings(&cluster, "coop-group", cooperative())).expect("consumer");
+        consumer.subscribe(&[TOPIC]).expect("subscribe");
+        run(name, consumer, stop.clone(), ledger.clone())
+    };
+    let a = member("a");
+    let b = member("b");
+    until("a and b hold three partitions each", &[&a, &b], || {
+        holding(&snapshot(&a.log)).len() == 3 && holding(&snapshot(&b.log)).len() == 3
+    })
+    .await;
+    produce(&cluster, "one", 20).await;
+    let total_read =
+        |runs: &[&Running]| -> usize { runs.iter().map(|r| read(&snapshot(&r.log)).len()).sum() };
+    until("a and b read the first round", &[&a, &b], || {
+        total_read(&[&a, &b]) == 6 * 20
+    })
+    .await;
+    let (a_before, b_before) = (snapshot(&a.log), snapshot(&b.log));
+
+    // The third member joins while the second round is being written.
+    let c = member("c");
+    let writer = {
+        let bootstrap = cluster.bootstrap_servers();
+        tokio::spawn(async move {
+            let producer = Producer::new(ProducerSettings::new(&bootstrap)).expect("producer");
+            for i in 0..40 {
+                for p in 0..PARTITIONS {
+                    producer
+                        .send_and_wait(
+                            ProducerRecord::new(TOPIC)
+                                .partition(p)
+                                .value(format!("two-{p}-{i}")),
+                        )
+                        .await
+                        .expect("delivered");
+                }
+            }
+            producer.close(Duration::from_secs(5)).await.expect("close");
+        })
+    };
+    until("every member holds two partitions", &[&a, &b, &c], || {
+        [&a, &b, &c]
+            .iter()
+            .all(|r| holding(&snapshot(&r.log)).len() == 2)
+    })
+    .await;
+    writer.await.expect("writer");
+    produce(&cluster, "three", 10).await;
+    let expected_total = 6 * (20 + 40 + 10);
+    until("the group read all three rounds", &[&a, &b, &c], || {
+        total_read(&[&a, &b, &c]) >= expected_total
+    })
+    .await;
+    // Before anyone closes: a LeaveGroup would start another rebalance.
+    let logs: Vec<(&str, Vec<Seen>)> = vec![
+        ("a", snapshot(&a.log)),
+        ("b", snapshot(&b.log)),
+        ("c", snapshot(&c.log)),
+    ];
+    let violations = ledger.lock().expect("lock").violations.clone();
+    stop.store(true, Ordering::Release);
+    for r in [a, b, c] {
+        r.task.await.expect("member");
+    }
+    assert!(violations.is_empty(), "{violations:?}\n{logs:?}");
+
+    // What a and b revoked after c joined: one partition each, never all
+    // they held, and exactly what c ended up with.
+    let mut moved = BTreeSet::new();
+    for ((name, log), before) in logs.iter().take(2).zip([&a_before, &b_before]) {
+        let held_before = holding(before);
+        let after = &log[before.len()..];
+        let revoked: Vec<&Vec<i32>> = after
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Revoked(ps) => Some(ps),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(revoked.len(), 1, "{name} revoked once: {after:?}");
+        assert_eq!(
+            revoked[0].len(),
+            1,
+            "{name} revoked one partition: {after:?}"
+        );
+        assert!(
+            revoked[0].len() < held_before.len(),
+            "{name} never revokes its whole assignment"
+        );
+        assert!(held_before.contains(&revoked[0][0]));
+        let assigned_after: Vec<&Vec<i32>> = after
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Assigned(ps) => Some(ps),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            assigned_after.iter().all(|ps| ps.is_empty()),
+            "{name} kept its other partitions without having them assigned again: {after:?}"
+        );
+        let held_after = holding(log);
+        assert!(held_after.is_subset(&held_before), "{name} is sticky");
+        moved.insert(revoked[0][0]);
+    }
+    let c_log = &logs[2].1;
+    assert_eq!(holding(c_log), moved, "c holds what a and b gave up");
+    // c's first generation gave it nothing: the moving partitions were
+    // still owned; the follow-up one gave them.
+    let c_assigned: Vec<&Vec<i32>> = c_log
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Assigned(ps) => Some(ps),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        c_assigned.first().map(|ps| ps.len()),
+        Some(0),
+        "c's first assignment waits for the revocations: {c_log:?}"
+    );
+
+    // Every offset of every partition read, none twice, no gaps.
+    let mut per_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (_, log) in &logs {
+        for (p, o) in read(log) {
+            per_partition.entry(p).or_default().push(o);
+        }
+    }
+    for p in 0..PARTITIONS {
+        let mut offsets = per_partition.remove(&p).unwrap_or_default();
+        offsets.sort();
+        let read_count = offsets.len();
+        offsets.dedup();
+        let duplicates = read_count - offsets.len();
+        let expected: Vec<i64> = (0..70).collect();
+        assert_eq!(offsets, expected, "partition {p}: every offset, no gaps");
+        assert_eq!(duplicates, 0, "partition {p}: read twice");
+    }
+}
+
+/// The protocol the coordinator chose for `group`.
+async fn chosen_protocol(cluster: &Cluster, group: &str) -> String {
+    let network = Network::new(NetworkConfig::new(
+        cluster
+            .bootstrap_servers()
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+    ))
+    .expect("network");
+    let found = network
+        .any()
+        .await
+        .expect("a broker")
+        .call(
+            &FindCoordinatorRequest {
+                key: group.into(),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .expect("FindCoordinator");
+    let described = network
+        .connect(&format!("{}:{}", found.host, found.port))
+        .await
+        .expect("coordinator")
+        .send(&DescribeGroupsRequest {
+            groups: vec![group.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("DescribeGroups");
+    described.groups[0].protocol_data.clone()
+}
+
+/// Polls `consumer` in its own task (a member's JoinGroup waits for the
+/// others, so members cannot share one task) until `stop`, publishing how
+/// many partitions it holds; hands the consumer back.
+fn keep_polling(
+    mut consumer: Consumer,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Mutex<usize>>, tokio::task::JoinHandle<Consumer>) {
+    let held = Arc::new(Mutex::new(0));
+    let published = held.clone();
+    let task = tokio::spawn(async move {
+        for _ in 0..3000 {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            consumer
+                .poll(Duration::from_millis(20))
+                .await
+                .expect("poll");
+            *published.lock().expect("lock") = consumer.assignment().len();
+        }
+        consumer
+    });
+    (held, task)
+}
+
+/// Several strategies are offered in JoinGroup, preferred first, and the
+/// coordinator picks one every member offers: `cooperative-sticky,range`
+/// with `roundrobin,range` agree on range; with another
+/// `cooperative-sticky,range` member on cooperative-sticky.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_agrees_on_a_strategy_every_member_offers() {
+    let cluster = cluster().await;
+    cluster.create_topic(TOPIC, PARTITIONS).expect("topic");
+    let upgrade: Vec<Arc<dyn Assignor>> =
+        vec![Arc::new(CooperativeStickyAssignor), Arc::new(RangeAssignor)];
+    let old: Vec<Arc<dyn Assignor>> = vec![Arc::new(RoundRobinAssignor), Arc::new(RangeAssignor)];
+    for (group, second, expected) in [
+        ("mixed-strategies", old, "range"),
+        ("upgraded", upgrade.clone(), "cooperative-sticky"),
+    ] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut polling = Vec::new();
+        for assignors in [upgrade.clone(), second] {
+            let mut consumer =
+                Consumer::new(settings(&cluster, group, assignors)).expect("consumer");
+            consumer.subscribe(&[TOPIC]).expect("subscribe");
+            polling.push(keep_polling(consumer, stop.clone()));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while polling
+            .iter()
+            .any(|(held, _)| *held.lock().expect("lock") != 3)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{group}: never settled at 3 partitions each"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(chosen_protocol(&cluster, group).await, expected, "{group}");
+        stop.store(true, Ordering::Release);
+        for (_, task) in polling {
+            task.await.expect("member").close().await.expect("close");
+        }
+    }
+}
