@@ -346,11 +346,67 @@ impl KafkaCluster {
             backend,
             data_dir,
             _temp_dir: temp_dir,
+            _runtime: None,
         };
         for topic in self.topics {
             running.create_topic_spec(topic).await?;
         }
         Ok(running)
+    }
+
+    /// Starts the cluster on a tokio runtime of its own, on a thread of its
+    /// own, blocking until it is up: callable from synchronous code and from
+    /// inside any runtime (a `#[tokio::test]`), and independent of that
+    /// runtime's life. This is the way to start a cluster that many tests
+    /// share (see the [crate docs](crate#one-cluster-per-test-or-one-for-the-whole-binary));
+    /// dropping the handle stops the cluster, then the thread and runtime.
+    ///
+    /// ```
+    /// use std::sync::OnceLock;
+    /// use kafka_testcontainers::{KafkaCluster, RunningCluster};
+    ///
+    /// fn shared() -> &'static RunningCluster {
+    ///     static CLUSTER: OnceLock<RunningCluster> = OnceLock::new();
+    ///     CLUSTER.get_or_init(|| KafkaCluster::new().brokers(3).start_blocking().expect("cluster"))
+    /// }
+    /// assert_eq!(shared().bootstrap_servers(), shared().bootstrap_servers());
+    /// ```
+    pub fn start_blocking(self) -> Result<RunningCluster> {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("kafka-test-cluster".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("kafka-test-cluster")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(Error::Io(e)));
+                        return;
+                    }
+                };
+                let started = runtime.block_on(self.start());
+                let ok = started.is_ok();
+                let _ = started_tx.send(started);
+                if ok {
+                    // Until the handle (holding the sender) is dropped; the
+                    // runtime's workers serve the brokers meanwhile.
+                    let _ = stop_rx.recv();
+                }
+                // Dropping the runtime here ends whatever tasks remain.
+            })?;
+        let mut cluster = started_rx
+            .recv()
+            .map_err(|_| Error::Process("the cluster thread ended before starting".into()))??;
+        cluster._runtime = Some(RuntimeGuard {
+            _stop: stop_tx,
+            _thread: thread,
+        });
+        Ok(cluster)
     }
 
     /// The `kafka-broker` command line after `--listen`.
@@ -420,6 +476,16 @@ pub struct RunningCluster {
     // Dropped after `backend` (fields drop in order): the brokers stop
     // before their files go.
     _temp_dir: Option<tempfile::TempDir>,
+    // Last: the runtime of a `start_blocking` cluster ends after it.
+    _runtime: Option<RuntimeGuard>,
+}
+
+/// Keeps the thread and runtime of [`KafkaCluster::start_blocking`]; its
+/// drop lets the thread finish.
+#[derive(Debug)]
+struct RuntimeGuard {
+    _stop: std::sync::mpsc::Sender<()>,
+    _thread: std::thread::JoinHandle<()>,
 }
 
 impl RunningCluster {
@@ -727,7 +793,10 @@ impl RunningCluster {
     /// Dropping the handle does the same without waiting.
     pub async fn shutdown(self) -> Result<()> {
         let RunningCluster {
-            backend, _temp_dir, ..
+            backend,
+            _temp_dir,
+            _runtime,
+            ..
         } = self;
         match backend {
             Backend::InProcess(cluster) => cluster.shutdown().await,

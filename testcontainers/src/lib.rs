@@ -39,11 +39,11 @@
 //!   Fault injection affects only that test. Use this whenever a test
 //!   injects faults, stops brokers or counts offsets.
 //! - **A shared cluster** for many tests (cheaper when a suite has hundreds
-//!   of tests): start it once, on a runtime of its own that outlives every
-//!   test (a test's runtime ends with the test, and would take the brokers'
-//!   tasks with it), and give every test its own topics and groups with
-//!   [`unique_topic`] and [`unique_group`]. Never inject faults into a
-//!   shared cluster: every test would see them.
+//!   of tests): start it once with [`KafkaCluster::start_blocking`], which
+//!   runs it on a runtime of its own (a test's runtime ends with the test,
+//!   and would take the brokers' tasks with it), and give every test its
+//!   own topics and groups with [`unique_topic`] and [`unique_group`].
+//!   Never inject faults into a shared cluster: every test would see them.
 //!
 //! ```
 //! use std::sync::OnceLock;
@@ -53,19 +53,18 @@
 //! /// test process exits.
 //! fn shared() -> &'static RunningCluster {
 //!     static CLUSTER: OnceLock<RunningCluster> = OnceLock::new();
-//!     CLUSTER.get_or_init(|| {
-//!         let runtime = Box::leak(Box::new(tokio::runtime::Runtime::new().expect("runtime")));
-//!         runtime.block_on(KafkaCluster::new().brokers(3).start()).expect("cluster")
-//!     })
+//!     CLUSTER.get_or_init(|| KafkaCluster::new().brokers(3).start_blocking().expect("cluster"))
 //! }
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), kafka_testcontainers::Error> {
-//! // In each test:
-//! let topic = unique_topic("payments"); // no other test uses it
-//! shared().create_topic(&topic, 3).await?;
-//! # Ok(())
-//! # }
+//! #[tokio::test]
+//! # async fn never() {}
+//! async fn payments_are_accepted() {
+//!     let topic = unique_topic("payments"); // no other test uses it
+//!     shared().create_topic(&topic, 3).await.expect("topic");
+//!     // ... produce and consume on `topic` with a `unique_group`
+//! }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+//! #     .block_on(payments_are_accepted());
 //! ```
 //!
 //! Keep a shared cluster in-process: a child process held in a `static` is

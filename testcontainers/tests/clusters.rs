@@ -373,3 +373,37 @@ async fn collect_records_reports_what_arrived_against_what_was_expected() {
     );
     assert!(message.contains(&format!("{topic}-0@1")), "{message}");
 }
+
+/// One cluster for the shared-cluster tests below, on its own runtime.
+fn shared() -> &'static RunningCluster {
+    static CLUSTER: std::sync::OnceLock<RunningCluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        KafkaCluster::new()
+            .brokers(3)
+            .start_blocking()
+            .expect("shared cluster")
+    })
+}
+
+#[tokio::test]
+async fn a_shared_cluster_serves_tests_on_their_own_runtimes() {
+    round_trip(shared(), 3, 12).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_cluster_keeps_tests_apart_by_topic_and_group() {
+    round_trip(shared(), 2, 8).await;
+}
+
+#[tokio::test]
+async fn a_blocking_started_cluster_stops_when_dropped() {
+    let cluster = KafkaCluster::new().start_blocking().expect("start");
+    round_trip(&cluster, 1, 2).await;
+    let server = cluster.bootstrap_servers().to_owned();
+    drop(cluster);
+    wait_for(&format!("{server} to close"), LIMIT, || {
+        refuses_connections(&server)
+    })
+    .await
+    .expect("stopped");
+}
