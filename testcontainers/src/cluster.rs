@@ -612,6 +612,12 @@ impl RunningCluster {
         if spec.replication_factor == -1 {
             spec.replication_factor = self.replication_factor;
         }
+        if spec.replication_factor < 1 || spec.replication_factor as u32 > self.brokers {
+            return Err(Error::Config(format!(
+                "topic `{}`: replication factor {} with {} brokers",
+                spec.name, spec.replication_factor, self.brokers
+            )));
+        }
         // In-process, and nothing the direct call cannot express: no
         // socket round trip.
         if let Backend::InProcess(cluster) = &self.backend
@@ -682,6 +688,24 @@ impl RunningCluster {
 
     /// Delays every response to `api` by `delay` until the handle is
     /// removed. In-process only.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::{Duration, Instant};
+    /// use kafka_client::producer::ProducerRecord;
+    /// use kafka_testcontainers::{ApiKey, KafkaCluster};
+    ///
+    /// let cluster = KafkaCluster::new().topic("slow", 1).start().await?;
+    /// let slow = cluster.delay_responses(ApiKey::Produce, Duration::from_millis(200))?;
+    /// let begun = Instant::now();
+    /// cluster.producer()?.send_and_wait(ProducerRecord::new("slow").value("x")).await?;
+    /// assert!(begun.elapsed() >= Duration::from_millis(200));
+    /// assert_eq!(slow.hits(), 1);
+    /// slow.remove();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delay_responses(&self, api: ApiKey, delay: Duration) -> Result<FaultHandle> {
         Ok(self
             .in_process("delay_responses")?
@@ -690,6 +714,21 @@ impl RunningCluster {
 
     /// Answers the next `count` requests of `api` with `code` without
     /// applying them. In-process only.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafka_client::producer::ProducerRecord;
+    /// use kafka_testcontainers::{ApiKey, ErrorCode, KafkaCluster};
+    ///
+    /// let cluster = KafkaCluster::new().topic("t", 1).start().await?;
+    /// let fault = cluster.inject_error(ApiKey::Produce, ErrorCode::NotLeaderOrFollower, 1)?;
+    /// // Retriable: the producer retries and the record lands once.
+    /// let delivered = cluster.producer()?.send_and_wait(ProducerRecord::new("t").value("x")).await?;
+    /// assert_eq!((delivered.offset, fault.hits()), (0, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn inject_error(&self, api: ApiKey, code: ErrorCode, count: u32) -> Result<FaultHandle> {
         Ok(self
             .in_process("inject_error")?
@@ -698,6 +737,17 @@ impl RunningCluster {
 
     /// Keeps `transactional_id`'s transactions in PrepareCommit /
     /// PrepareAbort until the handle is removed. In-process only.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), kafka_testcontainers::Error> {
+    /// let cluster = kafka_testcontainers::KafkaCluster::new().start().await?;
+    /// let hold = cluster.hold_txn_completion("payments-tx")?;
+    /// assert_eq!(hold.hits(), 0, "no transaction has ended yet");
+    /// hold.remove();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn hold_txn_completion(&self, transactional_id: &str) -> Result<FaultHandle> {
         Ok(self
             .in_process("hold_txn_completion")?
@@ -705,6 +755,16 @@ impl RunningCluster {
     }
 
     /// Moves the leadership of a partition to `broker`. In-process only.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), kafka_testcontainers::Error> {
+    /// let cluster = kafka_testcontainers::KafkaCluster::new().brokers(2).topic("t", 1).start().await?;
+    /// cluster.move_leader("t", 0, 1)?;
+    /// assert!(cluster.move_leader("t", 0, 7).is_err(), "no broker 7");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
         Ok(self
             .in_process("move_leader")?
@@ -714,6 +774,19 @@ impl RunningCluster {
     /// Stops one broker: its listener and connections close. In-process
     /// only; in child-process mode all brokers share the process, see
     /// [`kill`](Self::kill).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), kafka_testcontainers::Error> {
+    /// let cluster = kafka_testcontainers::KafkaCluster::new().brokers(2).start().await?;
+    /// cluster.stop_broker(1)?;
+    /// let second = cluster.bootstrap_servers().split(',').nth(1).unwrap_or_default().to_owned();
+    /// assert!(tokio::net::TcpStream::connect(&second).await.is_err());
+    /// cluster.restart_broker(1).await?;
+    /// assert!(tokio::net::TcpStream::connect(&second).await.is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stop_broker(&self, id: i32) -> Result<()> {
         Ok(self.in_process("stop_broker")?.stop_broker(id)?)
     }
@@ -736,6 +809,20 @@ impl RunningCluster {
 
     /// `kill -9` of the broker process: no flush, no clean close, every
     /// connection reset. Child-process mode only.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), kafka_testcontainers::Error> {
+    /// let mut cluster = kafka_testcontainers::KafkaCluster::new()
+    ///     .child_process()
+    ///     .temp_data_dir()
+    ///     .start()
+    ///     .await?;
+    /// cluster.kill().await?;
+    /// cluster.restart().await?; // same address, same data dir
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn kill(&mut self) -> Result<()> {
         match &mut self.backend {
             Backend::Child { process, .. } => process.kill().await,

@@ -84,6 +84,8 @@
 //! ready-made admin settings: [`RunningCluster::create_topic`] speaks
 //! CreateTopics itself.
 
+#![warn(missing_docs)]
+
 mod cluster;
 #[cfg(feature = "docker")]
 pub mod docker;
