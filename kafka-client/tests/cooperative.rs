@@ -476,3 +476,200 @@ async fn a_group_agrees_on_a_strategy_every_member_offers() {
         }
     }
 }
+
+/// What a kcat (librdkafka) member of the group holds, from the rebalance
+/// lines it writes to stderr, with when each change was read.
+#[derive(Debug, Default)]
+struct KcatView {
+    held: BTreeSet<i32>,
+    /// (when read, assigned?, partitions) per rebalance line.
+    changes: Vec<(tokio::time::Instant, bool, Vec<i32>)>,
+}
+
+/// The partitions of a kcat line such as `% Group g rebalanced: incremental
+/// assignment of 2 partition(s) (memberid ..., COOPERATIVE rebalance
+/// protocol): t [0], t [3]`.
+fn kcat_partitions(line: &str) -> Vec<i32> {
+    line.split_once("protocol):")
+        .map(|(_, list)| {
+            list.split(',')
+                .filter_map(|tp| tp.split_once('[')?.1.split_once(']')?.0.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// This consumer and librdkafka (kcat) in one cooperative-sticky group,
+/// with each of them leading a rebalance: ours leads when kcat joins (it
+/// reads librdkafka's subscription and hands over half in two phases),
+/// then, after ours left, librdkafka leads when another of ours joins (it
+/// reads our subscription and withholds what it still owns). Revocations
+/// are incremental on both sides and every record is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooperative_group_shared_with_librdkafka_hands_over_in_two_phases() {
+    use tokio::io::AsyncBufReadExt;
+    let have_kcat = std::process::Command::new("kcat")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("IncrementalAssign"));
+    if !have_kcat {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kcat with IncrementalAssign is not installed; .ci/run installs it"
+        );
+        eprintln!("skipped: kcat (librdkafka) with IncrementalAssign is not installed");
+        return;
+    }
+    let cluster = cluster().await;
+    cluster.create_topic(TOPIC, PARTITIONS).expect("topic");
+    produce(&cluster, "one", 10).await;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let ours = |name: &'static str, stop: &Arc<AtomicBool>| {
+        let mut consumer =
+            Consumer::new(settings(&cluster, "with-kcat", cooperative())).expect("consumer");
+        consumer.subscribe(&[TOPIC]).expect("subscribe");
+        run(name, consumer, stop.clone(), ledger.clone())
+    };
+    let stop_a = Arc::new(AtomicBool::new(false));
+    let a = ours("a", &stop_a);
+    until("a holds everything and read the first round", &[&a], || {
+        let log = snapshot(&a.log);
+        holding(&log).len() == 6 && read(&log).len() == 60
+    })
+    .await;
+
+    let mut kcat = tokio::process::Command::new("kcat")
+        .args(["-b", &cluster.bootstrap_servers(), "-G", "with-kcat"])
+        .args(["-X", "partition.assignment.strategy=cooperative-sticky"])
+        .args(["-X", "auto.offset.reset=earliest"])
+        .args(["-X", "auto.commit.interval.ms=100"])
+        .args(["-X", "heartbeat.interval.ms=100"])
+        .args(["-X", "session.timeout.ms=6000"])
+        // Unbuffered: lines must arrive while it runs, not at exit.
+        .args(["-u", "-f", "%p %o\\n", TOPIC])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kcat");
+    let view = Arc::new(Mutex::new(KcatView::default()));
+    let kcat_read = Arc::new(Mutex::new(Vec::<(i32, i64)>::new()));
+    let stderr_watch = {
+        let view = view.clone();
+        let mut lines = tokio::io::BufReader::new(kcat.stderr.take().expect("stderr")).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let assigned = line.contains("incremental assignment");
+                if !assigned && !line.contains("incremental revoke") {
+                    continue;
+                }
+                let ps = kcat_partitions(&line);
+                let mut view = view.lock().expect("lock");
+                for p in &ps {
+                    if assigned {
+                        view.held.insert(*p);
+                    } else {
+                        view.held.remove(p);
+                    }
+                }
+                view.changes
+                    .push((tokio::time::Instant::now(), assigned, ps));
+            }
+        })
+    };
+    let stdout_watch = {
+        let kcat_read = kcat_read.clone();
+        let mut lines = tokio::io::BufReader::new(kcat.stdout.take().expect("stdout")).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut fields = line.split(' ').map(str::parse::<i64>);
+                if let (Some(Ok(p)), Some(Ok(o))) = (fields.next(), fields.next()) {
+                    kcat_read.lock().expect("lock").push((p as i32, o));
+                }
+            }
+        })
+    };
+    let kcat_holds = |n: usize| view.lock().expect("lock").held.len() == n;
+    until("a and kcat hold three each", &[&a], || {
+        kcat_holds(3) && holding(&snapshot(&a.log)).len() == 3
+    })
+    .await;
+    let a_seen = snapshot(&a.log);
+    let kcat_held: BTreeSet<i32> = view.lock().expect("lock").held.clone();
+    assert!(
+        holding(&a_seen).is_disjoint(&kcat_held),
+        "a {:?} and kcat {kcat_held:?} share nothing",
+        holding(&a_seen)
+    );
+    // a revoked exactly what kcat got, once, and it was revoked before
+    // kcat was given it (two phases; a leads).
+    let revoked: Vec<Vec<i32>> = a_seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Revoked(ps) => Some(ps.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(revoked.len(), 1, "{a_seen:?}");
+    assert_eq!(
+        revoked[0].iter().copied().collect::<BTreeSet<i32>>(),
+        kcat_held,
+        "a revoked only what kcat now holds"
+    );
+    produce(&cluster, "two", 10).await;
+
+    // a leaves; kcat takes everything, then leads when b joins.
+    stop_a.store(true, Ordering::Release);
+    let Running { log: a_log, task } = a;
+    task.await.expect("a");
+    let a_final = snapshot(&a_log);
+    until("kcat holds everything after a left", &[], || kcat_holds(6)).await;
+    let stop_b = Arc::new(AtomicBool::new(false));
+    let b = ours("b", &stop_b);
+    until("b and kcat hold three each", &[&b], || {
+        kcat_holds(3) && holding(&snapshot(&b.log)).len() == 3
+    })
+    .await;
+    produce(&cluster, "three", 10).await;
+    let everything_read = || {
+        let mut offsets: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
+        for (p, o) in read(&a_final).into_iter().chain(read(&snapshot(&b.log))) {
+            offsets.entry(p).or_default().insert(o);
+        }
+        for (p, o) in kcat_read.lock().expect("lock").iter() {
+            offsets.entry(*p).or_default().insert(*o);
+        }
+        (0..PARTITIONS).all(|p| offsets.get(&p).is_some_and(|o| o.len() == 30))
+    };
+    until("every record read by someone", &[&b], everything_read).await;
+    let b_log = snapshot(&b.log);
+    let violations = ledger.lock().expect("lock").violations.clone();
+    stop_b.store(true, Ordering::Release);
+    b.task.await.expect("b");
+    kcat.kill().await.expect("kill kcat");
+    stderr_watch.abort();
+    stdout_watch.abort();
+    assert!(violations.is_empty(), "{violations:?}");
+    // librdkafka led: b's first assignment was empty (what it would get
+    // was still kcat's), b never revoked anything, and kcat's revocation
+    // was incremental (three, not six).
+    let b_assigned: Vec<&Vec<i32>> = b_log
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Assigned(ps) => Some(ps),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(b_assigned.first().map(|ps| ps.len()), Some(0), "{b_log:?}");
+    assert!(
+        !b_log.iter().any(|s| matches!(s, Seen::Revoked(_))),
+        "{b_log:?}"
+    );
+    let changes = view.lock().expect("lock").changes.clone();
+    let kcat_revokes: Vec<usize> = changes
+        .iter()
+        .filter(|(_, assigned, ps)| !assigned && !ps.is_empty())
+        .map(|(_, _, ps)| ps.len())
+        .collect();
+    assert_eq!(kcat_revokes, [3], "kcat revoked incrementally: {changes:?}");
+}
