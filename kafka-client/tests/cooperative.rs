@@ -673,3 +673,123 @@ async fn a_cooperative_group_shared_with_librdkafka_hands_over_in_two_phases() {
         .collect();
     assert_eq!(kcat_revokes, [3], "kcat revoked incrementally: {changes:?}");
 }
+
+/// A cooperative member that stops polling past `max.poll.interval.ms`
+/// leaves; its partitions go to the other member at once (nobody claims
+/// them any more). When it polls again it hears of it, then its partitions
+/// are reported revoked as lost: the offsets it consumed but never
+/// committed are dropped, so committing then cannot move the new owner's
+/// committed offsets back. It rejoins owning nothing and gets its share in
+/// two phases, like any new member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stopped_polling_loses_its_partitions_without_committing_them() {
+    let cluster = cluster().await;
+    cluster.create_topic("lost", 2).expect("topic");
+    let produce_to = |round: &'static str| {
+        let bootstrap = cluster.bootstrap_servers();
+        async move {
+            let producer = Producer::new(ProducerSettings::new(&bootstrap)).expect("producer");
+            for i in 0..10 {
+                for p in 0..2 {
+                    producer
+                        .send_and_wait(
+                            ProducerRecord::new("lost")
+                                .partition(p)
+                                .value(format!("{round}-{i}")),
+                        )
+                        .await
+                        .expect("delivered");
+                }
+            }
+            producer.close(Duration::from_secs(5)).await.expect("close");
+        }
+    };
+    produce_to("one").await;
+    let mut slow_settings = settings(&cluster, "lost-group", cooperative());
+    slow_settings.max_poll_interval = Duration::from_millis(600);
+    let mut slow = Consumer::new(slow_settings).expect("consumer");
+    slow.subscribe(&["lost"]).expect("subscribe");
+    // It reads everything and commits nothing.
+    let mut slow_read = 0;
+    for _ in 0..400 {
+        if let ConsumerEvent::Records(records) = slow
+            .poll_events(Duration::from_millis(50))
+            .await
+            .expect("poll_events")
+        {
+            slow_read += records.len();
+        }
+        if slow_read == 20 {
+            break;
+        }
+    }
+    assert_eq!(slow_read, 20, "the slow member read the first round");
+    let slow_held = slow.assignment();
+    assert_eq!(slow_held.len(), 2);
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut busy =
+        Consumer::new(settings(&cluster, "lost-group", cooperative())).expect("consumer");
+    busy.subscribe(&["lost"]).expect("subscribe");
+    let busy = run("busy", busy, stop.clone(), ledger.clone());
+    until("busy took both partitions and read them", &[&busy], || {
+        let log = snapshot(&busy.log);
+        holding(&log).len() == 2 && read(&log).len() == 20
+    })
+    .await;
+    produce_to("two").await;
+    until("busy read and committed the second round", &[&busy], || {
+        read(&snapshot(&busy.log)).len() == 40
+    })
+    .await;
+
+    let error = slow
+        .poll_events(Duration::from_millis(50))
+        .await
+        .expect_err("told it left");
+    assert!(
+        error.to_string().contains("max.poll.interval.ms"),
+        "{error}"
+    );
+    match slow
+        .poll_events(Duration::from_millis(50))
+        .await
+        .expect("poll_events")
+    {
+        ConsumerEvent::Revoked(partitions) => assert_eq!(partitions, slow_held),
+        other => panic!("expected its partitions reported lost, got {other:?}"),
+    }
+    slow.commit().await.expect("nothing to commit");
+    let committed = slow.committed(&slow_held).await.expect("committed");
+    assert_eq!(
+        committed.values().copied().collect::<Vec<i64>>(),
+        [20, 20],
+        "the new owner's commits stand: {committed:?}"
+    );
+    // It rejoins owning nothing: first nothing, then one partition busy
+    // revoked for it.
+    let mut assigned = Vec::new();
+    for _ in 0..400 {
+        if let ConsumerEvent::Assigned(partitions) = slow
+            .poll_events(Duration::from_millis(50))
+            .await
+            .expect("poll_events")
+        {
+            assigned.push(partitions.len());
+        }
+        if slow.assignment().len() == 1 {
+            break;
+        }
+    }
+    assert_eq!(assigned, [0, 1], "two phases: nothing, then its share");
+    until("busy gave one up", &[&busy], || {
+        holding(&snapshot(&busy.log)).len() == 1
+    })
+    .await;
+    let violations = ledger.lock().expect("lock").violations.clone();
+    stop.store(true, Ordering::Release);
+    busy.task.await.expect("busy");
+    slow.close().await.expect("close");
+    assert!(violations.is_empty(), "{violations:?}");
+}

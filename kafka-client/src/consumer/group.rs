@@ -126,6 +126,8 @@ impl Group {
             && previous > 0
             && now.saturating_sub(previous) > self.config.rebalance_timeout.as_millis() as u64
         {
+            // As Java's poll-timeout leave: what it held counts as lost.
+            self.lost.store(true, Ordering::Release);
             self.poll_timeout.store(true, Ordering::Release);
             self.rejoin.store(true, Ordering::Release);
         }

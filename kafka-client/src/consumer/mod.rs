@@ -729,7 +729,11 @@ impl Consumer {
             .collect();
         if !cooperative {
             let committed = group.committed(&self.network, &partitions).await?;
-
+            // Eagerly, everything was revoked: records fetched before the
+            // join must not be handed out, since each partition starts
+            // again at its committed offset (handing them out and then
+            // fetching from that offset would deliver them twice).
+            self.buffered.clear();
             self.assign(partitions.clone());
             self.consumed
                 .retain(|tp, _| committed.contains_key(tp) || self.positions.contains_key(tp));
@@ -874,6 +878,19 @@ impl Consumer {
     /// the consumer in hand), then, on the next call, the rejoin and
     /// [`ConsumerEvent::Assigned`], then records of the new assignment.
     ///
+    /// With `cooperative-sticky` as the only strategy (KIP-429) a rebalance
+    /// reads differently: the call that rejoins reports `Revoked` with only
+    /// the partitions that move away (if any), the next one `Assigned` with
+    /// the partitions added (possibly none), and records of the partitions
+    /// that stayed go on from where they were, including those fetched
+    /// before the rebalance. A member that revoked something rejoins on the
+    /// following call, and the follow-up rebalance hands those partitions
+    /// to their new owners, so the application sees a move as `Revoked` on
+    /// one member and, a rebalance later, `Assigned` on another, and never
+    /// both members holding a partition at once. Fetching pauses while a
+    /// JoinGroup/SyncGroup round is in flight (the call waits for it); it
+    /// does not lose positions.
+    ///
     /// Events come from the call the application makes anyway, rather than
     /// from a listener object the consumer calls back into: a listener would
     /// need the consumer (to commit) while the consumer is busy calling it,
@@ -904,6 +921,9 @@ impl Consumer {
         if let Some(added) = self.pending_assigned.take() {
             return Ok(ConsumerEvent::Assigned(added));
         }
+        // Before any rebalance event: the application first hears that it
+        // left the group, then (next call) what that cost it.
+        self.check_poll_interval()?;
         // Two rounds at most: a fill can end because a rebalance began.
         for _ in 0..2 {
             if self.group.as_ref().is_some_and(group::Group::needs_join) && self.cooperative() {
@@ -1026,17 +1046,7 @@ impl Consumer {
         let deadline = tokio::time::Instant::now() + timeout;
         self.settle_commits().await?;
         self.forget_revoked();
-        if let Some(group) = &self.group {
-            group.polled();
-            if group.take_poll_timeout() {
-                // Java's CommitFailed/"poll timeout" case: the application
-                // hears of it once; the next poll rejoins.
-                return Err(Error::Timeout(format!(
-                    "max.poll.interval.ms ({:?}) passed between polls; this consumer left the group and will rejoin",
-                    self.settings.max_poll_interval
-                )));
-            }
-        }
+        self.check_poll_interval()?;
         self.auto_commit().await;
         let mut fetched = false;
         loop {
@@ -1073,6 +1083,24 @@ impl Consumer {
                 .await?;
             fetched = true;
         }
+    }
+
+    /// Counts this call as a poll; fails (once) if the member left the
+    /// group because the previous poll was longer ago than
+    /// `max.poll.interval.ms`.
+    fn check_poll_interval(&self) -> Result<()> {
+        if let Some(group) = &self.group {
+            group.polled();
+            if group.take_poll_timeout() {
+                // Java's CommitFailed/"poll timeout" case: the application
+                // hears of it once; the next poll rejoins.
+                return Err(Error::Timeout(format!(
+                    "max.poll.interval.ms ({:?}) passed between polls; this consumer left the group and will rejoin",
+                    self.settings.max_poll_interval
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Whether a buffered record of a partition not paused is waiting.
