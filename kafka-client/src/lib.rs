@@ -1,6 +1,6 @@
-//! Async Kafka client: producer and consumer.
-//!
-//! Being built up in slices; see the project's issues for what is in place.
+//! Async Kafka client: an idempotent and transactional producer, a
+//! consumer with group membership and `read_committed`, and
+//! [`worker::TransactionalWorker`] for exactly-once consume-transform-produce.
 
 pub use kafka_protocol as protocol;
 
@@ -10,5 +10,6 @@ pub mod network;
 pub mod producer;
 mod properties;
 pub mod serializer;
+pub mod worker;
 
 pub use error::{Error, Result};

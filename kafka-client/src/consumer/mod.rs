@@ -729,14 +729,16 @@ impl Consumer {
             .collect();
         if !cooperative {
             let committed = group.committed(&self.network, &partitions).await?;
-            // Eagerly, everything was revoked: records fetched before the
-            // join must not be handed out, since each partition starts
-            // again at its committed offset (handing them out and then
-            // fetching from that offset would deliver them twice).
+            // Eagerly, everything was revoked: each partition starts again
+            // at its committed offset (or auto.offset.reset). Records and
+            // positions from before the join are dropped: handing those
+            // records out and then fetching from the committed offset would
+            // deliver them twice, and keeping a position past records that
+            // were dropped would skip them.
             self.buffered.clear();
+            self.positions.clear();
+            self.consumed.clear();
             self.assign(partitions.clone());
-            self.consumed
-                .retain(|tp, _| committed.contains_key(tp) || self.positions.contains_key(tp));
             for (tp, offset) in committed {
                 self.positions.insert(tp.clone(), Some(offset));
                 self.consumed.insert(tp, offset);

@@ -440,9 +440,11 @@ fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
                 if lost_state && let Some(idem) = idempotence {
                     idem.request_bump();
                 }
-                // In a transaction the epoch is bumped by the abort these
-                // errors call for (KIP-360); a retry could not succeed.
-                let retriable = outcome.transactions.is_none();
+                // In a transaction the epoch is bumped by the abort that
+                // lost state calls for (KIP-360): retrying could not
+                // succeed. A later batch's OUT_OF_ORDER_SEQUENCE_NUMBER only
+                // waits for the earlier one's retry.
+                let retriable = outcome.transactions.is_none() || !lost_state;
                 outcome.retry_or_fail(batch, error, retriable);
             }
             code if code.retriable() => outcome.retry_or_fail(batch, error, true),
