@@ -372,3 +372,85 @@ async fn offsets_sent_to_a_transaction_commit_only_with_it() {
     producer.abort_transaction(TIMEOUT).await.expect("abort");
     consumer.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_timed_out_resumes_when_called_again() {
+    let cluster = cluster().await;
+    cluster.create_topic("resume", 1).expect("topic");
+    let producer = transactional(&cluster, "resume-1");
+    producer.init_transactions(TIMEOUT).await.expect("init");
+    producer.begin_transaction().expect("begin");
+    send_values(&producer, "resume", 0, &["late"]).await;
+    let slow = cluster.delay_responses(ApiKey::EndTxn, Duration::from_millis(800));
+    let first = producer
+        .commit_transaction(Duration::from_millis(300))
+        .await;
+    assert!(
+        matches!(first, Err(Error::Timeout(_))),
+        "the commit times out: {first:?}"
+    );
+    // Only finishing the commit is allowed now.
+    assert!(matches!(
+        producer.begin_transaction(),
+        Err(Error::InvalidState(_))
+    ));
+    assert!(matches!(
+        producer.abort_transaction(TIMEOUT).await,
+        Err(Error::InvalidState(_))
+    ));
+    slow.remove();
+    producer
+        .commit_transaction(TIMEOUT)
+        .await
+        .expect("the retried commit finishes the first");
+    producer.begin_transaction().expect("begin the next");
+    send_values(&producer, "resume", 0, &["next"]).await;
+    producer.commit_transaction(TIMEOUT).await.expect("commit");
+    let visible = read_values(
+        &cluster,
+        IsolationLevel::ReadCommitted,
+        &[tp("resume", 0)],
+        2,
+    )
+    .await;
+    assert_eq!(visible, ["late", "next"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_makes_the_transaction_abortable_and_only_abort_is_allowed() {
+    let cluster = cluster().await;
+    cluster.create_topic("failing", 1).expect("topic");
+    let producer = transactional(&cluster, "failing-1");
+    producer.init_transactions(TIMEOUT).await.expect("init");
+    producer.begin_transaction().expect("begin");
+    let refused = cluster.inject_error(ApiKey::Produce, ErrorCode::InvalidRecord, 1);
+    let delivery = producer
+        .send(ProducerRecord::new("failing").partition(0).value("bad"))
+        .await
+        .expect("queued")
+        .await;
+    assert_eq!(refused.hits(), 1);
+    assert_eq!(
+        delivery.as_ref().err().and_then(Error::code),
+        Some(ErrorCode::InvalidRecord)
+    );
+    let send = producer
+        .send(ProducerRecord::new("failing").partition(0).value("more"))
+        .await;
+    let error = send.err().expect("no more sends in this transaction");
+    assert!(error.is_abortable(), "{error}");
+    let commit = producer.commit_transaction(TIMEOUT).await;
+    assert_eq!(commit, Err(error.clone()));
+    producer.abort_transaction(TIMEOUT).await.expect("abort");
+    producer.begin_transaction().expect("a fresh transaction");
+    send_values(&producer, "failing", 0, &["good"]).await;
+    producer.commit_transaction(TIMEOUT).await.expect("commit");
+    let visible = read_values(
+        &cluster,
+        IsolationLevel::ReadCommitted,
+        &[tp("failing", 0)],
+        1,
+    )
+    .await;
+    assert_eq!(visible, ["good"]);
+}
