@@ -437,7 +437,7 @@ async fn a_failed_batch_makes_the_transaction_abortable_and_only_abort_is_allowe
     let send = producer
         .send(ProducerRecord::new("failing").partition(0).value("more"))
         .await;
-    let error = send.err().expect("no more sends in this transaction");
+    let error = send.expect_err("no more sends in this transaction");
     assert!(error.is_abortable(), "{error}");
     let commit = producer.commit_transaction(TIMEOUT).await;
     assert_eq!(commit, Err(error.clone()));
