@@ -1,7 +1,8 @@
 //! Side-by-side client benchmark: this SDK ("ours") and librdkafka against
 //! the same broker in one invocation, reported the way
 //! `kafka-producer-perf-test` and `kafka-consumer-perf-test` report (the
-//! Performance sections of issues #4 and #5).
+//! Performance sections of issues #4 and #5), and the transactional
+//! consume-transform-produce loop (issue #6).
 //!
 //! ```text
 //! # ours only (the default without the feature)
@@ -13,9 +14,11 @@
 //!     --num-records 5000000 --record-size 100 [--property compression.type=lz4]
 //! cargo run --release --example perf --features rdkafka -- consume \
 //!     --num-records 5000000 --record-size 100 [--producer-property compression.type=lz4]
+//! cargo run --release --example perf --features rdkafka -- transactions \
+//!     --num-records 1000000 --record-size 100 --transaction-size 100,1000,10000
 //! ```
 //!
-//! Options (both subcommands):
+//! Options (every subcommand):
 //! - `--num-records N` (required) and `--record-size S` (default 100): each
 //!   record is one value of S bytes, no key. For `consume` the topic is first
 //!   filled with N such records by our producer (not timed).
@@ -28,7 +31,7 @@
 //!   own topic, `T-ours` and `T-librdkafka`, so neither reads the other's data.
 //! - `--partitions P` (default 6): partitions of the bundled broker's topics.
 //! - `--property k=v`, repeatable: Kafka property names given to both
-//!   clients, to ours through `ProducerConfig::set` / `ConsumerConfig::set`
+//!   clients (for `transactions`, to their producers), to ours through `ProducerConfig::set` / `ConsumerConfig::set`
 //!   (so every property and check applies) and to librdkafka through
 //!   `ClientConfig::set`. Produce starts from `acks=all`,
 //!   `enable.idempotence=true`, `linger.ms=5` for both (so `acks=1` also
@@ -43,6 +46,25 @@
 //!   `--features rdkafka`) runs ours first, then librdkafka.
 //! - `--timeout-secs SECS`: the most one run may take (default 60 s plus
 //!   1 s per 20,000 records); a run that has not finished by then fails.
+//!
+//! `perf transactions` runs the exactly-once loop: a consumer
+//! (`isolation.level=read_committed`, `enable.auto.commit=false`, for ours
+//! `max.poll.records` = the transaction size) subscribed to an input topic,
+//! and a transactional producer that copies each record's value to the same
+//! partition of an output topic; every `--transaction-size S` records
+//! (default 100, 1,000 and 10,000; a list or repeated, one run each) it
+//! sends the consumer's offsets with `send_offsets_to_transaction` and
+//! calls `commit_transaction`, until all N records are committed. One
+//! worker per client. Each client has its own input topic (`T-ours-in`,
+//! `T-librdkafka-in`), filled with N records first (untimed) and read from
+//! the start by a new group per size; output topic, `group.id` and
+//! `transactional.id` are `T-CLIENT-S-out` / `T-CLIENT-S`. A run is timed
+//! from its first record (joining the group and `init_transactions` are
+//! start-up, printed beside it) and reports, instead of a delivery latency,
+//! the time `commit_transaction` takes (the flush of the transaction's
+//! records included), with the share of the run spent in it and in
+//! `send_offsets_to_transaction`. The runs alternate ours, librdkafka per
+//! size, and one markdown table has a row per size and client.
 //!
 //! Reported per client: records/s and MB/s (MB = 2^20 bytes, as Kafka's
 //! tools count), latency p50/p99/max from `send` to the delivery
@@ -104,12 +126,18 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
        perf consume --num-records N [--record-size S] [--topic T] [--partitions P]
                     [--bootstrap-server HOST:PORT] [--property k=v]...
                     [--producer-property k=v]... [--librdkafka-property k=v]...
+                    [--client ours|librdkafka|both] [--timeout-secs SECS]
+       perf transactions --num-records N [--transaction-size S[,S...]]... [--record-size B]
+                    [--topic T] [--partitions P] [--bootstrap-server HOST:PORT]
+                    [--property k=v]... [--librdkafka-property k=v]...
                     [--client ours|librdkafka|both] [--timeout-secs SECS]";
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Workload {
         Produce,
         Consume,
+        /// The consume-transform-produce loop in transactions (issue #6).
+        Transactions,
     }
 
     impl Workload {
@@ -117,6 +145,7 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
             match self {
                 Workload::Produce => "produce",
                 Workload::Consume => "consume",
+                Workload::Transactions => "transactions",
             }
         }
     }
@@ -151,6 +180,8 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
         /// `fetch.queue.backoff.ms`, ...), which our client refuses.
         pub librdkafka_properties: Vec<(String, String)>,
         pub clients: Vec<Client>,
+        /// Transactions only: records per transaction, one run per size.
+        pub transaction_sizes: Vec<u64>,
         pub timeout: Duration,
     }
 
@@ -180,15 +211,16 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
         }
         let Some((subcommand, rest)) = args.split_first() else {
             return Err(Usage::Error(
-                "missing subcommand: produce or consume".into(),
+                "missing subcommand: produce, consume or transactions".into(),
             ));
         };
         let parsed = flags(rest).and_then(|flags| match subcommand.as_str() {
             "produce" => bench(Workload::Produce, flags).map(Command::Bench),
             "consume" => bench(Workload::Consume, flags).map(Command::Bench),
+            "transactions" => bench(Workload::Transactions, flags).map(Command::Bench),
             "broker" => broker(flags).map(Command::Broker),
             other => Err(format!(
-                "unknown subcommand `{other}`: expected produce or consume"
+                "unknown subcommand `{other}`: expected produce, consume or transactions"
             )),
         });
         parsed.map_err(Usage::Error)
@@ -228,6 +260,7 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
             producer_properties: Vec::new(),
             librdkafka_properties: Vec::new(),
             clients: default_clients(),
+            transaction_sizes: Vec::new(),
             timeout: Duration::ZERO,
         };
         let mut records = None;
@@ -247,6 +280,12 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
                     args.producer_properties.push(property(&name, &value)?)
                 }
                 "librdkafka-property" => args.librdkafka_properties.push(property(&name, &value)?),
+                "transaction-size" if workload == Workload::Transactions => {
+                    for size in value.split(',') {
+                        args.transaction_sizes
+                            .push(at_least_one(&name, size.trim())?);
+                    }
+                }
                 "client" => args.clients = clients(&value)?,
                 "timeout-secs" => timeout = Some(Duration::from_secs(at_least_one(&name, &value)?)),
                 _ => {
@@ -255,8 +294,17 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
             }
         }
         args.records = records.ok_or("--num-records N is required")?;
-        // Generous: even a slow client moves 20,000 records a second.
-        args.timeout = timeout.unwrap_or_else(|| Duration::from_secs(60 + args.records / 20_000));
+        if workload == Workload::Transactions && args.transaction_sizes.is_empty() {
+            args.transaction_sizes = vec![100, 1_000, 10_000];
+        }
+        // Generous: even a slow client moves 20,000 records a second, and
+        // 2,000 a second in transactions of 100.
+        let per_second = match workload {
+            Workload::Transactions => 2_000,
+            _ => 20_000,
+        };
+        args.timeout =
+            timeout.unwrap_or_else(|| Duration::from_secs(60 + args.records / per_second));
         Ok(args)
     }
 
@@ -386,6 +434,25 @@ usage: perf produce --num-records N [--record-size S] [--topic T] [--partitions 
             assert!(error("produce --num-records 5 --producer-property a=b").contains("unknown"));
             assert!(error("produce --num-records 5 --topic a/b").contains("--topic"));
             assert!(error("fetch").contains("fetch"));
+            assert!(error("produce --num-records 5 --transaction-size 9").contains("unknown"));
+            assert!(
+                error("transactions --num-records 5 --transaction-size 1,0").contains("at least")
+            );
+        }
+
+        #[test]
+        fn transaction_sizes_are_a_list_or_repeated() {
+            let sizes = |line: &str| match args(line) {
+                Ok(Command::Bench(b)) => b.transaction_sizes,
+                other => panic!("{line}: {other:?}"),
+            };
+            assert_eq!(sizes("transactions --num-records 5"), [100, 1_000, 10_000]);
+            assert_eq!(
+                sizes(
+                    "transactions --num-records 5 --transaction-size 10,20 --transaction-size=30"
+                ),
+                [10, 20, 30]
+            );
         }
     }
 }
@@ -805,6 +872,7 @@ mod report {
         let verb = match workload {
             Workload::Produce => "sent to",
             Workload::Consume => "read from",
+            Workload::Transactions => "through",
         };
         let mut out = format!(
             "{}: {} records {verb} {} in {:.2} s, {:.0} records/sec ({:.2} MB/sec)",
@@ -818,7 +886,8 @@ mod report {
         if let Some(h) = &m.latency {
             let _ = write!(
                 out,
-                ", latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                ", {} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                latency_name(workload),
                 h.quantile_ms(0.50),
                 h.quantile_ms(0.99),
                 h.quantile_ms(1.0)
@@ -855,60 +924,129 @@ mod report {
         out
     }
 
+    /// What the histogram of a run times.
+    fn latency_name(workload: Workload) -> &'static str {
+        match workload {
+            Workload::Transactions => "commit",
+            _ => "latency",
+        }
+    }
+
     type Metric = Box<dyn Fn(&Report) -> Option<f64>>;
 
     fn latency(q: f64) -> Metric {
         Box::new(move |r| r.measured.latency.as_ref().map(|h| h.quantile_ms(q)))
     }
 
-    /// The markdown table of two runs, with ours/librdkafka per row.
-    pub fn table(args: &BenchArgs, ours: &Report, theirs: &Report) -> String {
-        let mut rows: Vec<(&str, Metric, usize)> = vec![
-            ("records/s", Box::new(|r| Some(r.records_per_second())), 0),
-            ("MB/s", Box::new(|r| Some(r.mb_per_second())), 2),
+    /// The compared figures of a workload: name, value, decimals.
+    fn metrics(workload: Workload) -> Vec<(String, Metric, usize)> {
+        let mut rows: Vec<(String, Metric, usize)> = vec![
+            (
+                "records/s".into(),
+                Box::new(|r| Some(r.records_per_second())),
+                0,
+            ),
+            ("MB/s".into(), Box::new(|r| Some(r.mb_per_second())), 2),
         ];
-        if args.workload == Workload::Produce {
-            rows.push(("latency p50 (ms)", latency(0.50), 2));
-            rows.push(("latency p99 (ms)", latency(0.99), 2));
-            rows.push(("latency max (ms)", latency(1.0), 2));
+        if workload != Workload::Consume {
+            let name = latency_name(workload);
+            rows.push((format!("{name} p50 (ms)"), latency(0.50), 2));
+            rows.push((format!("{name} p99 (ms)"), latency(0.99), 2));
+            rows.push((format!("{name} max (ms)"), latency(1.0), 2));
         }
         rows.push((
-            "client CPU (µs/record)",
+            "client CPU (µs/record)".into(),
             Box::new(Report::cpu_micros_per_record),
             3,
         ));
-        rows.push(("client peak RSS (MB)", Box::new(|r| r.memory.peak_mb), 1));
-        rows.push(("broker CPU (s)", Box::new(Report::broker_cpu_seconds), 2));
+        rows.push((
+            "client peak RSS (MB)".into(),
+            Box::new(|r| r.memory.peak_mb),
+            1,
+        ));
+        rows.push((
+            "broker CPU (s)".into(),
+            Box::new(Report::broker_cpu_seconds),
+            2,
+        ));
+        rows
+    }
+
+    fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+        match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        }
+    }
+
+    fn heading(args: &BenchArgs) -> String {
         let properties: Vec<String> = args
             .properties
             .iter()
             .chain(&args.producer_properties)
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let mut out = format!(
-            "\n{} {} x {} B, properties: [{}]\n\n| | ours | librdkafka | ours/librdkafka |\n|---|---:|---:|---:|\n",
+        format!(
+            "\n{} {} x {} B, properties: [{}]\n\n",
             args.workload.name(),
             args.records,
             args.record_size,
             properties.join(", ")
-        );
-        for (name, metric, decimals) in rows {
+        )
+    }
+
+    const RATIO_NOTE: &str =
+        "\nratio above 1 is better for throughput; below 1 is better for CPU, latency and RSS.";
+
+    /// The markdown table of two runs, with ours/librdkafka per row.
+    pub fn table(args: &BenchArgs, ours: &Report, theirs: &Report) -> String {
+        let mut out = heading(args);
+        out.push_str("| | ours | librdkafka | ours/librdkafka |\n|---|---:|---:|---:|\n");
+        for (name, metric, decimals) in metrics(args.workload) {
             let (a, b) = (metric(ours), metric(theirs));
-            let ratio = match (a, b) {
-                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-                _ => None,
-            };
             let _ = writeln!(
                 out,
                 "| {name} | {} | {} | {} |",
                 or_na(a, decimals),
                 or_na(b, decimals),
-                or_na(ratio, 2)
+                or_na(ratio(a, b), 2)
             );
         }
-        out.push_str(
-            "\nratio above 1 is better for throughput; below 1 is better for CPU, latency and RSS.",
-        );
+        out.push_str(RATIO_NOTE);
+        out
+    }
+
+    /// The markdown table of the transactional runs: a row per transaction
+    /// size and client, and ours/librdkafka when both ran.
+    pub fn transactions_table(args: &BenchArgs, runs: &[(u64, Vec<Report>)]) -> String {
+        let metrics = metrics(args.workload);
+        let mut out = heading(args);
+        out.push_str("| transaction size | client |");
+        for (name, _, _) in &metrics {
+            let _ = write!(out, " {name} |");
+        }
+        out.push_str("\n|---:|---|");
+        out.push_str(&"---:|".repeat(metrics.len()));
+        out.push('\n');
+        for (size, reports) in runs {
+            for report in reports {
+                let _ = write!(out, "| {size} | {} |", report.client.name());
+                for (_, metric, decimals) in &metrics {
+                    let _ = write!(out, " {} |", or_na(metric(report), *decimals));
+                }
+                out.push('\n');
+            }
+            if let [ours, theirs] = reports.as_slice() {
+                let _ = write!(out, "| {size} | ours/librdkafka |");
+                for (_, metric, _) in &metrics {
+                    let _ = write!(out, " {} |", or_na(ratio(metric(ours), metric(theirs)), 2));
+                }
+                out.push('\n');
+            }
+        }
+        if runs.iter().any(|(_, reports)| reports.len() == 2) {
+            out.push_str(RATIO_NOTE);
+        }
         out
     }
 }
@@ -961,6 +1099,73 @@ impl Job<'_> {
     }
 }
 
+/// One run of the consume-transform-produce loop, for either client.
+#[derive(Debug)]
+struct TxnJob<'a> {
+    bootstrap: &'a str,
+    input: &'a str,
+    output: &'a str,
+    /// The consumer's group.id and the producer's transactional.id.
+    group: &'a str,
+    records: u64,
+    transaction_size: u64,
+    /// The producer's.
+    properties: &'a [(String, String)],
+    deadline: std::time::Instant,
+}
+
+impl TxnJob<'_> {
+    /// The timeout of one transactional call: what is left of the run.
+    fn call_timeout(&self) -> std::time::Duration {
+        self.deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(std::time::Duration::from_millis(1))
+    }
+
+    fn short(&self, client: &str, records: u64) -> String {
+        format!(
+            "{client}: processed only {records} of {} records from {} before the deadline \
+             (--timeout-secs)",
+            self.records, self.input
+        )
+    }
+}
+
+/// What both loops time in each transaction.
+#[derive(Debug, Default)]
+struct TxnTimes {
+    offsets: measure::Histogram,
+    commits: measure::Histogram,
+    in_offsets: std::time::Duration,
+    in_commits: std::time::Duration,
+}
+
+impl TxnTimes {
+    fn offsets(&mut self, took: std::time::Duration) {
+        self.offsets.record(took);
+        self.in_offsets += took;
+    }
+
+    fn commit(&mut self, took: std::time::Duration) {
+        self.commits.record(took);
+        self.in_commits += took;
+    }
+
+    /// Where the run's time went, for a run of `run` seconds.
+    fn note(&self, run: std::time::Duration) -> String {
+        let share = |d: std::time::Duration| 100.0 * d.as_secs_f64() / run.as_secs_f64().max(1e-9);
+        format!(
+            "{} transactions; {:.0} % of the run in commit_transaction, {:.0} % in \
+             send_offsets_to_transaction (p50 {:.2} ms, p99 {:.2} ms)",
+            self.commits.count(),
+            share(self.in_commits),
+            share(self.in_offsets),
+            self.offsets.quantile_ms(0.5),
+            self.offsets.quantile_ms(0.99)
+        )
+    }
+}
+
 /// How long a consumer took to its first record: connecting, metadata and
 /// offset lookups, the part of a short run that is not throughput.
 fn first_record_note(first: Option<std::time::Duration>) -> String {
@@ -994,6 +1199,7 @@ fn with_defaults<'a>(
 
 /// This SDK's side.
 mod ours {
+    use std::collections::BTreeMap;
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
@@ -1006,7 +1212,9 @@ mod ours {
 
     use crate::measure::{Histogram, Probe};
     use crate::report::Measured;
-    use crate::{CONSUME_DEFAULTS, Job, PRODUCE_DEFAULTS, first_record_note, with_defaults};
+    use crate::{
+        CONSUME_DEFAULTS, Job, PRODUCE_DEFAULTS, TxnJob, TxnTimes, first_record_note, with_defaults,
+    };
 
     /// Deliveries tracked at once. `buffer.memory` bounds what is really
     /// in flight (32 MB is ~300,000 small records); this only has to stay
@@ -1171,6 +1379,122 @@ mod ours {
         })
     }
 
+    /// The consume-transform-produce loop: every input record's value goes
+    /// to the same partition of the output topic, `transaction_size` records
+    /// to a transaction with their offsets (`send_offsets_to_transaction`),
+    /// until `job.records` are committed. Timed from the first record, so
+    /// joining the group and `init_transactions` are not.
+    pub async fn transactions(job: &TxnJob<'_>, probe: &Probe) -> Result<Measured, String> {
+        let created = Instant::now();
+        let consumer_properties = [
+            ("group.id", job.group.to_owned()),
+            ("isolation.level", "read_committed".to_owned()),
+            ("max.poll.records", job.transaction_size.to_string()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v));
+        let mut consumer = Consumer::new(consumer_settings(job.bootstrap, &consumer_properties)?)
+            .map_err(|e| format!("ours: consumer: {e}"))?;
+        consumer
+            .subscribe(&[job.input])
+            .map_err(|e| format!("ours: subscribe: {e}"))?;
+        let mut producer_properties = vec![("transactional.id".to_owned(), job.group.to_owned())];
+        producer_properties.extend_from_slice(job.properties);
+        let producer = Producer::new(producer_settings(job.bootstrap, &producer_properties)?)
+            .map_err(|e| format!("ours: producer: {e}"))?;
+        let deadline = tokio::time::Instant::from_std(job.deadline);
+        let late = |what: &str| format!("ours: {what}: {}", job.short("ours", 0));
+        timeout_at(deadline, producer.init_transactions(job.call_timeout()))
+            .await
+            .map_err(|_| late("init_transactions"))?
+            .map_err(|e| format!("ours: init_transactions: {e}"))?;
+        let mut times = TxnTimes::default();
+        let mut offsets = BTreeMap::new();
+        let (mut records, mut bytes, mut open) = (0u64, 0u64, 0u64);
+        let mut start = None;
+        while records < job.records {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(job.short("ours", records));
+            }
+            let polled = timeout_at(deadline, consumer.poll(left.min(Duration::from_secs(1))))
+                .await
+                .map_err(|_| job.short("ours", records))?
+                .map_err(|e| format!("ours: poll: {e}"))?;
+            if start.is_none() && !polled.is_empty() {
+                start = Some((probe.sample(), created.elapsed()));
+            }
+            for record in polled {
+                if records == job.records {
+                    break;
+                }
+                if open == 0 {
+                    producer
+                        .begin_transaction()
+                        .map_err(|e| format!("ours: begin_transaction: {e}"))?;
+                }
+                let mut copy = ProducerRecord::new(job.output).partition(record.partition);
+                if let Some(value) = record.value {
+                    bytes += value.len() as u64;
+                    copy = copy.value(value);
+                }
+                // The commit flushes, and fails if a record was not
+                // delivered: the delivery futures are not needed.
+                timeout_at(deadline, producer.send(copy))
+                    .await
+                    .map_err(|_| job.short("ours", records))?
+                    .map_err(|e| format!("ours: send: {e}"))?;
+                let tp = TopicPartition {
+                    topic: record.topic,
+                    partition: record.partition,
+                };
+                offsets.insert(tp, record.offset + 1);
+                (open, records) = (open + 1, records + 1);
+                if open < job.transaction_size && records < job.records {
+                    continue;
+                }
+                let group = consumer.group_metadata();
+                let asked = Instant::now();
+                producer
+                    .send_offsets_to_transaction(&offsets, &group, job.call_timeout())
+                    .await
+                    .map_err(|e| format!("ours: send_offsets_to_transaction: {e}"))?;
+                times.offsets(asked.elapsed());
+                let asked = Instant::now();
+                producer
+                    .commit_transaction(job.call_timeout())
+                    .await
+                    .map_err(|e| format!("ours: commit_transaction: {e}"))?;
+                times.commit(asked.elapsed());
+                offsets.clear();
+                open = 0;
+            }
+        }
+        let end = probe.sample();
+        let stats = producer.stats();
+        let _ = producer.close(Duration::from_secs(10)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), consumer.close()).await;
+        let (start, first) = start.ok_or("ours: no record read")?;
+        Ok(Measured {
+            records,
+            bytes,
+            start,
+            end,
+            notes: vec![
+                first_record_note(Some(first)),
+                times.note(end.at.duration_since(start.at)),
+                format!(
+                    "{} batches, {:.0} records/batch, {} requests",
+                    stats.batches_sent,
+                    stats.average_batch_records(),
+                    stats.requests_sent,
+                ),
+            ],
+            latency: Some(times.commits),
+            failed: 0,
+            first_error: None,
+        })
+    }
+
     /// The topic's partition count, from a metadata request (untimed), so
     /// that consumers assign every partition of any cluster's topic.
     pub async fn partition_count(bootstrap: &str, topic: &str) -> Result<i32, String> {
@@ -1197,6 +1521,7 @@ mod ours {
 /// that it is compared at its best.
 #[cfg(feature = "rdkafka")]
 mod librdkafka {
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
@@ -1212,7 +1537,9 @@ mod librdkafka {
 
     use crate::measure::{Histogram, Probe};
     use crate::report::Measured;
-    use crate::{CONSUME_DEFAULTS, Job, PRODUCE_DEFAULTS, first_record_note, with_defaults};
+    use crate::{
+        CONSUME_DEFAULTS, Job, PRODUCE_DEFAULTS, TxnJob, TxnTimes, first_record_note, with_defaults,
+    };
 
     fn config(
         bootstrap: Option<&str>,
@@ -1427,6 +1754,116 @@ mod librdkafka {
             notes: vec![first_record_note(first)],
         })
     }
+
+    /// The same loop as ours (see there), one message at a time as
+    /// librdkafka's consumer hands them out. The producer is a
+    /// `BaseProducer` served by this thread: the rdkafka crate's
+    /// `commit_transaction` first flushes by polling in steps of up to
+    /// 100 ms, and with a `ThreadedProducer` its own thread takes the
+    /// delivery reports that poll waits for, so every commit took 100 ms.
+    /// That flush calls `rd_kafka_flush` with a zero timeout, which does
+    /// not keep librdkafka in its flushing state: the last batch still
+    /// waits out `linger.ms` inside the commit.
+    pub fn transactions(job: &TxnJob<'_>, probe: &Probe) -> Result<Measured, String> {
+        let created = Instant::now();
+        let mut producer_config = config(Some(job.bootstrap), PRODUCE_DEFAULTS, job.properties);
+        producer_config.set("transactional.id", job.group);
+        let producer: BaseProducer = producer_config
+            .create()
+            .map_err(|e| format!("librdkafka: producer: {e}"))?;
+        producer
+            .init_transactions(job.call_timeout())
+            .map_err(|e| format!("librdkafka: init_transactions: {e}"))?;
+        let mut consumer_config = config(Some(job.bootstrap), CONSUME_DEFAULTS, &[]);
+        consumer_config
+            .set("group.id", job.group)
+            .set("isolation.level", "read_committed");
+        let consumer: BaseConsumer = consumer_config
+            .create()
+            .map_err(|e| format!("librdkafka: consumer: {e}"))?;
+        consumer
+            .subscribe(&[job.input])
+            .map_err(|e| format!("librdkafka: subscribe: {e}"))?;
+        let mut times = TxnTimes::default();
+        let mut offsets = BTreeMap::new();
+        let (mut records, mut bytes, mut open) = (0u64, 0u64, 0u64);
+        let mut start = None;
+        while records < job.records {
+            let left = job.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(job.short("librdkafka", records));
+            }
+            let message = match consumer.poll(left.min(Duration::from_secs(1))) {
+                None => continue,
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return Err(format!("librdkafka: poll: {e}")),
+            };
+            start.get_or_insert_with(|| (probe.sample(), created.elapsed()));
+            if open == 0 {
+                producer
+                    .begin_transaction()
+                    .map_err(|e| format!("librdkafka: begin_transaction: {e}"))?;
+            }
+            let value = message.payload().unwrap_or_default();
+            bytes += value.len() as u64;
+            let mut copy = BaseRecord::<(), [u8]>::to(job.output)
+                .partition(message.partition())
+                .payload(value);
+            loop {
+                match producer.send(copy) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        if Instant::now() >= job.deadline {
+                            return Err(job.short("librdkafka", records));
+                        }
+                        copy = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => return Err(format!("librdkafka: send: {e}")),
+                }
+            }
+            offsets.insert(message.partition(), message.offset() + 1);
+            (open, records) = (open + 1, records + 1);
+            if open < job.transaction_size && records < job.records {
+                continue;
+            }
+            let mut list = TopicPartitionList::new();
+            for (&partition, &offset) in &offsets {
+                list.add_partition_offset(job.input, partition, Offset::Offset(offset))
+                    .map_err(|e| format!("librdkafka: offsets: {e}"))?;
+            }
+            let group = consumer
+                .group_metadata()
+                .ok_or("librdkafka: the consumer has no group metadata")?;
+            let asked = Instant::now();
+            producer
+                .send_offsets_to_transaction(&list, &group, job.call_timeout())
+                .map_err(|e| format!("librdkafka: send_offsets_to_transaction: {e}"))?;
+            times.offsets(asked.elapsed());
+            let asked = Instant::now();
+            producer
+                .commit_transaction(job.call_timeout())
+                .map_err(|e| format!("librdkafka: commit_transaction: {e}"))?;
+            times.commit(asked.elapsed());
+            offsets.clear();
+            open = 0;
+        }
+        let end = probe.sample();
+        let (start, first) = start.ok_or("librdkafka: no record read")?;
+        Ok(Measured {
+            records,
+            bytes,
+            start,
+            end,
+            notes: vec![
+                first_record_note(Some(first)),
+                times.note(end.at.duration_since(start.at)),
+            ],
+            latency: Some(times.commits),
+            failed: 0,
+            first_error: None,
+        })
+    }
 }
 
 /// The benchmark: broker, fill, one run per client, reports.
@@ -1435,9 +1872,9 @@ mod bench {
 
     use crate::broker::BrokerChild;
     use crate::cli::{BenchArgs, Client, Workload};
-    use crate::measure::{self, Probe};
-    use crate::report::{self, Report};
-    use crate::{Job, ours, payload};
+    use crate::measure::{self, Memory, Probe};
+    use crate::report::{self, Measured, Report};
+    use crate::{Job, TxnJob, ours, payload};
 
     /// A stand-in address for checking properties before any broker runs.
     const NO_BROKER: &str = "127.0.0.1:9";
@@ -1445,6 +1882,9 @@ mod bench {
     pub fn run(args: &BenchArgs) -> Result<(), String> {
         check_properties(args)?;
         let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("runtime: {e}"))?;
+        if args.workload == Workload::Transactions {
+            return transactions(&runtime, args);
+        }
         let topics: Vec<(Client, String)> = args
             .clients
             .iter()
@@ -1452,28 +1892,7 @@ mod bench {
             .collect();
         let names: Vec<String> = topics.iter().map(|(_, t)| t.clone()).collect();
         // The child outlives every run and is killed when this returns.
-        let (child, bootstrap) = match &args.bootstrap {
-            Some(bootstrap) => (None, bootstrap.clone()),
-            None => {
-                let child = BrokerChild::start(args.partitions, &names)?;
-                let bootstrap = child.bootstrap().to_owned();
-                (Some(child), bootstrap)
-            }
-        };
-        let probe = Probe {
-            broker_pid: child.as_ref().map(BrokerChild::pid),
-        };
-        eprintln!(
-            "perf: {} {} x {} B records against {bootstrap}{}",
-            args.workload.name(),
-            args.records,
-            args.record_size,
-            if child.is_some() {
-                " (bundled broker, child process)"
-            } else {
-                ""
-            }
-        );
+        let (child, bootstrap, probe) = start_broker(args, &names)?;
         let payload = payload(args.record_size);
         let mut partitions = vec![0; topics.len()];
         if args.workload == Workload::Consume {
@@ -1510,10 +1929,104 @@ mod bench {
         Ok(())
     }
 
+    /// The bundled broker as a child with `topics` created, unless
+    /// `--bootstrap-server` names a cluster; and the probe that samples it.
+    fn start_broker(
+        args: &BenchArgs,
+        topics: &[String],
+    ) -> Result<(Option<BrokerChild>, String, Probe), String> {
+        let (child, bootstrap) = match &args.bootstrap {
+            Some(bootstrap) => (None, bootstrap.clone()),
+            None => {
+                let child = BrokerChild::start(args.partitions, topics)?;
+                let bootstrap = child.bootstrap().to_owned();
+                (Some(child), bootstrap)
+            }
+        };
+        let probe = Probe {
+            broker_pid: child.as_ref().map(BrokerChild::pid),
+        };
+        eprintln!(
+            "perf: {} {} x {} B records against {bootstrap}{}",
+            args.workload.name(),
+            args.records,
+            args.record_size,
+            if child.is_some() {
+                " (bundled broker, child process)"
+            } else {
+                ""
+            }
+        );
+        Ok((child, bootstrap, probe))
+    }
+
+    /// The consume-transform-produce loop: each client has one input topic,
+    /// filled once (untimed) and read again from the start by a new group
+    /// for every transaction size, and an output topic per size.
+    fn transactions(runtime: &tokio::runtime::Runtime, args: &BenchArgs) -> Result<(), String> {
+        let inputs: Vec<(Client, String)> = args
+            .clients
+            .iter()
+            .map(|&client| (client, format!("{}-{}-in", args.topic, client.name())))
+            .collect();
+        // One name per (size, client): the output topic's stem, the group
+        // and the transactional.id.
+        let name = |size: u64, client: Client| format!("{}-{}-{size}", args.topic, client.name());
+        let mut topics: Vec<String> = inputs.iter().map(|(_, t)| t.clone()).collect();
+        for &size in &args.transaction_sizes {
+            for &(client, _) in &inputs {
+                topics.push(format!("{}-out", name(size, client)));
+            }
+        }
+        let (child, bootstrap, probe) = start_broker(args, &topics)?;
+        let payload = payload(args.record_size);
+        for (_, input) in &inputs {
+            fill(runtime, args, &bootstrap, input, &payload)?;
+        }
+        let mut runs = Vec::new();
+        for &size in &args.transaction_sizes {
+            let mut reports = Vec::new();
+            for (client, input) in &inputs {
+                let (client, group) = (*client, name(size, *client));
+                let output = format!("{group}-out");
+                let properties = properties_for(args, client);
+                let job = TxnJob {
+                    bootstrap: &bootstrap,
+                    input,
+                    output: &output,
+                    group: &group,
+                    records: args.records,
+                    transaction_size: size,
+                    properties: &properties,
+                    deadline: Instant::now() + args.timeout,
+                };
+                let (measured, memory) = measured_run(|| match client {
+                    Client::Ours => runtime.block_on(ours::transactions(&job, &probe)),
+                    #[cfg(feature = "rdkafka")]
+                    Client::Librdkafka => crate::librdkafka::transactions(&job, &probe),
+                    #[cfg(not(feature = "rdkafka"))]
+                    Client::Librdkafka => Err("librdkafka: build with --features rdkafka".into()),
+                })?;
+                let report = Report {
+                    client,
+                    topic: format!("{input} -> {output}"),
+                    measured,
+                    memory,
+                };
+                println!("{}", report::line(args.workload, &report));
+                reports.push(report);
+            }
+            runs.push((size, reports));
+        }
+        println!("{}", report::transactions_table(args, &runs));
+        drop(child);
+        Ok(())
+    }
+
     /// Both clients' property checks, so that a typo fails in a second,
     /// not after the first client's run.
     fn check_properties(args: &BenchArgs) -> Result<(), String> {
-        let produce = args.workload == Workload::Produce;
+        let produce = args.workload != Workload::Consume;
         for &client in &args.clients {
             match client {
                 Client::Ours if produce => {
@@ -1530,7 +2043,7 @@ mod bench {
                 }
             }
         }
-        if !produce {
+        if args.workload == Workload::Consume {
             ours::producer_settings(NO_BROKER, &args.producer_properties)
                 .map(drop)
                 .map_err(|e| format!("--producer-property: {e}"))?;
@@ -1603,28 +2116,37 @@ mod bench {
         job: &Job<'_>,
         probe: &Probe,
     ) -> Result<Report, String> {
-        // Let the previous run's threads and connections wind down so that
-        // they are not counted in this one.
-        std::thread::sleep(Duration::from_millis(200));
-        let mut memory = measure::start_memory();
-        let measured = match (client, workload) {
-            (Client::Ours, Workload::Produce) => runtime.block_on(ours::produce(job, probe))?,
-            (Client::Ours, Workload::Consume) => runtime.block_on(ours::consume(job, probe))?,
-            #[cfg(feature = "rdkafka")]
-            (Client::Librdkafka, Workload::Produce) => crate::librdkafka::produce(job, probe)?,
-            #[cfg(feature = "rdkafka")]
-            (Client::Librdkafka, Workload::Consume) => crate::librdkafka::consume(job, probe)?,
-            #[cfg(not(feature = "rdkafka"))]
-            (Client::Librdkafka, _) => {
-                return Err("librdkafka: build with --features rdkafka".into());
+        let (measured, memory) = measured_run(|| match (client, workload) {
+            (Client::Ours, Workload::Produce) => runtime.block_on(ours::produce(job, probe)),
+            (Client::Ours, Workload::Consume) => runtime.block_on(ours::consume(job, probe)),
+            (_, Workload::Transactions) => {
+                Err("transactions are run by bench::transactions".into())
             }
-        };
-        measure::finish_memory(&mut memory);
+            #[cfg(feature = "rdkafka")]
+            (Client::Librdkafka, Workload::Produce) => crate::librdkafka::produce(job, probe),
+            #[cfg(feature = "rdkafka")]
+            (Client::Librdkafka, Workload::Consume) => crate::librdkafka::consume(job, probe),
+            #[cfg(not(feature = "rdkafka"))]
+            (Client::Librdkafka, _) => Err("librdkafka: build with --features rdkafka".into()),
+        })?;
         Ok(Report {
             client,
             topic: job.topic.to_owned(),
             measured,
             memory,
         })
+    }
+
+    /// One client run with its own peak RSS.
+    fn measured_run(
+        run: impl FnOnce() -> Result<Measured, String>,
+    ) -> Result<(Measured, Memory), String> {
+        // Let the previous run's threads and connections wind down so that
+        // they are not counted in this one.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut memory = measure::start_memory();
+        let measured = run()?;
+        measure::finish_memory(&mut memory);
+        Ok((measured, memory))
     }
 }
