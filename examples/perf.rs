@@ -41,7 +41,9 @@
 //!   producer, e.g. `compression.type=lz4` to consume compressed batches.
 //! - `--librdkafka-property k=v`: for librdkafka alone, for its own tuning
 //!   names that our client refuses (`queued.min.messages`,
-//!   `fetch.queue.backoff.ms`, `batch.num.messages`, ...).
+//!   `fetch.queue.backoff.ms`, `batch.num.messages`, ...). For
+//!   `transactions` they, and `--property`, go to both its producer and
+//!   its consumer (librdkafka only warns about the other's properties).
 //! - `--client ours|librdkafka|both`: `both` (the default when built with
 //!   `--features rdkafka`) runs ours first, then librdkafka.
 //! - `--timeout-secs SECS`: the most one run may take (default 60 s plus
@@ -1109,7 +1111,7 @@ struct TxnJob<'a> {
     group: &'a str,
     records: u64,
     transaction_size: u64,
-    /// The producer's.
+    /// The producer's (and, for librdkafka, the consumer's too).
     properties: &'a [(String, String)],
     deadline: std::time::Instant,
 }
@@ -1774,7 +1776,10 @@ mod librdkafka {
         producer
             .init_transactions(job.call_timeout())
             .map_err(|e| format!("librdkafka: init_transactions: {e}"))?;
-        let mut consumer_config = config(Some(job.bootstrap), CONSUME_DEFAULTS, &[]);
+        // librdkafka only warns about the producer's properties here, so
+        // the consumer takes them too: that is how `--librdkafka-property`
+        // reaches its fetch tuning (`fetch.queue.backoff.ms`, ...).
+        let mut consumer_config = config(Some(job.bootstrap), CONSUME_DEFAULTS, job.properties);
         consumer_config
             .set("group.id", job.group)
             .set("isolation.level", "read_committed");
