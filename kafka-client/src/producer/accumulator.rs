@@ -7,14 +7,18 @@
 //! and puts a batch back at the front of its queue when it must be retried,
 //! so a partition's batches leave in order.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::records::{BatchBuilder, Compression, Header};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
+use super::hash::FxHashMap;
 use crate::{Error, Result};
 
 /// A topic and partition.
@@ -37,8 +41,81 @@ pub struct RecordMetadata {
     pub timestamp: i64,
 }
 
-/// The completion of one record's delivery.
-pub(crate) type Delivery = oneshot::Sender<Result<RecordMetadata>>;
+/// The outcome of one batch, shared by the delivery futures of all its
+/// records: set once, to the base offset or the error, when the batch is
+/// acknowledged or fails. One allocation per batch instead of a channel per
+/// record; each future adds its record's offset delta to the base offset.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    result: OnceLock<Result<i64>>,
+    /// Tasks waiting for the result. Usually one (an application awaiting
+    /// its records in order), so a `Vec` scanned for the same waker.
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl BatchOutcome {
+    fn wakers(&self) -> MutexGuard<'_, Vec<Waker>> {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the result, unless one is set already, and wakes the waiters.
+    fn set(&self, result: Result<i64>) {
+        if self.result.set(result).is_ok() {
+            let wakers = std::mem::take(&mut *self.wakers());
+            for waker in wakers {
+                waker.wake();
+            }
+        }
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<&Result<i64>> {
+        if let Some(result) = self.result.get() {
+            return Poll::Ready(result);
+        }
+        let mut wakers = self.wakers();
+        // `set` stores the result before it takes the wakers under this
+        // lock: either it is visible now, or `set` will see this waker.
+        if let Some(result) = self.result.get() {
+            return Poll::Ready(result);
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// The pending delivery of one record: resolves to where it landed, or to
+/// the error that ended its delivery.
+#[derive(Debug)]
+pub struct DeliveryFuture {
+    outcome: Arc<BatchOutcome>,
+    partition: i32,
+    /// The record's position in its batch (its offset delta).
+    index: i32,
+    timestamp: i64,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.outcome.poll(cx).map(|result| match result {
+            Ok(base_offset) => Ok(RecordMetadata {
+                partition: this.partition,
+                // acks=0: the offset is unknown (-1), as in the Java client.
+                offset: if *base_offset < 0 {
+                    -1
+                } else {
+                    base_offset + i64::from(this.index)
+                },
+                timestamp: this.timestamp,
+            }),
+            Err(e) => Err(e.clone()),
+        })
+    }
+}
 
 /// The settings the accumulator uses.
 #[derive(Debug, Clone)]
@@ -65,7 +142,9 @@ pub struct ProducerBatch {
     builder: Option<BatchBuilder>,
     /// The finished wire bytes, once drained (kept for retries).
     pub wire: Option<Bytes>,
-    deliveries: Vec<(Delivery, i64)>,
+    /// Completes the records' delivery futures; a batch dropped without an
+    /// outcome completes them with [`Error::Closed`].
+    outcome: Arc<BatchOutcome>,
     /// When the first record was appended.
     pub created: Instant,
     /// Bytes reserved from `buffer.memory`.
@@ -141,22 +220,14 @@ impl ProducerBatch {
     }
 
     /// Completes every record: offsets are the base offset plus each
-    /// record's position.
+    /// record's position (-1 for all when the base offset is unknown).
     pub fn complete(self, base_offset: i64) {
-        for (i, (delivery, timestamp)) in self.deliveries.into_iter().enumerate() {
-            let _ = delivery.send(Ok(RecordMetadata {
-                partition: self.tp.partition,
-                offset: base_offset + i as i64,
-                timestamp,
-            }));
-        }
+        self.outcome.set(Ok(base_offset));
     }
 
     /// Fails every record with `error`.
     pub fn fail(self, error: Error) {
-        for (delivery, _) in self.deliveries {
-            let _ = delivery.send(Err(error.clone()));
-        }
+        self.outcome.set(Err(error));
     }
 
     fn is_full(&self, batch_size: usize) -> bool {
@@ -166,9 +237,16 @@ impl ProducerBatch {
     }
 }
 
+impl Drop for ProducerBatch {
+    fn drop(&mut self) {
+        // A no-op after `complete` or `fail`.
+        self.outcome.set(Err(Error::Closed));
+    }
+}
+
 #[derive(Debug, Default)]
 struct Queues {
-    batches: HashMap<TopicPartition, VecDeque<ProducerBatch>>,
+    batches: FxHashMap<TopicPartition, VecDeque<ProducerBatch>>,
     used_memory: usize,
     /// A flush is pending: every batch is ready regardless of linger.
     flushing: usize,
@@ -190,7 +268,7 @@ pub struct Accumulator {
 #[derive(Debug)]
 pub struct Appended {
     /// The record's delivery.
-    pub delivery: oneshot::Receiver<Result<RecordMetadata>>,
+    pub delivery: DeliveryFuture,
     /// A new batch was started for the partition.
     pub new_batch: bool,
     /// The partition's last batch is full: the sender may send it now.
@@ -198,6 +276,18 @@ pub struct Appended {
     /// The record did not fit the partition's open batch, so that batch
     /// was closed and a new one started (the sticky partitioner's cue).
     pub rolled_over: bool,
+}
+
+/// What [`Accumulator::try_append`] did.
+#[derive(Debug)]
+pub enum TryAppend {
+    /// The record was appended.
+    Appended(Appended),
+    /// The record does not fit the partition's open batch and was not
+    /// appended, as asked.
+    NeedsNewBatch,
+    /// `buffer.memory` has no room for the record now.
+    NoMemory,
 }
 
 /// The encoded size of a record, as counted against `buffer.memory` and
@@ -278,14 +368,26 @@ impl Accumulator {
         headers: &[Header],
         reserved: usize,
     ) -> Result<Appended> {
-        self.try_append(tp, timestamp, key, value, headers, reserved, false)?
-            .ok_or_else(|| Error::Protocol("append declined without being asked to".into()))
+        match self.try_append(tp, timestamp, key, value, headers, reserved, true, false)? {
+            TryAppend::Appended(appended) => Ok(appended),
+            _ => Err(Error::Protocol(
+                "append declined without being asked to".into(),
+            )),
+        }
     }
 
-    /// Like [`append`](Self::append), but with `abort_for_new_batch` a record
-    /// that does not fit the partition's open batch is not appended
-    /// (`Ok(None)`): a sticky partitioner then moves on and the record goes
-    /// to the new partition instead, as in the Java client.
+    /// Appends a record of `size` bytes (see [`record_size`]) to the
+    /// partition's last batch or a new one, under one lock.
+    ///
+    /// Unless `reserved` (the caller already holds `size` bytes of
+    /// `buffer.memory` from [`reserve`](Self::reserve)), the memory is
+    /// reserved here, and [`TryAppend::NoMemory`] says there is not enough
+    /// free now: the caller waits in `reserve`, then calls again with
+    /// `reserved`. With `abort_for_new_batch`, a record that does not fit
+    /// the partition's open batch is not appended
+    /// ([`TryAppend::NeedsNewBatch`]): a sticky partitioner then moves on
+    /// and the record goes to the new partition instead, as in the Java
+    /// client. Nothing is reserved by a call that does not append.
     #[allow(clippy::too_many_arguments)]
     pub fn try_append(
         &self,
@@ -294,67 +396,86 @@ impl Accumulator {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header],
-        reserved: usize,
+        size: usize,
+        reserved: bool,
         abort_for_new_batch: bool,
-    ) -> Result<Option<Appended>> {
-        let (sender, delivery) = oneshot::channel();
-        let mut queues = self.lock();
+    ) -> Result<TryAppend> {
+        let mut guard = self.lock();
+        let queues = &mut *guard;
         if queues.closed {
-            queues.used_memory = queues.used_memory.saturating_sub(reserved);
             return Err(Error::Closed);
         }
-        let queue = queues.batches.entry(tp.clone()).or_default();
-        let had_open = queue.back().is_some_and(|b| b.builder.is_some());
-        let open = queue.back_mut().filter(|b| {
-            b.builder.is_some()
-                && b.builder
-                    .as_ref()
-                    .is_some_and(|builder| builder.would_fit(timestamp, key, value, headers))
-        });
-        let (batch, new_batch) = match open {
-            Some(batch) => (batch, false),
-            None if abort_for_new_batch && had_open => return Ok(None),
-            None => {
-                let mut builder = BatchBuilder::new(self.config.batch_size);
-                builder
-                    .set_compression(self.config.compression)
-                    .set_compression_level(self.config.compression_level)
-                    .set_transactional(self.config.transactional);
-                queue.push_back(ProducerBatch {
-                    tp: tp.clone(),
-                    builder: Some(builder),
-                    wire: None,
-                    deliveries: Vec::new(),
-                    created: Instant::now(),
-                    reserved: 0,
-                    attempts: 0,
-                    retry_after: None,
-                    base_sequence: None,
-                    producer: None,
-                    outcome_unknown: false,
-                    records: 0,
-                });
-                let Some(batch) = queue.back_mut() else {
-                    return Err(Error::Protocol("batch queue is empty after a push".into()));
-                };
-                (batch, true)
+        if !reserved && queues.used_memory + size > self.config.buffer_memory {
+            return Ok(TryAppend::NoMemory);
+        }
+        // Looked up by reference: the key is cloned once per queue, not
+        // once per record.
+        if !queues.batches.contains_key(tp) {
+            queues.batches.insert(tp.clone(), VecDeque::new());
+        }
+        let Some(queue) = queues.batches.get_mut(tp) else {
+            return Err(Error::Protocol("batch queue vanished".into()));
+        };
+        let mut had_open = false;
+        let mut appended_to_open = false;
+        if let Some(batch) = queue.back_mut()
+            && let Some(builder) = batch.builder.as_mut()
+        {
+            had_open = true;
+            // One size computation decides the fit and writes the record.
+            appended_to_open = builder
+                .try_append(timestamp, key, value, headers)
+                .map_err(|e| Error::Protocol(format!("encoding a record: {e}")))?;
+        }
+        let new_batch = !appended_to_open;
+        if new_batch {
+            if abort_for_new_batch && had_open {
+                return Ok(TryAppend::NeedsNewBatch);
             }
+            let mut builder = BatchBuilder::new(self.config.batch_size);
+            builder
+                .set_compression(self.config.compression)
+                .set_compression_level(self.config.compression_level)
+                .set_transactional(self.config.transactional);
+            builder
+                .append(timestamp, key, value, headers)
+                .map_err(|e| Error::Protocol(format!("encoding a record: {e}")))?;
+            queue.push_back(ProducerBatch {
+                tp: tp.clone(),
+                builder: Some(builder),
+                wire: None,
+                outcome: Arc::default(),
+                created: Instant::now(),
+                reserved: 0,
+                attempts: 0,
+                retry_after: None,
+                base_sequence: None,
+                producer: None,
+                outcome_unknown: false,
+                records: 0,
+            });
+        }
+        let Some(batch) = queue.back_mut() else {
+            return Err(Error::Protocol("batch queue is empty after a push".into()));
         };
-        let Some(builder) = batch.builder.as_mut() else {
-            return Err(Error::Protocol("appending to a closed batch".into()));
-        };
-        builder
-            .append(timestamp, key, value, headers)
-            .map_err(|e| Error::Protocol(format!("encoding a record: {e}")))?;
-        batch.deliveries.push((sender, timestamp));
-        batch.reserved += reserved;
+        let index = batch.records;
+        batch.reserved += size;
         batch.records += 1;
         let batch_full = batch.is_full(self.config.batch_size);
-        drop(queues);
+        let delivery = DeliveryFuture {
+            outcome: batch.outcome.clone(),
+            partition: tp.partition,
+            index: i32::try_from(index).unwrap_or(i32::MAX),
+            timestamp,
+        };
+        if !reserved {
+            queues.used_memory += size;
+        }
+        drop(guard);
         if batch_full || new_batch {
             self.data_ready.notify_one();
         }
-        Ok(Some(Appended {
+        Ok(TryAppend::Appended(Appended {
             delivery,
             new_batch,
             batch_full,
@@ -585,8 +706,8 @@ mod tests {
         assert_eq!(parsed.header().base_sequence, 40);
         acc.release(&batch);
         batch.complete(100);
-        assert_eq!(a.delivery.await.unwrap().unwrap().offset, 100);
-        assert_eq!(b.delivery.await.unwrap().unwrap().offset, 101);
+        assert_eq!(a.delivery.await.unwrap().offset, 100);
+        assert_eq!(b.delivery.await.unwrap().offset, 101);
         assert_eq!(acc.used_memory(), 0);
     }
 
@@ -635,14 +756,8 @@ mod tests {
         for batch in expired {
             batch.fail(Error::Timeout("delivery.timeout.ms".into()));
         }
-        assert!(matches!(
-            old.delivery.await.unwrap(),
-            Err(Error::Timeout(_))
-        ));
-        assert!(matches!(
-            young.delivery.await.unwrap(),
-            Err(Error::Timeout(_))
-        ));
+        assert!(matches!(old.delivery.await, Err(Error::Timeout(_))));
+        assert!(matches!(young.delivery.await, Err(Error::Timeout(_))));
         assert!(acc.is_empty());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accumulator;
 mod config;
+mod hash;
 mod idempotence;
 pub mod partitioner;
 mod sender;
@@ -16,12 +17,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::records::{Compression, Header};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use accumulator::{Accumulator, AccumulatorConfig, record_size};
-pub use accumulator::{RecordMetadata, TopicPartition};
+use accumulator::{Accumulator, AccumulatorConfig, TryAppend, record_size};
+pub use accumulator::{DeliveryFuture, RecordMetadata, TopicPartition};
 pub use config::ProducerConfig;
 use idempotence::Idempotence;
 use sender::SenderConfig;
@@ -29,7 +29,7 @@ pub use stats::ProducerStats;
 use transaction::Transactions;
 
 use crate::consumer::ConsumerGroupMetadata;
-use crate::network::{ClusterMetadata, Network, NetworkConfig};
+use crate::network::{ClusterMetadata, Network, NetworkConfig, TopicInfo};
 use crate::{Error, Result};
 
 /// A record to send: topic, optional partition, key, value, headers and
@@ -178,26 +178,6 @@ impl ProducerSettings {
     }
 }
 
-/// The pending delivery of one record: resolves to where it landed, or to
-/// the error that ended its delivery.
-#[derive(Debug)]
-pub struct DeliveryFuture {
-    receiver: oneshot::Receiver<Result<RecordMetadata>>,
-}
-
-impl std::future::Future for DeliveryFuture {
-    type Output = Result<RecordMetadata>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.receiver)
-            .poll(cx)
-            .map(|result| result.unwrap_or(Err(Error::Closed)))
-    }
-}
-
 /// An async Kafka producer. Cheap to clone; clones share one sender task.
 #[derive(Debug, Clone)]
 pub struct Producer {
@@ -213,6 +193,15 @@ struct Inner {
     stats: Arc<stats::Counters>,
     idempotence: Option<Arc<Idempotence>>,
     transactions: Option<Arc<Transactions>>,
+}
+
+/// The topic's entry if its partition count is known without error (what
+/// [`ClusterMetadata::partition_count`] checks), in one lookup.
+fn usable<'a>(metadata: &'a ClusterMetadata, topic: &str) -> Option<&'a TopicInfo> {
+    metadata
+        .topics
+        .get(topic)
+        .filter(|info| info.error.is_ok() && !info.partitions.is_empty())
 }
 
 fn now_ms() -> i64 {
@@ -328,11 +317,21 @@ impl Producer {
                 limit: settings.max_request_size,
             });
         }
-        let metadata = self.partitions(&record.topic).await?;
-        let topic = metadata
-            .topics
-            .get(&record.topic)
-            .ok_or_else(|| Error::Protocol(format!("metadata for `{}` vanished", record.topic)))?;
+        // The common case, once per record: the topic is known. The snapshot
+        // stays fresh through the network's background refresh and the
+        // sender's refresh on errors, so no clock is read and no lock taken
+        // beyond the snapshot's.
+        let current = self.inner.network.metadata();
+        let waited;
+        let topic = match usable(&current, &record.topic) {
+            Some(topic) => topic,
+            None => {
+                waited = self.partitions(&record.topic).await?;
+                usable(&waited, &record.topic).ok_or_else(|| {
+                    Error::Protocol(format!("metadata for `{}` vanished", record.topic))
+                })?
+            }
+        };
         let partitions = topic.partitions.len();
         let info = partitioner::TopicPartitions {
             count: partitions,
@@ -357,52 +356,55 @@ impl Producer {
                 &info,
             ),
         };
-        self.inner
-            .accumulator
-            .reserve(size, settings.max_block)
-            .await?;
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let mut timestamp = record.timestamp.unwrap_or_else(now_ms);
         let mut tp = TopicPartition {
             topic: record.topic,
             partition,
         };
-        let append = |tp: &TopicPartition, abort: bool| {
-            self.inner.accumulator.try_append(
-                tp,
+        let accumulator = &self.inner.accumulator;
+        // Memory is reserved by the append itself, under the same lock,
+        // unless buffer.memory is full: then `reserve` waits for room first.
+        let mut reserved = false;
+        // Partitioner-chosen records do not start a new batch on a partition
+        // whose batch just filled up: the partitioner moves on first (KIP-480).
+        let mut abort_for_new_batch = !explicit;
+        let appended = loop {
+            let attempt = accumulator.try_append(
+                &tp,
                 timestamp,
                 record.key.as_deref(),
                 record.value.as_deref(),
                 &record.headers,
                 size,
-                abort,
-            )
-        };
-        // Partitioner-chosen records do not start a new batch on a partition
-        // whose batch just filled up: the partitioner moves on first (KIP-480).
-        let mut appended = append(&tp, !explicit);
-        if let Ok(None) = appended {
-            settings
-                .partitioner
-                .on_new_batch(&tp.topic, tp.partition, &info);
-            tp.partition = settings.partitioner.partition(
-                &tp.topic,
-                record.key.as_deref(),
-                record.value.as_deref(),
-                &info,
+                reserved,
+                abort_for_new_batch,
             );
-            appended = append(&tp, false);
-        }
-        let appended = match appended {
-            Ok(Some(appended)) => appended,
-            Ok(None) => {
-                self.inner.accumulator.unreserve(size);
-                return Err(Error::Protocol(
-                    "the accumulator declined a record twice".into(),
-                ));
-            }
-            Err(e) => {
-                self.inner.accumulator.unreserve(size);
-                return Err(e);
+            match attempt {
+                Ok(TryAppend::Appended(appended)) => break appended,
+                Ok(TryAppend::NoMemory) => {
+                    accumulator.reserve(size, settings.max_block).await?;
+                    reserved = true;
+                    // The record is created when there is room for it.
+                    timestamp = record.timestamp.unwrap_or_else(now_ms);
+                }
+                Ok(TryAppend::NeedsNewBatch) => {
+                    settings
+                        .partitioner
+                        .on_new_batch(&tp.topic, tp.partition, &info);
+                    tp.partition = settings.partitioner.partition(
+                        &tp.topic,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &info,
+                    );
+                    abort_for_new_batch = false;
+                }
+                Err(e) => {
+                    if reserved {
+                        accumulator.unreserve(size);
+                    }
+                    return Err(e);
+                }
             }
         };
         if appended.batch_full && !explicit {
@@ -411,9 +413,7 @@ impl Producer {
                 .partitioner
                 .on_new_batch(&tp.topic, tp.partition, &info);
         }
-        Ok(DeliveryFuture {
-            receiver: appended.delivery,
-        })
+        Ok(appended.delivery)
     }
 
     /// A snapshot of the producer's counters.
@@ -432,15 +432,8 @@ impl Producer {
     }
 
     /// The topic's partition count and the partitions with a leader now.
+    /// Waits for it when the current snapshot does not have it.
     async fn partitions(&self, topic: &str) -> Result<Arc<ClusterMetadata>> {
-        // The common case, once per record: the topic is known. The snapshot
-        // stays fresh through the network's background refresh and the
-        // sender's refresh on errors, so no clock is read and no lock taken
-        // beyond the snapshot's.
-        let current = self.inner.network.metadata();
-        if current.partition_count(topic).is_some() {
-            return Ok(current);
-        }
         let deadline = tokio::time::Instant::now() + self.inner.settings.max_block;
         loop {
             let metadata = self.inner.network.metadata_for(topic).await;

@@ -10,9 +10,10 @@
 //!   one record each.
 //! - A record with an explicit partition bypasses the partitioner.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::hash::FxHashMap;
 
 /// Java's `Utils.murmur2`: MurmurHash2, seed `0x9747b28c`.
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -87,7 +88,7 @@ pub trait Partitioner: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Default)]
 pub struct DefaultPartitioner {
     ignore_keys: bool,
-    sticky: Mutex<HashMap<String, i32>>,
+    sticky: Mutex<FxHashMap<String, i32>>,
     seed: AtomicU64,
 }
 
@@ -100,7 +101,7 @@ impl DefaultPartitioner {
             | 1;
         Self {
             ignore_keys,
-            sticky: Mutex::new(HashMap::new()),
+            sticky: Mutex::new(FxHashMap::default()),
             seed: AtomicU64::new(seed),
         }
     }
@@ -134,7 +135,7 @@ impl DefaultPartitioner {
         from[(self.random() % from.len() as u64) as usize]
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<String, i32>> {
         self.sticky.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
