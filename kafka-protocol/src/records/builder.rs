@@ -262,7 +262,9 @@ impl BatchBuilder {
             Compression::None => self.buf,
             codec => {
                 let records = &self.buf[RECORD_BATCH_OVERHEAD..];
-                let mut out = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + records.len() / 2);
+                let mut out = BytesMut::with_capacity(
+                    RECORD_BATCH_OVERHEAD + codec.output_capacity(records.len()),
+                );
                 out.extend_from_slice(&self.buf[..RECORD_BATCH_OVERHEAD]);
                 codec.compress(records, self.compression_level, &mut out)?;
                 out

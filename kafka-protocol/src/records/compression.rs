@@ -125,17 +125,7 @@ impl Compression {
                 encoder.finish().map_err(|e| fail(e.to_string()))?;
             }
             Self::Snappy => compress_xerial(input, out).map_err(|e| fail(e.to_string()))?,
-            Self::Lz4 => {
-                // Kafka's own LZ4 stream: 64 KiB independent blocks, no content
-                // size or checksums the Java reader would not expect.
-                let info = lz4_flex::frame::FrameInfo::new()
-                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                    .block_mode(lz4_flex::frame::BlockMode::Independent);
-                let mut encoder =
-                    lz4_flex::frame::FrameEncoder::with_frame_info(info, out.writer());
-                encoder.write_all(input).map_err(|e| fail(e.to_string()))?;
-                encoder.finish().map_err(|e| fail(e.to_string()))?;
-            }
+            Self::Lz4 => compress_lz4(input, out).map_err(|e| fail(e.to_string()))?,
             Self::Zstd => {
                 let level = level.unwrap_or(zstd::DEFAULT_COMPRESSION_LEVEL);
                 zstd::stream::copy_encode(input, out.writer(), level)
@@ -143,6 +133,17 @@ impl Compression {
             }
         }
         Ok(())
+    }
+
+    /// About how many bytes `compress` appends for `len` input bytes, to
+    /// size the output buffer once: the worst case for LZ4 (its output
+    /// buffer is written in place), a guess for the streaming codecs.
+    pub(crate) fn output_capacity(self, len: usize) -> usize {
+        match self {
+            Self::None => len,
+            Self::Lz4 => lz4_frame_bound(len),
+            _ => len / 2,
+        }
     }
 
     /// Decompresses `input`, failing with [`DecodeError::DecompressionLimit`]
@@ -180,6 +181,50 @@ impl Compression {
         };
         Ok(Bytes::from(out))
     }
+}
+
+/// The LZ4 frame header Kafka's producers write (magic 1, KAFKA-3160):
+/// magic number, FLG 0x60 (version 1, independent blocks, no block or
+/// content checksums, no content size), BD 0x40 (64 KiB blocks) and the
+/// header checksum, byte 1 of xxh32 of FLG and BD.
+const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82];
+/// The largest block the header above allows.
+const LZ4_BLOCK_SIZE: usize = 64 * 1024;
+
+fn lz4_frame_bound(len: usize) -> usize {
+    let blocks = len.div_ceil(LZ4_BLOCK_SIZE);
+    LZ4_FRAME_HEADER.len()
+        + blocks * 4
+        + lz4_flex::block::get_maximum_output_size(len.min(LZ4_BLOCK_SIZE)) * blocks
+        + 4
+}
+
+/// Kafka's LZ4 stream: 64 KiB independent blocks, each compressed straight
+/// into `out` (stored as is where compression would not shrink it), then
+/// the end mark: the frame lz4_flex's `FrameEncoder` writes with those
+/// settings, without its per-frame buffers and the copy into them (its
+/// blocks can differ: the block compressor's table for small inputs finds
+/// other matches, usually a few percent smaller).
+fn compress_lz4(input: &[u8], out: &mut BytesMut) -> Result<(), lz4_flex::block::CompressError> {
+    out.reserve(lz4_frame_bound(input.len()));
+    out.extend_from_slice(&LZ4_FRAME_HEADER);
+    for block in input.chunks(LZ4_BLOCK_SIZE) {
+        let start = out.len();
+        let bound = lz4_flex::block::get_maximum_output_size(block.len());
+        out.resize(start + 4 + bound, 0);
+        let written = lz4_flex::block::compress_into(block, &mut out[start + 4..])?;
+        if written < block.len() {
+            out[start..start + 4].copy_from_slice(&(written as u32).to_le_bytes());
+            out.truncate(start + 4 + written);
+        } else {
+            // The high bit of the size marks an uncompressed block.
+            out.truncate(start);
+            out.extend_from_slice(&(block.len() as u32 | 0x8000_0000).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    Ok(())
 }
 
 fn codec_error(codec: &'static str, error: &dyn std::fmt::Display) -> DecodeError {
@@ -331,6 +376,36 @@ mod tests {
         (0..200_000u32)
             .map(|i| (i % 251) as u8 ^ (i / 7) as u8)
             .collect()
+    }
+
+    #[test]
+    fn lz4_frames_have_the_frame_encoders_header_and_round_trip() {
+        let incompressible: Vec<u8> = (0..70_000u64)
+            .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+            .collect();
+        let inputs = [
+            Vec::new(),
+            b"x".to_vec(),
+            sample()[..16_000].to_vec(),
+            sample(),
+            incompressible,
+        ];
+        for input in inputs {
+            let mut ours = BytesMut::new();
+            compress_lz4(&input, &mut ours).unwrap();
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut theirs = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            theirs.write_all(&input).unwrap();
+            let theirs = theirs.finish().unwrap();
+            assert_eq!(ours[..7], theirs[..7], "header, {} bytes", input.len());
+            let back = Compression::Lz4
+                .decompress(&ours, input.len().max(1))
+                .unwrap();
+            assert_eq!(back.as_ref(), input.as_slice(), "{} bytes", input.len());
+            assert!(ours.len() <= lz4_frame_bound(input.len()));
+        }
     }
 
     #[test]
