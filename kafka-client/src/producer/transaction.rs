@@ -95,6 +95,9 @@ pub(crate) struct Transactions {
     retry_backoff: Duration,
     current: Mutex<Current>,
     coordinator: tokio::sync::Mutex<Option<Connection>>,
+    /// The last group coordinator TxnOffsetCommit reached, by group id: a
+    /// loop sends offsets for the same group every transaction.
+    group_coordinator: Mutex<Option<(String, Connection)>>,
 }
 
 /// How a coordinator error code is handled.
@@ -156,6 +159,7 @@ impl Transactions {
                 bump_after_abort: false,
             }),
             coordinator: tokio::sync::Mutex::new(None),
+            group_coordinator: Mutex::new(None),
         }
     }
 
@@ -647,7 +651,13 @@ impl Transactions {
         deadline: tokio::time::Instant,
     ) -> Result<()> {
         let mut pending: BTreeMap<TopicPartition, i64> = offsets.clone();
-        let mut coordinator: Option<Connection> = None;
+        let mut coordinator: Option<Connection> = self
+            .group_coordinator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(id, c)| *id == group.group_id && !c.is_closed())
+            .map(|(_, c)| c.clone());
         let mut attempt = 0u32;
         while !pending.is_empty() {
             attempt += 1;
@@ -749,7 +759,14 @@ impl Transactions {
                     }
                     match retry {
                         Some(e) => e,
-                        None if pending.is_empty() => return Ok(()),
+                        None if pending.is_empty() => {
+                            *self
+                                .group_coordinator
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner()) =
+                                Some((group.group_id.clone(), connection.clone()));
+                            return Ok(());
+                        }
                         None => Error::Protocol(format!(
                             "TxnOffsetCommit left {} partitions unanswered",
                             pending.len()
