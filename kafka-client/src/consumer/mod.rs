@@ -17,6 +17,17 @@
 //! coordinator picks one every member supports, and, as in Java, the
 //! consumer rebalances cooperatively only if all of them can.
 //!
+//! The fetcher (`fetcher.rs`) keeps what it fetched as undecoded batches,
+//! zero-copy slices of the fetch responses, and decodes records only as
+//! they are handed out (CRC checked with `check.crcs`, one batch
+//! decompressed at a time), so memory follows the fetch limits whatever the
+//! compression ratio. Each poll sends the next fetch for the partitions it
+//! drained before returning (at most one fetch in flight per broker, none
+//! for a partition holding `max.partition.fetch.bytes` or while the buffer
+//! holds `fetch.max.bytes`), so the broker's answer arrives while the
+//! application processes; an answer for a partition whose position moved
+//! meanwhile (seek, reset, reassignment, rebalance) is dropped.
+//!
 //! Keys and values are zero-copy slices of the fetch response. With `read_committed`, fetches
 //! stop at the last stable offset, records of aborted transactions are
 //! dropped using the response's aborted-transaction list, and control
@@ -24,10 +35,11 @@
 
 pub mod assignor;
 mod config;
+mod fetcher;
 mod group;
 mod sticky;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,7 +51,7 @@ use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
-use kafka_protocol::records::{Batches, DecodeOptions, Headers};
+use kafka_protocol::records::Headers;
 use tracing::Instrument;
 
 pub use config::ConsumerConfig;
@@ -237,8 +249,17 @@ impl ConsumerGroupMetadata {
 pub struct Consumer {
     settings: ConsumerSettings,
     network: Arc<Network>,
+    /// Per assigned partition, where its next fetch starts (past what is
+    /// buffered); `None` until looked up.
     positions: BTreeMap<TopicPartition, Option<i64>>,
-    buffered: VecDeque<ConsumerRecord>,
+    /// Fetched and not handed out, undecoded.
+    buffered: fetcher::Buffer,
+    /// At most one fetch per broker, by broker id.
+    in_flight: HashMap<i32, fetcher::InFlight>,
+    /// A fetch failed in a way that a metadata refresh may cure.
+    refresh_due: bool,
+    /// A decoding failure met while handing out, reported by the next poll.
+    failed: Option<Error>,
     /// The offset after the last record handed out, per partition: what
     /// `commit` commits.
     consumed: BTreeMap<TopicPartition, i64>,
@@ -290,6 +311,12 @@ pub struct ConsumerStats {
     /// with `read_committed`) of the last fetch minus the position, i.e.
     /// records not yet handed out.
     pub lag: BTreeMap<TopicPartition, i64>,
+    /// Fetched data not yet handed out, in bytes as fetched (compressed
+    /// batches count compressed): records are decoded only as they are
+    /// handed out. Fetching ahead stops at `fetch.max.bytes` in all and
+    /// at `max.partition.fetch.bytes` per partition, so this stays under
+    /// about twice those limits.
+    pub buffered_bytes: u64,
 }
 
 /// The counters behind [`ConsumerStats`]; commits are shared with the
@@ -471,7 +498,10 @@ impl Consumer {
         Ok(Self {
             network,
             positions: BTreeMap::new(),
-            buffered: VecDeque::new(),
+            buffered: fetcher::Buffer::default(),
+            in_flight: HashMap::new(),
+            refresh_due: false,
+            failed: None,
             consumed: BTreeMap::new(),
             group: None,
             subscription: Vec::new(),
@@ -509,12 +539,11 @@ impl Consumer {
         }
         let topics: Vec<&str> = self.positions.keys().map(|tp| tp.topic.as_str()).collect();
         self.network.track(&topics);
-        self.buffered.retain(|r| {
-            self.positions.contains_key(&TopicPartition {
-                topic: r.topic.clone(),
-                partition: r.partition,
-            })
-        });
+        let positions = &self.positions;
+        self.buffered.retain(|tp| positions.contains_key(tp));
+        for fetch in self.in_flight.values_mut() {
+            fetch.sent.retain(|tp, _| positions.contains_key(tp));
+        }
     }
 
     /// Joins the consumer group (`group.id`) for these topics; partitions
@@ -636,6 +665,7 @@ impl Consumer {
 
     /// Leaves the group (if any) and closes the connections.
     pub async fn close(mut self) -> Result<()> {
+        self.in_flight.clear();
         let settled = self.settle_commits().await;
         let result = match self.group.as_mut() {
             Some(group) => group.leave(&self.network).await,
@@ -668,6 +698,24 @@ impl Consumer {
         self.paused.remove(tp);
         self.reset_to.remove(tp);
         self.counters.high_watermarks.remove(tp);
+        self.discard(tp);
+    }
+
+    /// Drops what is buffered for `tp` and makes the answers of fetches in
+    /// flight for it be ignored: its position is about to move (or go).
+    fn discard(&mut self, tp: &TopicPartition) {
+        self.buffered.discard(tp);
+        for fetch in self.in_flight.values_mut() {
+            fetch.sent.remove(tp);
+        }
+    }
+
+    /// [`discard`](Self::discard) for every partition.
+    fn discard_all(&mut self) {
+        self.buffered.clear();
+        for fetch in self.in_flight.values_mut() {
+            fetch.sent.clear();
+        }
     }
 
     /// Drops every partition as lost: positions, buffered records and
@@ -678,7 +726,7 @@ impl Consumer {
             self.drop_partition(tp);
             self.consumed.remove(tp);
         }
-        self.buffered.clear();
+        self.discard_all();
         self.revoking.clear();
         lost
     }
@@ -735,7 +783,7 @@ impl Consumer {
             // records out and then fetching from the committed offset would
             // deliver them twice, and keeping a position past records that
             // were dropped would skip them.
-            self.buffered.clear();
+            self.discard_all();
             self.positions.clear();
             self.consumed.clear();
             self.assign(partitions.clone());
@@ -768,11 +816,9 @@ impl Consumer {
         }
         if !revoked.is_empty() {
             // Fetched but not handed out: the next owner reads them.
-            self.buffered.retain(|r| {
-                !revoked
-                    .iter()
-                    .any(|tp| tp.partition == r.partition && tp.topic == r.topic)
-            });
+            for tp in &revoked {
+                self.discard(tp);
+            }
             self.revoking = revoked.clone();
         }
         let Some(group) = self.group.as_mut() else {
@@ -823,27 +869,13 @@ impl Consumer {
             )
         })?;
         *position = Some(offset);
-        self.buffered
-            .retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+        self.discard(tp);
         Ok(())
     }
 
     /// The offset of the next record `poll` will hand out for `tp`, if known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
-        let buffered = self
-            .buffered
-            .iter()
-            .find(|r| r.topic == tp.topic && r.partition == tp.partition)
-            .map(|r| r.offset);
-        buffered.or(*self.positions.get(tp)?)
-    }
-
-    fn is_paused(&self, r: &ConsumerRecord) -> bool {
-        !self.paused.is_empty()
-            && self.paused.contains(&TopicPartition {
-                topic: r.topic.clone(),
-                partition: r.partition,
-            })
+        self.buffered.position(tp).or(*self.positions.get(tp)?)
     }
 
     fn auto_commit_due(&self) -> bool {
@@ -956,7 +988,7 @@ impl Consumer {
                     self.settle_commits().await?;
                     self.commit_before_rebalance().await;
                     // Fetched but not handed out: the next owner reads them.
-                    self.buffered.clear();
+                    self.discard_all();
                     self.revocation_reported = true;
                     return Ok(ConsumerEvent::Revoked(self.assignment()));
                 }
@@ -1050,13 +1082,19 @@ impl Consumer {
         self.forget_revoked();
         self.check_poll_interval()?;
         self.auto_commit().await;
-        let mut fetched = false;
+        let mut waited = false;
         loop {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
             if rejoin {
                 self.rejoin_if_needed().await?;
             } else if self.group.as_ref().is_some_and(group::Group::needs_join) {
                 return Ok(false);
             }
+            let in_flight = &mut self.in_flight;
+            let answers = std::future::poll_fn(|cx| Poll::Ready(finished(in_flight, cx))).await;
+            self.apply_fetches(answers)?;
             if self.has_ready() {
                 return Ok(true);
             }
@@ -1075,15 +1113,50 @@ impl Consumer {
                 continue;
             }
             // Records of paused partitions stay buffered: only the deadline
-            // ends the wait (after at least one fetch, even with no time).
-            if fetched && tokio::time::Instant::now() >= deadline {
+            // ends the wait (after at least one round, even with no time).
+            if waited && tokio::time::Instant::now() >= deadline {
                 return Ok(false);
+            }
+            if std::mem::take(&mut self.refresh_due) {
+                self.network.refresh().await?;
             }
             self.reset_positions().await?;
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            self.fetch(remaining.min(self.settings.fetch_max_wait))
-                .await?;
-            fetched = true;
+            self.send_fetches(remaining.min(self.settings.fetch_max_wait));
+            if self.in_flight.is_empty() {
+                waited = true;
+                // Nothing fetchable: every partition paused, buffered up to
+                // the bound, or without a known leader (refreshed next round).
+                tokio::time::sleep(remaining.min(Duration::from_millis(50))).await;
+                continue;
+            }
+            // Until every fetch in flight is answered, as when poll awaited
+            // its fetches: each was sent with a wait within a poll's
+            // timeout (or none, fetched ahead), so none outlives the poll by
+            // much to hold the connection the group's requests share. The
+            // first round waits even past a zero timeout (bounded by
+            // `fetch.max.wait.ms`), so that every poll fetches.
+            let until = if waited {
+                deadline
+            } else {
+                deadline.max(tokio::time::Instant::now() + self.settings.fetch_max_wait)
+            };
+            waited = true;
+            let mut answers = Vec::new();
+            let in_flight = &mut self.in_flight;
+            let _ = tokio::time::timeout_at(
+                until,
+                std::future::poll_fn(|cx| {
+                    answers.extend(finished(in_flight, cx));
+                    if in_flight.is_empty() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }),
+            )
+            .await;
+            self.apply_fetches(answers)?;
         }
     }
 
@@ -1107,32 +1180,28 @@ impl Consumer {
 
     /// Whether a buffered record of a partition not paused is waiting.
     fn has_ready(&self) -> bool {
-        if self.paused.is_empty() {
-            !self.buffered.is_empty()
-        } else {
-            self.buffered.iter().any(|r| !self.is_paused(r))
-        }
+        self.buffered.has_ready(&self.paused)
     }
 
     /// Takes up to `max` buffered records of partitions not paused, in
-    /// order, and counts them as handed out (what `commit` commits).
+    /// order, decoding them now, and counts them as handed out (what
+    /// `commit` commits). Then fetches ahead what the hand-out made room
+    /// for, while the application processes these.
     fn hand_out(&mut self, max: usize) -> Vec<ConsumerRecord> {
-        let records: Vec<ConsumerRecord> = if self.paused.is_empty() {
-            let n = max.min(self.buffered.len());
-            self.buffered.drain(..n).collect()
-        } else {
-            let mut records = Vec::new();
-            let mut kept = VecDeque::with_capacity(self.buffered.len());
-            while let Some(r) = self.buffered.pop_front() {
-                if records.len() < max && !self.is_paused(&r) {
-                    records.push(r);
-                } else {
-                    kept.push_back(r);
-                }
+        let mut records = Vec::with_capacity(max.min(4096));
+        let chunks = self.buffered.len();
+        if let Some(failure) = self.buffered.take(max, &self.paused, &mut records) {
+            // The records before the bad batch are handed out; fetching
+            // resumes after them and the next poll reports the failure.
+            self.discard(&failure.tp);
+            if let Some(position) = self.positions.get_mut(&failure.tp) {
+                *position = Some(failure.resume);
             }
-            self.buffered = kept;
-            records
-        };
+            self.failed = Some(failure.error);
+        }
+        if self.buffered.len() < chunks || self.in_flight.is_empty() {
+            self.prefetch();
+        }
         for (i, r) in records.iter().enumerate() {
             self.counters.bytes += (r.key.as_ref().map_or(0, Bytes::len)
                 + r.value.as_ref().map_or(0, Bytes::len)) as u64;
@@ -1184,6 +1253,7 @@ impl Consumer {
             rebalances: self.counters.rebalances,
             rebalance_time: self.counters.rebalance_time,
             lag,
+            buffered_bytes: self.buffered.bytes().0 as u64,
         }
     }
 
@@ -1318,8 +1388,7 @@ impl Consumer {
             if let Some(position) = self.positions.get_mut(tp) {
                 *position = None;
                 self.reset_to.insert(tp.clone(), timestamp);
-                self.buffered
-                    .retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+                self.discard(tp);
             }
         }
     }
@@ -1368,33 +1437,59 @@ impl Consumer {
         group.committed(&self.network, partitions).await
     }
 
-    /// One fetch per leader, decoded into the buffer.
-    async fn fetch(&mut self, max_wait: Duration) -> Result<()> {
+    /// Fetches ahead after a hand-out (which made room); the next `poll`
+    /// takes the answer.
+    ///
+    /// Without a long-poll wait: the broker answers at once with what it
+    /// has. Brokers answer a connection's requests in order, and this
+    /// fetch shares the connection with the group's requests (commits,
+    /// heartbeats, JoinGroup): a fetch waiting out `fetch.max.wait.ms` on
+    /// the broker while the application works would hold those back. The
+    /// long poll is left to `poll` itself when nothing is buffered, bounded
+    /// by its timeout, as before prefetching.
+    fn prefetch(&mut self) {
+        self.send_fetches(Duration::ZERO);
+    }
+
+    /// Sends a fetch to each leader that has none in flight, for its
+    /// partitions that have a position, are not paused, not already being
+    /// fetched and hold less than `max.partition.fetch.bytes` of buffered
+    /// (undecoded) data; nothing while the buffer holds `fetch.max.bytes`
+    /// in all. So buffered data stays under about twice the fetch limits,
+    /// per partition and in all, whatever the compression ratio: records
+    /// are decoded only as they are handed out.
+    ///
+    /// The fetches run in tasks of their own, so they proceed while the
+    /// application processes what `poll` returned (Java's prefetch); their
+    /// answers are applied by the next `poll`.
+    fn send_fetches(&mut self, max_wait: Duration) {
+        let (total, per_partition) = self.buffered.bytes();
+        let fetch_max = usize::try_from(self.settings.fetch_max_bytes).unwrap_or(0);
+        let partition_max = usize::try_from(self.settings.max_partition_fetch_bytes).unwrap_or(0);
+        if total >= fetch_max.max(1) {
+            return;
+        }
         let metadata = self.network.metadata();
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
-        let mut missing_leader = false;
         for (tp, position) in &self.positions {
             let Some(position) = position else { continue };
-            if self.paused.contains(tp) {
+            if self.paused.contains(tp)
+                || per_partition.get(tp).copied().unwrap_or(0) >= partition_max.max(1)
+                || self.in_flight.values().any(|f| f.sent.contains_key(tp))
+            {
                 continue;
             }
             match metadata.leader(&tp.topic, tp.partition) {
-                Some(leader) => by_leader
+                Some(leader) if !self.in_flight.contains_key(&leader.id) => by_leader
                     .entry(leader.id)
                     .or_default()
                     .push((tp.clone(), *position)),
-                None => missing_leader = true,
+                Some(_) => {}
+                None => self.refresh_due = true,
             }
         }
-        if missing_leader || by_leader.is_empty() {
-            self.network.refresh().await?;
-            if by_leader.is_empty() {
-                tokio::time::sleep(max_wait.min(Duration::from_millis(50))).await;
-                return Ok(());
-            }
-        }
+        drop(per_partition);
         let read_committed = self.settings.isolation_level == IsolationLevel::ReadCommitted;
-        let mut requests = tokio::task::JoinSet::new();
         for (leader, partitions) in by_leader {
             let mut topics: Vec<FetchTopic> = Vec::new();
             for (tp, offset) in &partitions {
@@ -1424,7 +1519,7 @@ impl Consumer {
                 ..Default::default()
             };
             let network = self.network.clone();
-            requests.spawn(
+            let task = tokio::spawn(
                 async move {
                     let connection = network.broker(leader).await?;
                     let sent = tokio::time::Instant::now();
@@ -1433,165 +1528,168 @@ impl Consumer {
                 }
                 .instrument(tracing::debug_span!("fetch", broker = leader)),
             );
-        }
-        let mut refresh = false;
-        let mut out_of_range = None;
-        while let Some(joined) = requests.join_next().await {
-            let response = match joined {
-                Ok(Ok((response, latency))) => {
-                    self.counters.fetches += 1;
-                    self.counters.fetch_time += latency;
-                    response
-                }
-                Ok(Err(e)) if e.retriable() => {
-                    refresh = true;
-                    continue;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(Error::Protocol(format!("fetch task: {e}"))),
-            };
-            for topic in response.responses {
-                for data in topic.partitions {
-                    let tp = TopicPartition {
-                        topic: topic.topic.clone(),
-                        partition: data.partition_index,
-                    };
-                    match code(data.error_code) {
-                        ErrorCode::None => {}
-                        ErrorCode::OffsetOutOfRange
-                            if self.settings.auto_offset_reset == OffsetReset::None =>
-                        {
-                            // Java's OffsetOutOfRangeException: the position
-                            // stays, the application seeks. The rest of the
-                            // response is still used.
-                            let offset = self.positions.get(&tp).copied().flatten();
-                            out_of_range.get_or_insert(Error::kafka(
-                                ErrorCode::OffsetOutOfRange,
-                                format!(
-                                    "fetch {}-{} at offset {} with auto.offset.reset=none; seek to go on",
-                                    tp.topic,
-                                    tp.partition,
-                                    offset.unwrap_or(-1)
-                                ),
-                            ));
-                            continue;
-                        }
-                        ErrorCode::OffsetOutOfRange => {
-                            tracing::info!(
-                                topic = tp.topic,
-                                partition = tp.partition,
-                                reset = self.settings.auto_offset_reset.name(),
-                                "position out of range; resetting"
-                            );
-                            self.positions.insert(tp, None);
-                            continue;
-                        }
-                        c if c.retriable() => {
-                            refresh = true;
-                            continue;
-                        }
-                        c => {
-                            return Err(Error::kafka(
-                                c,
-                                format!("fetch {}-{}", tp.topic, tp.partition),
-                            ));
-                        }
-                    }
-                    // read_committed consumers can only get to the last
-                    // stable offset, so their lag is measured from it (as
-                    // Java's records-lag is).
-                    let end = if read_committed && data.last_stable_offset >= 0 {
-                        data.last_stable_offset
-                    } else {
-                        data.high_watermark
-                    };
-                    self.counters.high_watermarks.insert(tp.clone(), end);
-                    let aborted: Vec<(i64, i64)> = data
-                        .aborted_transactions
-                        .iter()
-                        .flatten()
-                        .map(|t| (t.producer_id, t.first_offset))
-                        .collect();
-                    let records = data.records.unwrap_or_default();
-                    self.decode(&tp, records, aborted)?;
-                }
-            }
-        }
-        if refresh {
-            self.network.refresh().await?;
-        }
-        match out_of_range {
-            Some(e) => Err(e),
-            None => Ok(()),
+            self.in_flight.insert(
+                leader,
+                fetcher::InFlight {
+                    task,
+                    sent: partitions.into_iter().collect(),
+                },
+            );
         }
     }
 
-    /// Decodes fetched batches of one partition into the buffer, from its
-    /// position on, dropping aborted transactions and control records.
-    fn decode(
+    /// Applies answered fetches; the first failure is returned after all
+    /// of them are applied.
+    fn apply_fetches(&mut self, answers: Vec<FetchDone>) -> Result<()> {
+        let mut first_error = None;
+        for (sent, answer) in answers {
+            if let Err(e) = self.apply_fetch(sent, answer) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Buffers one fetch's answer, partition by partition, for the
+    /// partitions still wanted from the offset they were fetched at. The
+    /// rest is stale (the position was moved by a seek, a reset, a
+    /// rebalance or a revocation while the fetch was in flight) and is
+    /// dropped: buffering it would hand out records twice or skip some.
+    fn apply_fetch(
         &mut self,
-        tp: &TopicPartition,
-        records: Bytes,
-        mut aborted: Vec<(i64, i64)>,
+        sent: HashMap<TopicPartition, i64>,
+        answer: std::result::Result<fetcher::FetchAnswer, tokio::task::JoinError>,
     ) -> Result<()> {
-        let Some(Some(mut position)) = self.positions.get(tp).copied() else {
-            return Ok(());
+        let response = match answer {
+            Ok(Ok((response, latency))) => {
+                self.counters.fetches += 1;
+                self.counters.fetch_time += latency;
+                response
+            }
+            Ok(Err(e)) if e.retriable() => {
+                self.refresh_due = true;
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(Error::Protocol(format!("fetch task: {e}"))),
         };
-        aborted.sort_by_key(|(_, first)| *first);
-        let mut skipping: Vec<i64> = Vec::new();
-        let options = DecodeOptions {
-            verify_crc: self.settings.check_crcs,
-            ..DecodeOptions::default()
-        };
-        for batch in Batches::with_options(records, options) {
-            let batch = batch
-                .map_err(|e| Error::Protocol(format!("{}-{}: {e}", tp.topic, tp.partition)))?;
-            let header = *batch.header();
-            if batch.next_offset() <= position {
-                continue;
-            }
-            if batch.is_transactional() && !batch.is_control() {
-                // An aborted transaction's data starts at its first offset.
-                if let Some(i) = aborted.iter().position(|(pid, first)| {
-                    *pid == header.producer_id && header.base_offset >= *first
-                }) {
-                    aborted.remove(i);
-                    skipping.push(header.producer_id);
-                }
-            }
-            if batch.is_control() {
-                skipping.retain(|p| *p != header.producer_id);
-                position = batch.next_offset();
-                continue;
-            }
-            if batch.is_transactional() && skipping.contains(&header.producer_id) {
-                position = batch.next_offset();
-                continue;
-            }
-            for record in batch
-                .records()
-                .map_err(|e| Error::Protocol(format!("{}-{}: {e}", tp.topic, tp.partition)))?
-            {
-                let record = record
-                    .map_err(|e| Error::Protocol(format!("{}-{}: {e}", tp.topic, tp.partition)))?;
-                if record.offset < position {
+        let read_committed = self.settings.isolation_level == IsolationLevel::ReadCommitted;
+        let mut first_error = None;
+        for topic in response.responses {
+            for data in topic.partitions {
+                let tp = TopicPartition {
+                    topic: topic.topic.clone(),
+                    partition: data.partition_index,
+                };
+                let Some(&offset) = sent.get(&tp) else {
+                    continue;
+                };
+                if self.positions.get(&tp) != Some(&Some(offset)) {
                     continue;
                 }
-                position = record.offset + 1;
-                self.buffered.push_back(ConsumerRecord {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    offset: record.offset,
-                    timestamp: record.timestamp,
-                    key: record.key,
-                    value: record.value,
-                    headers: record.headers,
-                    leader_epoch: header.partition_leader_epoch,
-                });
+                match code(data.error_code) {
+                    ErrorCode::None => {}
+                    ErrorCode::OffsetOutOfRange
+                        if self.settings.auto_offset_reset == OffsetReset::None =>
+                    {
+                        // Java's OffsetOutOfRangeException: the position
+                        // stays, the application seeks. The rest of the
+                        // response is still used.
+                        first_error.get_or_insert(Error::kafka(
+                            ErrorCode::OffsetOutOfRange,
+                            format!(
+                                "fetch {}-{} at offset {offset} with auto.offset.reset=none; seek to go on",
+                                tp.topic, tp.partition,
+                            ),
+                        ));
+                        continue;
+                    }
+                    ErrorCode::OffsetOutOfRange => {
+                        tracing::info!(
+                            topic = tp.topic,
+                            partition = tp.partition,
+                            reset = self.settings.auto_offset_reset.name(),
+                            "position out of range; resetting"
+                        );
+                        self.discard(&tp);
+                        self.positions.insert(tp, None);
+                        continue;
+                    }
+                    c if c.retriable() => {
+                        self.refresh_due = true;
+                        continue;
+                    }
+                    c => {
+                        first_error.get_or_insert(Error::kafka(
+                            c,
+                            format!("fetch {}-{}", tp.topic, tp.partition),
+                        ));
+                        continue;
+                    }
+                }
+                // read_committed consumers can only get to the last
+                // stable offset, so their lag is measured from it (as
+                // Java's records-lag is).
+                let end = if read_committed && data.last_stable_offset >= 0 {
+                    data.last_stable_offset
+                } else {
+                    data.high_watermark
+                };
+                self.counters.high_watermarks.insert(tp.clone(), end);
+                let aborted: Vec<(i64, i64)> = data
+                    .aborted_transactions
+                    .iter()
+                    .flatten()
+                    .map(|t| (t.producer_id, t.first_offset))
+                    .collect();
+                let records = data.records.unwrap_or_default();
+                match fetcher::Chunk::new(
+                    tp.clone(),
+                    records,
+                    offset,
+                    aborted,
+                    self.settings.check_crcs,
+                ) {
+                    Ok((chunk, next)) => {
+                        self.positions.insert(tp, Some(next));
+                        if let Some(chunk) = chunk {
+                            self.buffered.push(chunk);
+                        }
+                    }
+                    // The position stays: the next fetch meets it again.
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
-            position = position.max(batch.next_offset());
         }
-        self.positions.insert(tp.clone(), Some(position));
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
+}
+
+/// A fetch that was answered: the partitions it was still wanted for, and
+/// its answer.
+type FetchDone = (
+    HashMap<TopicPartition, i64>,
+    std::result::Result<fetcher::FetchAnswer, tokio::task::JoinError>,
+);
+
+/// Takes the fetches in flight that have been answered.
+fn finished(
+    in_flight: &mut HashMap<i32, fetcher::InFlight>,
+    cx: &mut Context<'_>,
+) -> Vec<FetchDone> {
+    let mut ready = Vec::new();
+    for (broker, fetch) in in_flight.iter_mut() {
+        if let Poll::Ready(answer) = Pin::new(&mut fetch.task).poll(cx) {
+            ready.push((*broker, answer));
+        }
+    }
+    let mut done = Vec::with_capacity(ready.len());
+    for (broker, answer) in ready {
+        if let Some(mut fetch) = in_flight.remove(&broker) {
+            done.push((std::mem::take(&mut fetch.sent), answer));
+        }
+    }
+    done
 }
