@@ -432,7 +432,7 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
     ]))
     .expect("network");
 
-    // The chaos plan, one step per twelfth of the input committed.
+    // The chaos plan, one step per twentieth of the input committed.
     let plan = [
         Chaos::Kill(KillPoint::AfterSend),
         Chaos::DropProduceResponses,
@@ -466,11 +466,13 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
             }
         }
         let committed = committed_offsets(&network).await.unwrap_or_default();
-        if committed == ends && step == plan.len() {
+        if committed == ends {
             break;
         }
         let progress: i64 = committed.values().sum();
-        let due = step < plan.len() && progress >= (step as i64 + 1) * RECORDS as i64 / 12;
+        // Every step is due by half way, so that a fast run still has
+        // input left for the last kill to hit.
+        let due = step < plan.len() && progress >= (step as i64 + 1) * RECORDS as i64 / 20;
         if !due {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
@@ -480,12 +482,13 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
                 // The first worker (from a random one on) that reaches the
                 // point dies there; one without partitions never does.
                 let first = rng.below(3) as usize;
+                let mut killed = false;
                 for attempt in 0..3 {
                     let victim = (first + attempt) % 3;
                     let slot = &mut slots[victim];
                     *slot.control.kill_at.lock().unwrap() = Some(point);
                     let reached = tokio::time::timeout(
-                        Duration::from_secs(3),
+                        Duration::from_secs(2),
                         slot.control.reached.notified(),
                     )
                     .await;
@@ -502,7 +505,13 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
                     let _ = (&mut slot.task).await;
                     *kills.entry(point_name(point)).or_default() += 1;
                     *slot = spawn(&cluster, victim, &stop, &tally);
+                    killed = true;
                     break;
+                }
+                if !killed {
+                    // No worker got there (none had records, e.g. during a
+                    // rebalance): try this step again.
+                    continue;
                 }
             }
             Chaos::DropProduceResponses => {
