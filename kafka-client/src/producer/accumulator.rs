@@ -609,6 +609,21 @@ impl Accumulator {
         self.lock().used_memory
     }
 
+    /// Waits until no byte of `buffer.memory` is in use (everything queued
+    /// was acknowledged or failed), or until `deadline`; whether it got
+    /// there. Woken by each release rather than polling.
+    pub async fn wait_empty(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let freed = self.memory_freed.notified();
+            if self.used_memory() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return self.used_memory() == 0;
+            }
+        }
+    }
+
     /// Refuses new records; queued ones are still sent.
     pub fn close(&self) {
         self.lock().closed = true;

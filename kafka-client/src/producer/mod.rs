@@ -474,19 +474,15 @@ impl Producer {
     async fn flush_until(&self, deadline: tokio::time::Instant, limit: &str) -> Result<()> {
         let accumulator = &self.inner.accumulator;
         accumulator.begin_flush();
-        let result = loop {
-            if accumulator.used_memory() == 0 {
-                break Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                break Err(Error::Timeout(format!(
-                    "flush did not finish within {limit}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
+        let emptied = accumulator.wait_empty(deadline).await;
         accumulator.end_flush();
-        result
+        if emptied {
+            Ok(())
+        } else {
+            Err(Error::Timeout(format!(
+                "flush did not finish within {limit}"
+            )))
+        }
     }
 
     fn transactions(&self, call: &str) -> Result<(&Arc<Transactions>, &Arc<Idempotence>)> {
@@ -591,13 +587,10 @@ impl Producer {
         // The sender fails what is queued; wait for what is in flight.
         let accumulator = &self.inner.accumulator;
         accumulator.data_ready.notify_one();
-        while accumulator.used_memory() > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Error::Timeout(
-                    "abort_transaction: requests still in flight".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        if !accumulator.wait_empty(deadline).await {
+            return Err(Error::Timeout(
+                "abort_transaction: requests still in flight".into(),
+            ));
         }
         if txn.start_abort()? {
             txn.end(&self.inner.network, idempotence, false, deadline)
