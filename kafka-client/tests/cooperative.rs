@@ -782,7 +782,14 @@ async fn a_member_that_stopped_polling_loses_its_partitions_without_committing_t
             break;
         }
     }
-    assert_eq!(assigned, [0, 1], "two phases: nothing, then its share");
+    // Two phases: nothing, then its share. When the first phase's SyncGroup
+    // meets the follow-up rebalance (REBALANCE_IN_PROGRESS) the member joins
+    // once more and hears only of the second; the ledger below still proves
+    // that no partition had two owners at once.
+    assert!(
+        matches!(assigned.as_slice(), [0, 1] | [1]),
+        "nothing, then its share: {assigned:?}"
+    );
     until("busy gave one up", &[&busy], || {
         holding(&snapshot(&busy.log)).len() == 1
     })
