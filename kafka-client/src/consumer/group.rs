@@ -15,8 +15,8 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ConsumerProtocolSubscription, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
-    LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    ConsumerProtocolSubscription, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 use kafka_protocol::{ErrorCode, Request};
 use tokio::task::JoinHandle;
@@ -25,7 +25,7 @@ use super::assignor::{
     Assignor, Member, RebalanceProtocol, common_protocol, decode_assignment, decode_subscription,
     encode_assignment, encode_subscription, withhold_transfers,
 };
-use crate::network::{Connection, Network};
+use crate::network::{Connection, CoordinatorKind, Network, find_coordinator};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
 use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
@@ -219,42 +219,17 @@ impl Group {
         if let Some(c) = self.coordinator.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        for _ in 0..20 {
-            let any = network.any().await?;
-            let version = any.version_for::<FindCoordinatorRequest>()?;
-            let request = if version >= 4 {
-                FindCoordinatorRequest {
-                    coordinator_keys: vec![self.config.group_id.clone()],
-                    ..Default::default()
-                }
-            } else {
-                FindCoordinatorRequest {
-                    key: self.config.group_id.clone(),
-                    ..Default::default()
-                }
-            };
-            let response = any.call(&request, version).await?;
-            let (error, host, port) = match response.coordinators.first() {
-                Some(c) => (c.error_code, c.host.clone(), c.port),
-                None => (response.error_code, response.host.clone(), response.port),
-            };
-            if error == 0 {
-                let connection = network.connect(&format!("{host}:{port}")).await?;
-                self.coordinator = Some(connection.clone());
-                return Ok(connection);
-            }
-            if !code(error).retriable() {
-                return Err(Error::kafka(
-                    code(error),
-                    format!("FindCoordinator for {}", self.config.group_id),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(Error::Timeout(format!(
-            "no coordinator for group {}",
-            self.config.group_id
-        )))
+        // About as long as the 20 lookups 100 ms apart this replaced.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let connection = find_coordinator(
+            network,
+            CoordinatorKind::Group,
+            &self.config.group_id,
+            deadline,
+        )
+        .await?;
+        self.coordinator = Some(connection.clone());
+        Ok(connection)
     }
 
     /// Joins (or rejoins) the group and returns this member's partitions.

@@ -248,15 +248,7 @@ impl Transactions {
 
     /// May `send` queue a record now?
     pub(crate) fn check_send(&self) -> Result<()> {
-        let current = self.lock();
-        match &current.state {
-            State::InTransaction => Ok(()),
-            State::Abortable(e) | State::Fatal(e) => Err(e.clone()),
-            other => Err(Error::InvalidState(format!(
-                "send on a transactional producer that is {}; call begin_transaction first",
-                other.name()
-            ))),
-        }
+        self.expect_in_transaction("send")
     }
 
     /// Splits `ready` into partitions that may be sent now and those that
@@ -368,19 +360,34 @@ impl Transactions {
                 }
                 Err(e) => return Err(e),
             };
-            let backoff = self
-                .retry_backoff
-                .saturating_mul(1 << attempt.min(4))
-                .min(Duration::from_secs(1))
-                / 2;
-            if tokio::time::Instant::now() + backoff >= deadline {
-                return Err(Error::Timeout(format!(
-                    "{what} did not finish in time; last error: {retry}"
-                )));
-            }
-            tracing::debug!(what, error = %retry, "retrying transactional request");
-            tokio::time::sleep(backoff).await;
+            self.pause_before_retry(attempt, deadline, what, &retry)
+                .await?;
         }
+    }
+
+    /// Waits out the backoff before retry `attempt + 1` (exponential,
+    /// capped), or fails with a timeout naming `what` and its last error if
+    /// the deadline would pass first.
+    async fn pause_before_retry(
+        &self,
+        attempt: u32,
+        deadline: tokio::time::Instant,
+        what: &str,
+        last: &Error,
+    ) -> Result<()> {
+        let backoff = self
+            .retry_backoff
+            .saturating_mul(1 << attempt.min(4))
+            .min(Duration::from_secs(1))
+            / 2;
+        if tokio::time::Instant::now() + backoff >= deadline {
+            return Err(Error::Timeout(format!(
+                "{what} did not finish in time; last error: {last}"
+            )));
+        }
+        tracing::debug!(what, error = %last, "retrying transactional request");
+        tokio::time::sleep(backoff).await;
+        Ok(())
     }
 
     /// Records what a coordinator call's error means for the producer.
@@ -415,36 +422,8 @@ impl Transactions {
             }
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        let request = InitProducerIdRequest {
-            transactional_id: Some(self.transactional_id.clone()),
-            transaction_timeout_ms: self.timeout_ms,
-            producer_id: -1,
-            producer_epoch: -1,
-            ..Default::default()
-        };
-        let response = self
-            .call_coordinator(network, &request, 4, deadline, "InitProducerId", |r| {
-                code(r.error_code)
-            })
-            .await;
-        let response = match response {
-            Ok(r) => r,
-            // Nothing to abort yet: whatever InitProducerId refuses is fatal
-            // (a timeout is not, and may be retried).
-            Err(Error::AbortableTransaction(inner)) | Err(Error::Fatal(inner)) => {
-                return Err(self.set_fatal(*inner));
-            }
-            Err(e) => return Err(e),
-        };
-        idempotence
-            .set_producer(response.producer_id, response.producer_epoch)
-            .await;
-        tracing::info!(
-            transactional_id = self.transactional_id,
-            producer_id = response.producer_id,
-            epoch = response.producer_epoch,
-            "transactions initialised"
-        );
+        self.init_producer_id(network, idempotence, (-1, -1), deadline, "InitProducerId")
+            .await?;
         let mut current = self.lock();
         if matches!(current.state, State::Uninitialized) {
             current.state = State::Ready;
@@ -633,7 +612,7 @@ impl Transactions {
             State::InTransaction => Ok(()),
             State::Abortable(e) | State::Fatal(e) => Err(e.clone()),
             other => Err(Error::InvalidState(format!(
-                "{call} on a producer that is {}",
+                "{call} on a transactional producer that is {}; call begin_transaction first",
                 other.name()
             ))),
         }
@@ -774,17 +753,8 @@ impl Transactions {
                     }
                 }
             };
-            let backoff = self
-                .retry_backoff
-                .saturating_mul(1 << attempt.min(4))
-                .min(Duration::from_secs(1))
-                / 2;
-            if tokio::time::Instant::now() + backoff >= deadline {
-                return Err(Error::Timeout(format!(
-                    "TxnOffsetCommit did not finish in time; last error: {retry}"
-                )));
-            }
-            tokio::time::sleep(backoff).await;
+            self.pause_before_retry(attempt, deadline, "TxnOffsetCommit", &retry)
+                .await?;
         }
         Ok(())
     }
@@ -871,26 +841,43 @@ impl Transactions {
         idempotence: &Idempotence,
         deadline: tokio::time::Instant,
     ) -> Result<()> {
-        let (producer_id, epoch) = idempotence
+        let current = idempotence
             .current()
             .await
             .ok_or_else(|| Error::InvalidState("init_transactions has not completed".into()))?;
+        self.init_producer_id(
+            network,
+            idempotence,
+            current,
+            deadline,
+            "InitProducerId (epoch bump)",
+        )
+        .await?;
+        self.lock().bump_after_abort = false;
+        Ok(())
+    }
+
+    /// InitProducerId for the transactional id, as the producer `(id,
+    /// epoch)` given ((-1, -1) the first time), taking the id and epoch it
+    /// answers with. Whatever the coordinator refuses here is fatal: there
+    /// is no transaction to abort. A timeout is not, and may be retried.
+    async fn init_producer_id(
+        &self,
+        network: &Network,
+        idempotence: &Idempotence,
+        (producer_id, producer_epoch): (i64, i16),
+        deadline: tokio::time::Instant,
+        what: &str,
+    ) -> Result<()> {
         let request = InitProducerIdRequest {
             transactional_id: Some(self.transactional_id.clone()),
             transaction_timeout_ms: self.timeout_ms,
             producer_id,
-            producer_epoch: epoch,
+            producer_epoch,
             ..Default::default()
         };
         let response = self
-            .call_coordinator(
-                network,
-                &request,
-                4,
-                deadline,
-                "InitProducerId (epoch bump)",
-                |r| code(r.error_code),
-            )
+            .call_coordinator(network, &request, 4, deadline, what, |r| code(r.error_code))
             .await;
         let response = match response {
             Ok(r) => r,
@@ -906,9 +893,9 @@ impl Transactions {
             transactional_id = self.transactional_id,
             producer_id = response.producer_id,
             epoch = response.producer_epoch,
-            "transactional producer epoch bumped"
+            what,
+            "transactional producer id and epoch"
         );
-        self.lock().bump_after_abort = false;
         Ok(())
     }
 
