@@ -432,7 +432,7 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
     ]))
     .expect("network");
 
-    // The chaos plan, one step per twentieth of the input committed.
+    // The chaos plan, one step per fortieth of the input committed.
     let plan = [
         Chaos::Kill(KillPoint::AfterSend),
         Chaos::DropProduceResponses,
@@ -470,9 +470,9 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
             break;
         }
         let progress: i64 = committed.values().sum();
-        // Every step is due by half way, so that a fast run still has
-        // input left for the last kill to hit.
-        let due = step < plan.len() && progress >= (step as i64 + 1) * RECORDS as i64 / 20;
+        // Every step is due by a quarter of the way, so that a fast run
+        // still has input left for a retried kill to hit.
+        let due = step < plan.len() && progress >= (step as i64 + 1) * RECORDS as i64 / 40;
         if !due {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
