@@ -5,19 +5,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::frame::{
-    FrameDecoder, FrameError, decode_request, peek_request, write_size_prefixed,
+    FrameDecoder, FrameError, decode_request, peek_request, write_size_prefixed_vectored,
 };
 use kafka_protocol::messages::{ResponseHeader, ResponseKind};
+use kafka_protocol::vectored::{EncodeVectored, VectoredBuf};
 use kafka_protocol::{ApiKey, Encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::faults::FaultAction;
 use crate::handlers::{
-    RequestContext, dispatch, error_response, supported_versions, unsupported_version_response,
+    Reply, RequestContext, dispatch, error_response, supported_versions,
+    unsupported_version_response,
 };
+
+/// The most slices handed to one `writev`; a large Fetch response is about
+/// two per stored batch.
+const MAX_SLICES_PER_WRITE: usize = 64;
 use crate::state::Shared;
 
 /// Why a connection was closed by the broker.
@@ -62,14 +70,13 @@ async fn run(
 ) -> Result<(), CloseReason> {
     let decoder = FrameDecoder::new(shared.config.socket_request_max_bytes);
     let mut input = BytesMut::with_capacity(64 * 1024);
-    let mut output = BytesMut::with_capacity(64 * 1024);
     let mut ctx = RequestContext::new(shared, broker_id, peer.ip().to_string());
     loop {
         while let Some(frame) = decoder.decode(&mut input)? {
-            output.clear();
+            let mut output = VectoredBuf::new();
             handle_frame(&mut ctx, frame, &mut output).await?;
-            if !output.is_empty() {
-                stream.write_all(&output).await?;
+            if output.encoded_len() > 0 {
+                write_chunks(&mut stream, output.into_chunks()?).await?;
             }
         }
         if stream.read_buf(&mut input).await? == 0 {
@@ -78,11 +85,37 @@ async fn run(
     }
 }
 
+/// Writes a response's chunks with as few `writev` calls as the socket allows.
+async fn write_chunks(stream: &mut TcpStream, mut chunks: Vec<Bytes>) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < chunks.len() {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES_PER_WRITE];
+        let count = (chunks.len() - first).min(MAX_SLICES_PER_WRITE);
+        for (slice, chunk) in slices.iter_mut().zip(&chunks[first..first + count]) {
+            *slice = IoSlice::new(chunk);
+        }
+        let mut written = stream.write_vectored(&slices[..count]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let chunk = &mut chunks[first];
+            let n = written.min(chunk.len());
+            chunk.advance(n);
+            written -= n;
+            if chunk.is_empty() {
+                first += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Handles one request frame, appending its response (if any) to `output`.
 async fn handle_frame(
     ctx: &mut RequestContext,
     frame: Bytes,
-    output: &mut BytesMut,
+    output: &mut VectoredBuf,
 ) -> Result<(), CloseReason> {
     let preamble = peek_request(&frame)?;
     let api =
@@ -91,7 +124,7 @@ async fn handle_frame(
     if !supported_versions(api).is_some_and(|range| range.contains(version)) {
         if api == ApiKey::ApiVersions {
             let body = ResponseKind::ApiVersions(unsupported_version_response());
-            return encode(output, preamble.correlation_id, api, 0, &body);
+            return encode(output, preamble.correlation_id, api, 0, body.into());
         }
         return Err(CloseReason::UnsupportedVersion { api, version });
     }
@@ -113,7 +146,7 @@ async fn handle_frame(
         && let Some(body) = error_response(&request, version, code)
     {
         tracing::debug!(?api, %code, "fault: error answered");
-        return encode(output, header.correlation_id, api, version, &body);
+        return encode(output, header.correlation_id, api, version, body.into());
     }
     let response = dispatch(ctx, request, version).await;
     match fault {
@@ -136,26 +169,32 @@ async fn handle_frame(
         "answered"
     );
     match response {
-        Some(body) => encode(output, header.correlation_id, api, version, &body),
+        Some(reply) => encode(output, header.correlation_id, api, version, reply),
         None => Ok(()),
     }
 }
 
 fn encode(
-    output: &mut BytesMut,
+    output: &mut VectoredBuf,
     correlation_id: i32,
     api: ApiKey,
     version: i16,
-    body: &ResponseKind,
+    reply: Reply,
 ) -> Result<(), CloseReason> {
     let header = ResponseHeader {
         correlation_id,
         ..Default::default()
     };
     let header_version = api.response_header_version(version);
-    write_size_prefixed(output, |buf| {
+    for parts in reply.records {
+        output.queue_records(parts);
+    }
+    write_size_prefixed_vectored(output, |buf| {
         header.encode(buf, header_version)?;
-        body.encode(buf, version)
+        match &reply.body {
+            ResponseKind::Fetch(fetch) => fetch.encode_vectored(buf, version),
+            body => body.encode(buf, version),
+        }
     })?;
     Ok(())
 }
@@ -169,9 +208,13 @@ pub(crate) async fn handle_one(
     frame: Bytes,
 ) -> Result<Option<Bytes>, String> {
     let mut ctx = RequestContext::new(shared, broker_id, "127.0.0.1".to_owned());
-    let mut output = BytesMut::new();
+    let mut output = VectoredBuf::new();
     handle_frame(&mut ctx, frame, &mut output)
         .await
         .map_err(|reason| reason.to_string())?;
-    Ok((!output.is_empty()).then(|| output.freeze()))
+    if output.encoded_len() == 0 {
+        return Ok(None);
+    }
+    let chunks = output.into_chunks().map_err(|e| e.to_string())?;
+    Ok(Some(Bytes::from(chunks.concat())))
 }

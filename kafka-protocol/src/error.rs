@@ -123,4 +123,11 @@ pub enum EncodeError {
         /// What the codec said.
         reason: String,
     },
+    /// Records parts queued on a [`VectoredBuf`](crate::vectored::VectoredBuf)
+    /// did not match the message's records fields.
+    #[error("queued records parts do not match the message: {reason}")]
+    QueuedRecords {
+        /// What did not match.
+        reason: &'static str,
+    },
 }

@@ -13,6 +13,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::message::{Decode, Encode, Request, Response};
 use crate::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use crate::primitives::{read_i16, read_i32};
+use crate::vectored::VectoredBuf;
 use crate::{DecodeError, EncodeError};
 
 /// The largest frame [`FrameDecoder`] accepts unless told otherwise: the
@@ -119,6 +120,24 @@ pub fn write_size_prefixed(
     let size = buf.len() - start - 4;
     let size = i32::try_from(size).map_err(|_| EncodeError::TooLong { length: size })?;
     buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+    Ok(())
+}
+
+/// [`write_size_prefixed`] into a [`VectoredBuf`], whose referenced records
+/// count towards the size.
+pub fn write_size_prefixed_vectored(
+    buf: &mut VectoredBuf,
+    write: impl FnOnce(&mut VectoredBuf) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    // The prefix is in the directly written part, before any reference
+    // taken while the frame is written.
+    let at = buf.len();
+    let start = buf.encoded_len();
+    buf.put_i32(0);
+    write(buf)?;
+    let size = buf.encoded_len() - start - 4;
+    let size = i32::try_from(size).map_err(|_| EncodeError::TooLong { length: size })?;
+    buf[at..at + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
 }
 

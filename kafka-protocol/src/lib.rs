@@ -18,6 +18,7 @@ pub mod message;
 pub mod messages;
 pub mod primitives;
 pub mod records;
+pub mod vectored;
 
 pub use error::{DecodeError, EncodeError};
 pub use error_code::ErrorCode;

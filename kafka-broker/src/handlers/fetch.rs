@@ -8,7 +8,7 @@
 use std::pin::pin;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -23,11 +23,17 @@ use crate::state::{Partition, lock};
 /// The longest a fetch is held, whatever it asks for.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// The response has an empty placeholder for every partition's records;
+/// the records themselves are the stored batches, one list per partition in
+/// response order, for [`VectoredBuf::queue_records`] (so that they go to
+/// the socket without being copied).
+///
+/// [`VectoredBuf::queue_records`]: kafka_protocol::vectored::VectoredBuf::queue_records
 pub(crate) async fn handle(
     ctx: &RequestContext,
     request: FetchRequest,
     version: i16,
-) -> FetchResponse {
+) -> (FetchResponse, Vec<Vec<Bytes>>) {
     let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
@@ -35,9 +41,9 @@ pub(crate) async fn handle(
         // Registered before reading, so an append in between still wakes us.
         let mut appended = pin!(ctx.shared.appended.notified());
         appended.as_mut().enable();
-        let (response, bytes, errors) = read(ctx, &request, version);
+        let (response, records, bytes, errors) = read(ctx, &request, version);
         if bytes >= min_bytes || errors || Instant::now() >= deadline {
-            return response;
+            return (response, records);
         }
         tokio::select! {
             _ = appended => {}
@@ -46,13 +52,14 @@ pub(crate) async fn handle(
     }
 }
 
-/// One pass over the requested partitions: the response, the bytes in it
-/// and whether any partition had an error (which answers at once).
+/// One pass over the requested partitions: the response, each partition's
+/// batches, the bytes in them and whether any partition had an error (which
+/// answers at once).
 fn read(
     ctx: &RequestContext,
     request: &FetchRequest,
     version: i16,
-) -> (FetchResponse, usize, bool) {
+) -> (FetchResponse, Vec<Vec<Bytes>>, usize, bool) {
     let read_committed = request.isolation_level == 1;
     let max_bytes = if version >= 3 {
         usize::try_from(request.max_bytes).unwrap_or(0)
@@ -61,6 +68,7 @@ fn read(
     };
     let mut total = 0usize;
     let mut errors = false;
+    let mut records = Vec::new();
     let responses = request
         .topics
         .iter()
@@ -124,11 +132,12 @@ fn read(
                                             .collect(),
                                     );
                                 }
-                                data.records = Some(concat(&ctx.scratch, chunks, bytes));
+                                records.push(chunks);
                             }
                             Err(code) => {
                                 errors = true;
                                 data.error_code = code.code();
+                                records.push(Vec::new());
                             }
                         }
                         data
@@ -143,7 +152,7 @@ fn read(
         session_id: 0,
         ..Default::default()
     };
-    (response, total, errors)
+    (response, records, total, errors)
 }
 
 fn check_leader(
@@ -160,20 +169,4 @@ fn check_leader(
         e if e < epoch => Err(ErrorCode::FencedLeaderEpoch),
         _ => Err(ErrorCode::UnknownLeaderEpoch),
     }
-}
-
-/// One `Bytes` for the records field: the stored batch itself when there
-/// is one, else one copy of them all into the connection's scratch buffer
-/// (whose memory is reused once the previous response has been sent).
-fn concat(scratch: &std::sync::Mutex<BytesMut>, chunks: Vec<Bytes>, bytes: usize) -> Bytes {
-    if chunks.len() == 1 {
-        return chunks.into_iter().next().unwrap_or_default();
-    }
-    let mut out = lock(scratch);
-    out.clear();
-    out.reserve(bytes);
-    for chunk in &chunks {
-        out.extend_from_slice(chunk);
-    }
-    out.split().freeze()
 }

@@ -29,10 +29,23 @@ pub(crate) struct RequestContext {
     pub broker_id: i32,
     pub client_id: String,
     pub client_host: String,
-    /// Where Fetch gathers the batches of a partition, reused across the
-    /// connection's requests so large fetches do not allocate (and fault
-    /// in) fresh memory each time.
-    pub scratch: std::sync::Mutex<bytes::BytesMut>,
+}
+
+/// A response to encode, and for Fetch the stored batches that fill its
+/// records fields, in encode order (sent as they are, never copied).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub body: ResponseKind,
+    pub records: Vec<Vec<bytes::Bytes>>,
+}
+
+impl From<ResponseKind> for Reply {
+    fn from(body: ResponseKind) -> Self {
+        Self {
+            body,
+            records: Vec::new(),
+        }
+    }
 }
 
 impl RequestContext {
@@ -43,7 +56,6 @@ impl RequestContext {
             broker_id,
             client_id: String::new(),
             client_host,
-            scratch: std::sync::Mutex::new(bytes::BytesMut::new()),
         }
     }
 }
@@ -54,14 +66,22 @@ pub(crate) async fn dispatch(
     ctx: &RequestContext,
     request: RequestKind,
     version: i16,
-) -> Option<ResponseKind> {
+) -> Option<Reply> {
     let response = match request {
         RequestKind::ApiVersions(_) => {
             ResponseKind::ApiVersions(api_versions::handle(kafka_protocol::ErrorCode::None))
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r, version)),
-        RequestKind::Produce(r) => return produce::handle(ctx, r).map(ResponseKind::Produce),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r, version).await),
+        RequestKind::Produce(r) => {
+            return produce::handle(ctx, r).map(|r| ResponseKind::Produce(r).into());
+        }
+        RequestKind::Fetch(r) => {
+            let (body, records) = fetch::handle(ctx, r, version).await;
+            return Some(Reply {
+                body: ResponseKind::Fetch(body),
+                records,
+            });
+        }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(ctx, r, version))
         }
@@ -87,7 +107,7 @@ pub(crate) async fn dispatch(
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(ctx, r, version))
         }
-        other => return groups::handle(ctx, other, version).await,
+        other => return groups::handle(ctx, other, version).await.map(Reply::from),
     };
-    Some(response)
+    Some(response.into())
 }

@@ -1,6 +1,7 @@
 //! Emits the Rust source of one message file: its structs, `Default`,
 //! `Encode`, `Decode`, and (feature `test-support`) a random constructor.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -72,6 +73,9 @@ fn differs_from_default(field: &Field) -> String {
 struct Ctx<'a> {
     message: &'a Message,
     def: &'a StructDef,
+    /// When writing `encode_vectored`: the structs of this message that
+    /// carry a records field, directly or in a nested struct.
+    vectored: Option<&'a HashSet<String>>,
 }
 
 impl Ctx<'_> {
@@ -103,7 +107,10 @@ impl Ctx<'_> {
     }
 }
 
-fn write_scalar(ty: &Ty, value: &str, compact: &str) -> String {
+/// `vectored` is `Some` inside `encode_vectored`: records fields are then
+/// handed to the `VectoredBuf` and structs that carry them recurse into
+/// `encode_vectored`.
+fn write_scalar(ty: &Ty, value: &str, compact: &str, vectored: Option<&HashSet<String>>) -> String {
     // `value` is a reference expression; `*&self.x` reads better as `self.x`.
     let deref = match value.strip_prefix('&') {
         Some(place) => place.to_string(),
@@ -120,20 +127,25 @@ fn write_scalar(ty: &Ty, value: &str, compact: &str) -> String {
         Ty::F64 => format!("buf.put_f64({deref});"),
         Ty::Uuid => format!("write_uuid(buf, {value});"),
         Ty::Str => format!("write_string(buf, {compact}, Some(({value}).as_str()))?;"),
+        Ty::Records if vectored.is_some() => format!("buf.records({compact}, Some({value}))?;"),
         Ty::Bytes | Ty::Records => format!("write_bytes(buf, {compact}, Some(&({value})[..]))?;"),
         Ty::Array(inner) => {
-            let element = write_scalar(inner, "item", compact);
+            let element = write_scalar(inner, "item", compact, vectored);
             format!(
                 "write_array_length(buf, {compact}, Some(({value}).len()))?;\nfor item in ({value}).iter() {{\n{}\n}}",
                 indent(&element, 1)
             )
         }
+        Ty::Struct(name) if vectored.is_some_and(|set| set.contains(name)) => {
+            format!("({value}).encode_vectored(buf, version)?;")
+        }
         Ty::Struct(_) => format!("({value}).encode(buf, version)?;"),
     }
 }
 
-fn write_null(ty: &Ty, compact: &str) -> String {
+fn write_null(ty: &Ty, compact: &str, vectored: Option<&HashSet<String>>) -> String {
     match ty {
+        Ty::Records if vectored.is_some() => format!("buf.records({compact}, None)?;"),
         Ty::Str => format!("write_string(buf, {compact}, None)?;"),
         Ty::Bytes | Ty::Records => format!("write_bytes(buf, {compact}, None)?;"),
         Ty::Array(_) => format!("write_array_length(buf, {compact}, None)?;"),
@@ -143,21 +155,23 @@ fn write_null(ty: &Ty, compact: &str) -> String {
 }
 
 /// Code that writes `self.<field>` (a place of the field's Rust type).
+/// Tagged fields are written into a scratch buffer, so never vectored.
 fn write_field(ctx: &Ctx, field: &Field, compact: &str) -> String {
     let place = format!("&self.{}", field.rust_name);
     let path = ctx.path(field);
+    let vectored = ctx.vectored.filter(|_| field.tag.is_none());
     if !field.is_option() {
-        return write_scalar(&field.ty, &place, compact);
+        return write_scalar(&field.ty, &place, compact, vectored);
     }
     let nullable = ctx.nullable(field);
     let on_null = match &nullable {
-        Cond::Always => write_null(&field.ty, compact),
+        Cond::Always => write_null(&field.ty, compact, vectored),
         Cond::Never => {
             format!("return Err(EncodeError::NullNotAllowed {{ field: {path:?}, version }});")
         }
         Cond::Expr(e) => format!(
             "if {e} {{\n{}\n}} else {{\n    return Err(EncodeError::NullNotAllowed {{ field: {path:?}, version }});\n}}",
-            indent(&write_null(&field.ty, compact), 1)
+            indent(&write_null(&field.ty, compact, vectored), 1)
         ),
     };
     let mut on_value = String::new();
@@ -168,7 +182,7 @@ fn write_field(ctx: &Ctx, field: &Field, compact: &str) -> String {
             Cond::Expr(e) => on_value.push_str(&format!("if {e} {{\n    buf.put_i8(1);\n}}\n")),
         }
     }
-    on_value.push_str(&write_scalar(&field.ty, "value", compact));
+    on_value.push_str(&write_scalar(&field.ty, "value", compact, vectored));
     format!(
         "match {place} {{\n    None => {{\n{}\n    }}\n    Some(value) => {{\n{}\n    }}\n}}",
         indent(&on_null, 2),
@@ -327,8 +341,107 @@ fn field_doc(field: &Field) -> String {
     doc
 }
 
-fn emit_struct(out: &mut String, message: &Message, def: &StructDef) {
-    let ctx = Ctx { message, def };
+/// The body of `encode` (or, with `ctx.vectored`, of `encode_vectored`).
+fn encode_body(ctx: &Ctx, has_flexible: bool) -> String {
+    let (message, def) = (ctx.message, ctx.def);
+    let name = &def.name;
+    let mut body = String::new();
+    if def.top_level {
+        let _ = writeln!(
+            body,
+            "if !({}..={}).contains(&version) {{\n    return Err(EncodeError::UnsupportedVersion {{ message: {name:?}, version }});\n}}",
+            message.valid.min, message.valid.max
+        );
+    }
+    for field in &def.fields {
+        let present = ctx.present(field);
+        let absent_check = if field.ignorable {
+            None
+        } else {
+            Some(format!(
+                "if {} {{\n    return Err(EncodeError::FieldNotInVersion {{ field: {:?}, version }});\n}}",
+                differs_from_default(field),
+                ctx.path(field)
+            ))
+        };
+        if field.tag.is_some() {
+            // Written in the tagged section; only the absent check goes here.
+            if let (Some(check), Cond::Expr(e)) = (&absent_check, &present) {
+                let _ = writeln!(body, "if !({e}) {{\n{}\n}}", indent(check, 1));
+            } else if let (Some(check), Cond::Never) = (&absent_check, &present) {
+                let _ = writeln!(body, "{check}");
+            }
+            continue;
+        }
+        let write = write_field(ctx, field, &ctx.compact(field));
+        match (&present, &absent_check) {
+            (Cond::Always, _) => {
+                let _ = writeln!(body, "{write}");
+            }
+            (Cond::Never, Some(check)) => {
+                let _ = writeln!(body, "{check}");
+            }
+            (Cond::Never, None) => {}
+            (Cond::Expr(e), Some(check)) => {
+                let _ = writeln!(body, "if {e} {{\n{}\n}} else {}", indent(&write, 1), check);
+            }
+            (Cond::Expr(e), None) => {
+                let _ = writeln!(body, "if {e} {{\n{}\n}}", indent(&write, 1));
+            }
+        }
+    }
+    if has_flexible {
+        let tagged: Vec<&Field> = def.fields.iter().filter(|f| f.tag.is_some()).collect();
+        let mut section = String::new();
+        if tagged.is_empty() {
+            section.push_str("write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;");
+        } else {
+            section.push_str("let mut tagged = TaggedFieldsWriter::new();\n");
+            for field in tagged {
+                let write = write_field(ctx, field, "true");
+                let add = format!(
+                    "if {} {{\n    tagged.field({}, |buf| {{\n{}\n        Ok(())\n    }})?;\n}}",
+                    differs_from_default(field),
+                    field.tag.unwrap_or_default(),
+                    indent(&write, 2)
+                );
+                section.push_str(&guarded(&ctx.present(field), &add));
+                section.push('\n');
+            }
+            section.push_str("tagged.finish(buf, &self.unknown_tagged_fields)?;");
+        }
+        match ctx.flexible_struct() {
+            Cond::Always => {
+                let _ = writeln!(body, "{section}");
+            }
+            Cond::Never => {
+                let _ = writeln!(body, "{}", unknown_tagged_check(name));
+            }
+            Cond::Expr(e) => {
+                let _ = writeln!(
+                    body,
+                    "if {e} {{\n{}\n}} else {}",
+                    indent(&section, 1),
+                    unknown_tagged_check(name)
+                );
+            }
+        }
+    }
+    body.push_str("Ok(())");
+    body
+}
+
+fn emit_struct(
+    out: &mut String,
+    message: &Message,
+    def: &StructDef,
+    vectored: Option<&HashSet<String>>,
+) {
+    let ctx = Ctx {
+        message,
+        def,
+        vectored: None,
+    };
     let has_flexible = !message.flexible.intersect(message.valid).is_empty();
     let name = &def.name;
 
@@ -388,95 +501,28 @@ fn emit_struct(out: &mut String, message: &Message, def: &StructDef) {
     out.push_str("        }\n    }\n}\n\n");
 
     // Encode.
-    let mut body = String::new();
-    if def.top_level {
-        let _ = writeln!(
-            body,
-            "if !({}..={}).contains(&version) {{\n    return Err(EncodeError::UnsupportedVersion {{ message: {name:?}, version }});\n}}",
-            message.valid.min, message.valid.max
-        );
-    }
-    for field in &def.fields {
-        let present = ctx.present(field);
-        let absent_check = if field.ignorable {
-            None
-        } else {
-            Some(format!(
-                "if {} {{\n    return Err(EncodeError::FieldNotInVersion {{ field: {:?}, version }});\n}}",
-                differs_from_default(field),
-                ctx.path(field)
-            ))
-        };
-        if field.tag.is_some() {
-            // Written in the tagged section; only the absent check goes here.
-            if let (Some(check), Cond::Expr(e)) = (&absent_check, &present) {
-                let _ = writeln!(body, "if !({e}) {{\n{}\n}}", indent(check, 1));
-            } else if let (Some(check), Cond::Never) = (&absent_check, &present) {
-                let _ = writeln!(body, "{check}");
-            }
-            continue;
-        }
-        let write = write_field(&ctx, field, &ctx.compact(field));
-        match (&present, &absent_check) {
-            (Cond::Always, _) => {
-                let _ = writeln!(body, "{write}");
-            }
-            (Cond::Never, Some(check)) => {
-                let _ = writeln!(body, "{check}");
-            }
-            (Cond::Never, None) => {}
-            (Cond::Expr(e), Some(check)) => {
-                let _ = writeln!(body, "if {e} {{\n{}\n}} else {}", indent(&write, 1), check);
-            }
-            (Cond::Expr(e), None) => {
-                let _ = writeln!(body, "if {e} {{\n{}\n}}", indent(&write, 1));
-            }
-        }
-    }
-    if has_flexible {
-        let tagged: Vec<&Field> = def.fields.iter().filter(|f| f.tag.is_some()).collect();
-        let mut section = String::new();
-        if tagged.is_empty() {
-            section.push_str("write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;");
-        } else {
-            section.push_str("let mut tagged = TaggedFieldsWriter::new();\n");
-            for field in tagged {
-                let write = write_field(&ctx, field, "true");
-                let add = format!(
-                    "if {} {{\n    tagged.field({}, |buf| {{\n{}\n        Ok(())\n    }})?;\n}}",
-                    differs_from_default(field),
-                    field.tag.unwrap_or_default(),
-                    indent(&write, 2)
-                );
-                section.push_str(&guarded(&ctx.present(field), &add));
-                section.push('\n');
-            }
-            section.push_str("tagged.finish(buf, &self.unknown_tagged_fields)?;");
-        }
-        match ctx.flexible_struct() {
-            Cond::Always => {
-                let _ = writeln!(body, "{section}");
-            }
-            Cond::Never => {
-                let _ = writeln!(body, "{}", unknown_tagged_check(name));
-            }
-            Cond::Expr(e) => {
-                let _ = writeln!(
-                    body,
-                    "if {e} {{\n{}\n}} else {}",
-                    indent(&section, 1),
-                    unknown_tagged_check(name)
-                );
-            }
-        }
-    }
-    body.push_str("Ok(())");
+    let body = encode_body(&ctx, has_flexible);
     let _ = writeln!(out, "impl Encode for {name} {{");
     out.push_str(
         "    fn encode(&self, buf: &mut ::bytes::BytesMut, version: i16) -> ::std::result::Result<(), EncodeError> {\n",
     );
     out.push_str(&indent(&body, 2));
     out.push_str("\n    }\n}\n\n");
+    if let Some(set) = vectored
+        && set.contains(name)
+    {
+        let ctx = Ctx {
+            vectored: Some(set),
+            ..ctx
+        };
+        let body = encode_body(&ctx, has_flexible);
+        let _ = writeln!(out, "impl crate::vectored::EncodeVectored for {name} {{");
+        out.push_str(
+            "    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {\n",
+        );
+        out.push_str(&indent(&body, 2));
+        out.push_str("\n    }\n}\n\n");
+    }
 
     // Decode.
     let mut body = String::new();
@@ -574,6 +620,36 @@ fn unknown_tagged_check(name: &str) -> String {
     )
 }
 
+/// The structs that carry a records field, directly or through nested
+/// structs: they get an `encode_vectored` as well as `encode`.
+fn records_carriers(defs: &[StructDef]) -> HashSet<String> {
+    fn carries(ty: &Ty, set: &HashSet<String>) -> bool {
+        match ty {
+            Ty::Records => true,
+            Ty::Array(inner) => carries(inner, set),
+            Ty::Struct(name) => set.contains(name),
+            _ => false,
+        }
+    }
+    let mut set = HashSet::new();
+    // Nesting is shallow; one pass per level reaches the fixpoint.
+    loop {
+        let before = set.len();
+        for def in defs {
+            if def
+                .fields
+                .iter()
+                .any(|f| f.tag.is_none() && carries(&f.ty, &set))
+            {
+                set.insert(def.name.clone());
+            }
+        }
+        if set.len() == before {
+            return set;
+        }
+    }
+}
+
 /// The source of one message's module.
 pub fn message_file(message: &Message) -> Result<String, String> {
     let defs = structs(message)?;
@@ -595,8 +671,10 @@ pub fn message_file(message: &Message) -> Result<String, String> {
          use crate::primitives::*;\n\
          use crate::{DecodeError, EncodeError};\n\n",
     );
+    let vectored = records_carriers(&defs);
+    let vectored = (!vectored.is_empty()).then_some(&vectored);
     for def in &defs {
-        emit_struct(&mut out, message, def);
+        emit_struct(&mut out, message, def, vectored);
     }
     if matches!(
         message.kind,

@@ -97,6 +97,52 @@ impl Encode for FetchResponse {
     }
 }
 
+impl crate::vectored::EncodeVectored for FetchResponse {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        if !(0..=17).contains(&version) {
+            return Err(EncodeError::UnsupportedVersion { message: "FetchResponse", version });
+        }
+        if version >= 1 {
+            buf.put_i32(self.throttle_time_ms);
+        }
+        if version >= 7 {
+            buf.put_i16(self.error_code);
+        }
+        if version >= 7 {
+            buf.put_i32(self.session_id);
+        } else if self.session_id != 0 {
+            return Err(EncodeError::FieldNotInVersion { field: "FetchResponse.SessionId", version });
+        }
+        write_array_length(buf, version >= 12, Some((&self.responses).len()))?;
+        for item in (&self.responses).iter() {
+            (item).encode_vectored(buf, version)?;
+        }
+        if !(version >= 16) {
+            if !self.node_endpoints.is_empty() {
+                return Err(EncodeError::FieldNotInVersion { field: "FetchResponse.NodeEndpoints", version });
+            }
+        }
+        if version >= 12 {
+            let mut tagged = TaggedFieldsWriter::new();
+            if version >= 16 {
+                if !self.node_endpoints.is_empty() {
+                    tagged.field(0, |buf| {
+                        write_array_length(buf, true, Some((&self.node_endpoints).len()))?;
+                        for item in (&self.node_endpoints).iter() {
+                            (item).encode(buf, version)?;
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+            tagged.finish(buf, &self.unknown_tagged_fields)?;
+        } else if !self.unknown_tagged_fields.is_empty() {
+            return Err(EncodeError::FieldNotInVersion { field: "FetchResponse.unknown_tagged_fields", version });
+        }
+        Ok(())
+    }
+}
+
 impl Decode for FetchResponse {
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> ::std::result::Result<Self, DecodeError> {
         if !(0..=17).contains(&version) {
@@ -212,6 +258,27 @@ impl Encode for FetchableTopicResponse {
         write_array_length(buf, version >= 12, Some((&self.partitions).len()))?;
         for item in (&self.partitions).iter() {
             (item).encode(buf, version)?;
+        }
+        if version >= 12 {
+            write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        } else if !self.unknown_tagged_fields.is_empty() {
+            return Err(EncodeError::FieldNotInVersion { field: "FetchableTopicResponse.unknown_tagged_fields", version });
+        }
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for FetchableTopicResponse {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        if version <= 12 {
+            write_string(buf, version >= 12, Some((&self.topic).as_str()))?;
+        }
+        if version >= 13 {
+            write_uuid(buf, &self.topic_id);
+        }
+        write_array_length(buf, version >= 12, Some((&self.partitions).len()))?;
+        for item in (&self.partitions).iter() {
+            (item).encode_vectored(buf, version)?;
         }
         if version >= 12 {
             write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
@@ -392,6 +459,92 @@ impl Encode for PartitionData {
             }
             Some(value) => {
                 write_bytes(buf, version >= 12, Some(&(value)[..]))?;
+            }
+        }
+        if version >= 12 {
+            let mut tagged = TaggedFieldsWriter::new();
+            if version >= 12 {
+                if self.diverging_epoch != EpochEndOffset::default() {
+                    tagged.field(0, |buf| {
+                        (&self.diverging_epoch).encode(buf, version)?;
+                        Ok(())
+                    })?;
+                }
+            }
+            if version >= 12 {
+                if self.current_leader != LeaderIdAndEpoch::default() {
+                    tagged.field(1, |buf| {
+                        (&self.current_leader).encode(buf, version)?;
+                        Ok(())
+                    })?;
+                }
+            }
+            if version >= 12 {
+                if self.snapshot_id != SnapshotId::default() {
+                    tagged.field(2, |buf| {
+                        (&self.snapshot_id).encode(buf, version)?;
+                        Ok(())
+                    })?;
+                }
+            }
+            tagged.finish(buf, &self.unknown_tagged_fields)?;
+        } else if !self.unknown_tagged_fields.is_empty() {
+            return Err(EncodeError::FieldNotInVersion { field: "PartitionData.unknown_tagged_fields", version });
+        }
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for PartitionData {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        buf.put_i32(self.partition_index);
+        buf.put_i16(self.error_code);
+        buf.put_i64(self.high_watermark);
+        if version >= 4 {
+            buf.put_i64(self.last_stable_offset);
+        }
+        if version >= 5 {
+            buf.put_i64(self.log_start_offset);
+        }
+        if !(version >= 12) {
+            if self.diverging_epoch != EpochEndOffset::default() {
+                return Err(EncodeError::FieldNotInVersion { field: "PartitionData.DivergingEpoch", version });
+            }
+        }
+        if !(version >= 12) {
+            if self.current_leader != LeaderIdAndEpoch::default() {
+                return Err(EncodeError::FieldNotInVersion { field: "PartitionData.CurrentLeader", version });
+            }
+        }
+        if !(version >= 12) {
+            if self.snapshot_id != SnapshotId::default() {
+                return Err(EncodeError::FieldNotInVersion { field: "PartitionData.SnapshotId", version });
+            }
+        }
+        if version >= 4 {
+            match &self.aborted_transactions {
+                None => {
+                    write_array_length(buf, version >= 12, None)?;
+                }
+                Some(value) => {
+                    write_array_length(buf, version >= 12, Some((value).len()))?;
+                    for item in (value).iter() {
+                        (item).encode(buf, version)?;
+                    }
+                }
+            }
+        }
+        if version >= 11 {
+            buf.put_i32(self.preferred_read_replica);
+        } else if self.preferred_read_replica != -1 {
+            return Err(EncodeError::FieldNotInVersion { field: "PartitionData.PreferredReadReplica", version });
+        }
+        match &self.records {
+            None => {
+                buf.records(version >= 12, None)?;
+            }
+            Some(value) => {
+                buf.records(version >= 12, Some(value))?;
             }
         }
         if version >= 12 {

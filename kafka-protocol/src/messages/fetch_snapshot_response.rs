@@ -79,6 +79,39 @@ impl Encode for FetchSnapshotResponse {
     }
 }
 
+impl crate::vectored::EncodeVectored for FetchSnapshotResponse {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        if !(0..=1).contains(&version) {
+            return Err(EncodeError::UnsupportedVersion { message: "FetchSnapshotResponse", version });
+        }
+        buf.put_i32(self.throttle_time_ms);
+        buf.put_i16(self.error_code);
+        write_array_length(buf, true, Some((&self.topics).len()))?;
+        for item in (&self.topics).iter() {
+            (item).encode_vectored(buf, version)?;
+        }
+        if !(version >= 1) {
+            if !self.node_endpoints.is_empty() {
+                return Err(EncodeError::FieldNotInVersion { field: "FetchSnapshotResponse.NodeEndpoints", version });
+            }
+        }
+        let mut tagged = TaggedFieldsWriter::new();
+        if version >= 1 {
+            if !self.node_endpoints.is_empty() {
+                tagged.field(0, |buf| {
+                    write_array_length(buf, true, Some((&self.node_endpoints).len()))?;
+                    for item in (&self.node_endpoints).iter() {
+                        (item).encode(buf, version)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        tagged.finish(buf, &self.unknown_tagged_fields)?;
+        Ok(())
+    }
+}
+
 impl Decode for FetchSnapshotResponse {
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> ::std::result::Result<Self, DecodeError> {
         if !(0..=1).contains(&version) {
@@ -166,6 +199,18 @@ impl Encode for TopicSnapshot {
         write_array_length(buf, true, Some((&self.partitions).len()))?;
         for item in (&self.partitions).iter() {
             (item).encode(buf, version)?;
+        }
+        write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for TopicSnapshot {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        write_string(buf, true, Some((&self.name).as_str()))?;
+        write_array_length(buf, true, Some((&self.partitions).len()))?;
+        for item in (&self.partitions).iter() {
+            (item).encode_vectored(buf, version)?;
         }
         write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
         Ok(())
@@ -266,6 +311,26 @@ impl Encode for PartitionSnapshot {
         buf.put_i64(self.size);
         buf.put_i64(self.position);
         write_bytes(buf, true, Some(&(&self.unaligned_records)[..]))?;
+        let mut tagged = TaggedFieldsWriter::new();
+        if self.current_leader != LeaderIdAndEpoch::default() {
+            tagged.field(0, |buf| {
+                (&self.current_leader).encode(buf, version)?;
+                Ok(())
+            })?;
+        }
+        tagged.finish(buf, &self.unknown_tagged_fields)?;
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for PartitionSnapshot {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        buf.put_i32(self.index);
+        buf.put_i16(self.error_code);
+        (&self.snapshot_id).encode(buf, version)?;
+        buf.put_i64(self.size);
+        buf.put_i64(self.position);
+        buf.records(true, Some(&self.unaligned_records))?;
         let mut tagged = TaggedFieldsWriter::new();
         if self.current_leader != LeaderIdAndEpoch::default() {
             tagged.field(0, |buf| {

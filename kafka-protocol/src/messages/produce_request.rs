@@ -78,6 +78,38 @@ impl Encode for ProduceRequest {
     }
 }
 
+impl crate::vectored::EncodeVectored for ProduceRequest {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        if !(0..=11).contains(&version) {
+            return Err(EncodeError::UnsupportedVersion { message: "ProduceRequest", version });
+        }
+        if version >= 3 {
+            match &self.transactional_id {
+                None => {
+                    write_string(buf, version >= 9, None)?;
+                }
+                Some(value) => {
+                    write_string(buf, version >= 9, Some((value).as_str()))?;
+                }
+            }
+        } else if self.transactional_id.is_some() {
+            return Err(EncodeError::FieldNotInVersion { field: "ProduceRequest.TransactionalId", version });
+        }
+        buf.put_i16(self.acks);
+        buf.put_i32(self.timeout_ms);
+        write_array_length(buf, version >= 9, Some((&self.topic_data).len()))?;
+        for item in (&self.topic_data).iter() {
+            (item).encode_vectored(buf, version)?;
+        }
+        if version >= 9 {
+            write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        } else if !self.unknown_tagged_fields.is_empty() {
+            return Err(EncodeError::FieldNotInVersion { field: "ProduceRequest.unknown_tagged_fields", version });
+        }
+        Ok(())
+    }
+}
+
 impl Decode for ProduceRequest {
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> ::std::result::Result<Self, DecodeError> {
         if !(0..=11).contains(&version) {
@@ -172,6 +204,22 @@ impl Encode for TopicProduceData {
     }
 }
 
+impl crate::vectored::EncodeVectored for TopicProduceData {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        write_string(buf, version >= 9, Some((&self.name).as_str()))?;
+        write_array_length(buf, version >= 9, Some((&self.partition_data).len()))?;
+        for item in (&self.partition_data).iter() {
+            (item).encode_vectored(buf, version)?;
+        }
+        if version >= 9 {
+            write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        } else if !self.unknown_tagged_fields.is_empty() {
+            return Err(EncodeError::FieldNotInVersion { field: "TopicProduceData.unknown_tagged_fields", version });
+        }
+        Ok(())
+    }
+}
+
 impl Decode for TopicProduceData {
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> ::std::result::Result<Self, DecodeError> {
         let mut this = Self::default();
@@ -248,6 +296,26 @@ impl Encode for PartitionProduceData {
             }
             Some(value) => {
                 write_bytes(buf, version >= 9, Some(&(value)[..]))?;
+            }
+        }
+        if version >= 9 {
+            write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        } else if !self.unknown_tagged_fields.is_empty() {
+            return Err(EncodeError::FieldNotInVersion { field: "PartitionProduceData.unknown_tagged_fields", version });
+        }
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for PartitionProduceData {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        buf.put_i32(self.index);
+        match &self.records {
+            None => {
+                buf.records(version >= 9, None)?;
+            }
+            Some(value) => {
+                buf.records(version >= 9, Some(value))?;
             }
         }
         if version >= 9 {

@@ -79,6 +79,34 @@ impl Encode for ShareFetchResponse {
     }
 }
 
+impl crate::vectored::EncodeVectored for ShareFetchResponse {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        if !(0..=0).contains(&version) {
+            return Err(EncodeError::UnsupportedVersion { message: "ShareFetchResponse", version });
+        }
+        buf.put_i32(self.throttle_time_ms);
+        buf.put_i16(self.error_code);
+        match &self.error_message {
+            None => {
+                write_string(buf, true, None)?;
+            }
+            Some(value) => {
+                write_string(buf, true, Some((value).as_str()))?;
+            }
+        }
+        write_array_length(buf, true, Some((&self.responses).len()))?;
+        for item in (&self.responses).iter() {
+            (item).encode_vectored(buf, version)?;
+        }
+        write_array_length(buf, true, Some((&self.node_endpoints).len()))?;
+        for item in (&self.node_endpoints).iter() {
+            (item).encode(buf, version)?;
+        }
+        write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        Ok(())
+    }
+}
+
 impl Decode for ShareFetchResponse {
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> ::std::result::Result<Self, DecodeError> {
         if !(0..=0).contains(&version) {
@@ -164,6 +192,18 @@ impl Encode for ShareFetchableTopicResponse {
         write_array_length(buf, true, Some((&self.partitions).len()))?;
         for item in (&self.partitions).iter() {
             (item).encode(buf, version)?;
+        }
+        write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for ShareFetchableTopicResponse {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        write_uuid(buf, &self.topic_id);
+        write_array_length(buf, true, Some((&self.partitions).len()))?;
+        for item in (&self.partitions).iter() {
+            (item).encode_vectored(buf, version)?;
         }
         write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
         Ok(())
@@ -289,6 +329,45 @@ impl Encode for PartitionData {
             }
             Some(value) => {
                 write_bytes(buf, true, Some(&(value)[..]))?;
+            }
+        }
+        write_array_length(buf, true, Some((&self.acquired_records).len()))?;
+        for item in (&self.acquired_records).iter() {
+            (item).encode(buf, version)?;
+        }
+        write_unknown_tagged_fields(buf, &self.unknown_tagged_fields)?;
+        Ok(())
+    }
+}
+
+impl crate::vectored::EncodeVectored for PartitionData {
+    fn encode_vectored(&self, buf: &mut crate::vectored::VectoredBuf, version: i16) -> ::std::result::Result<(), EncodeError> {
+        buf.put_i32(self.partition_index);
+        buf.put_i16(self.error_code);
+        match &self.error_message {
+            None => {
+                write_string(buf, true, None)?;
+            }
+            Some(value) => {
+                write_string(buf, true, Some((value).as_str()))?;
+            }
+        }
+        buf.put_i16(self.acknowledge_error_code);
+        match &self.acknowledge_error_message {
+            None => {
+                write_string(buf, true, None)?;
+            }
+            Some(value) => {
+                write_string(buf, true, Some((value).as_str()))?;
+            }
+        }
+        (&self.current_leader).encode(buf, version)?;
+        match &self.records {
+            None => {
+                buf.records(true, None)?;
+            }
+            Some(value) => {
+                buf.records(true, Some(value))?;
             }
         }
         write_array_length(buf, true, Some((&self.acquired_records).len()))?;

@@ -63,6 +63,17 @@ pub fn write_bytes(
     Ok(())
 }
 
+/// Writes only the length prefix of a (compact) nullable bytes field, for a
+/// value whose bytes go out separately (see [`crate::vectored`]).
+#[inline]
+pub fn write_bytes_length(
+    buf: &mut BytesMut,
+    compact: bool,
+    length: Option<usize>,
+) -> Result<(), EncodeError> {
+    write_length(buf, compact, true, length)
+}
+
 /// Writes a (compact) nullable array length.
 #[inline]
 pub fn write_array_length(
