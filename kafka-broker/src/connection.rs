@@ -5,14 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::io::IoSlice;
-
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::frame::{
     FrameDecoder, FrameError, decode_request, peek_request, write_size_prefixed_vectored,
 };
 use kafka_protocol::messages::{ResponseHeader, ResponseKind};
-use kafka_protocol::vectored::{EncodeVectored, VectoredBuf};
+use kafka_protocol::vectored::{ChunkBuf, EncodeVectored, VectoredBuf};
 use kafka_protocol::{ApiKey, Encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,10 +20,6 @@ use crate::handlers::{
     Reply, RequestContext, dispatch, error_response, supported_versions,
     unsupported_version_response,
 };
-
-/// The most slices handed to one `writev`; a large Fetch response is about
-/// two per stored batch.
-const MAX_SLICES_PER_WRITE: usize = 64;
 use crate::state::Shared;
 
 /// Why a connection was closed by the broker.
@@ -76,39 +70,14 @@ async fn run(
             let mut output = VectoredBuf::new();
             handle_frame(&mut ctx, frame, &mut output).await?;
             if output.encoded_len() > 0 {
-                write_chunks(&mut stream, output.into_chunks()?).await?;
+                let mut chunks = ChunkBuf::new(output.into_chunks()?);
+                stream.write_all_buf(&mut chunks).await?;
             }
         }
         if stream.read_buf(&mut input).await? == 0 {
             return Ok(());
         }
     }
-}
-
-/// Writes a response's chunks with as few `writev` calls as the socket allows.
-async fn write_chunks(stream: &mut TcpStream, mut chunks: Vec<Bytes>) -> std::io::Result<()> {
-    let mut first = 0;
-    while first < chunks.len() {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES_PER_WRITE];
-        let count = (chunks.len() - first).min(MAX_SLICES_PER_WRITE);
-        for (slice, chunk) in slices.iter_mut().zip(&chunks[first..first + count]) {
-            *slice = IoSlice::new(chunk);
-        }
-        let mut written = stream.write_vectored(&slices[..count]).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while written > 0 {
-            let chunk = &mut chunks[first];
-            let n = written.min(chunk.len());
-            chunk.advance(n);
-            written -= n;
-            if chunk.is_empty() {
-                first += 1;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Handles one request frame, appending its response (if any) to `output`.

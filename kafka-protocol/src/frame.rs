@@ -13,7 +13,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::message::{Decode, Encode, Request, Response};
 use crate::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use crate::primitives::{read_i16, read_i32};
-use crate::vectored::VectoredBuf;
+use crate::vectored::{EncodeVectored, VectoredBuf};
 use crate::{DecodeError, EncodeError};
 
 /// The largest frame [`FrameDecoder`] accepts unless told otherwise: the
@@ -149,18 +149,43 @@ pub fn encode_request<R: Request>(
     version: i16,
     body: &R,
 ) -> Result<(), EncodeError> {
-    let header = RequestHeader {
-        request_api_key: R::API_KEY as i16,
-        request_api_version: version,
-        correlation_id,
-        client_id: client_id.map(str::to_owned),
-        ..Default::default()
-    };
+    let header = request_header::<R>(correlation_id, client_id, version);
     let header_version = R::API_KEY.request_header_version(version);
     write_size_prefixed(buf, |buf| {
         header.encode(buf, header_version)?;
         body.encode(buf, version)
     })
+}
+
+/// [`encode_request`] with the body's records fields referenced rather
+/// than copied (see [`crate::vectored`]).
+pub fn encode_request_vectored<R: Request + EncodeVectored>(
+    buf: &mut VectoredBuf,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    version: i16,
+    body: &R,
+) -> Result<(), EncodeError> {
+    let header = request_header::<R>(correlation_id, client_id, version);
+    let header_version = R::API_KEY.request_header_version(version);
+    write_size_prefixed_vectored(buf, |buf| {
+        header.encode(buf, header_version)?;
+        body.encode_vectored(buf, version)
+    })
+}
+
+fn request_header<R: Request>(
+    correlation_id: i32,
+    client_id: Option<&str>,
+    version: i16,
+) -> RequestHeader {
+    RequestHeader {
+        request_api_key: R::API_KEY as i16,
+        request_api_version: version,
+        correlation_id,
+        client_id: client_id.map(str::to_owned),
+        ..Default::default()
+    }
 }
 
 /// Appends a whole response frame: size, header, body.

@@ -13,9 +13,10 @@
 //! [`Encode`]: crate::Encode
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::ops::{Deref, DerefMut};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::EncodeError;
 use crate::primitives::{write_bytes, write_bytes_length};
@@ -164,5 +165,69 @@ impl Deref for VectoredBuf {
 impl DerefMut for VectoredBuf {
     fn deref_mut(&mut self) -> &mut BytesMut {
         &mut self.head
+    }
+}
+
+/// Consecutive chunks read as one [`Buf`], whose
+/// [`chunks_vectored`](Buf::chunks_vectored) lets a writer such as tokio's
+/// `write_all_buf` send them with `writev`.
+#[derive(Debug, Default)]
+pub struct ChunkBuf {
+    chunks: Vec<Bytes>,
+    first: usize,
+    remaining: usize,
+}
+
+impl ChunkBuf {
+    /// Reads `chunks` in order (empty ones are dropped).
+    pub fn new(mut chunks: Vec<Bytes>) -> Self {
+        chunks.retain(|c| !c.is_empty());
+        let remaining = chunks.iter().map(Bytes::len).sum();
+        Self {
+            chunks,
+            first: 0,
+            remaining,
+        }
+    }
+}
+
+impl From<Bytes> for ChunkBuf {
+    fn from(bytes: Bytes) -> Self {
+        Self::new(vec![bytes])
+    }
+}
+
+impl Buf for ChunkBuf {
+    fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.chunks.get(self.first).map_or(&[], |c| &c[..])
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        // Past the end is a caller bug; stopping at the end keeps it harmless.
+        while cnt > 0 {
+            let Some(chunk) = self.chunks.get_mut(self.first) else {
+                return;
+            };
+            let n = cnt.min(chunk.len());
+            chunk.advance(n);
+            cnt -= n;
+            self.remaining -= n;
+            if chunk.is_empty() {
+                self.first += 1;
+            }
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut filled = 0;
+        for (slot, chunk) in dst.iter_mut().zip(&self.chunks[self.first..]) {
+            *slot = IoSlice::new(chunk);
+            filled += 1;
+        }
+        filled
     }
 }

@@ -192,3 +192,30 @@ fn a_produce_request_references_its_batches() {
         assert_eq!(chunks.concat(), request.to_bytes(version).unwrap());
     }
 }
+
+#[test]
+fn a_chunk_buf_reads_its_chunks_in_order_across_partial_advances() {
+    use bytes::Buf;
+    let chunks = vec![
+        Bytes::from_static(b"abc"),
+        Bytes::new(),
+        Bytes::from_static(b"defgh"),
+        Bytes::from_static(b"i"),
+    ];
+    let mut buf = kafka_protocol::vectored::ChunkBuf::new(chunks);
+    assert_eq!(buf.remaining(), 9);
+    let mut slices = [std::io::IoSlice::new(&[]); 8];
+    assert_eq!(buf.chunks_vectored(&mut slices), 3);
+    buf.advance(4);
+    assert_eq!(buf.chunk(), b"efgh");
+    let mut out = Vec::new();
+    while buf.has_remaining() {
+        let n = buf.chunk().len().min(2);
+        out.extend_from_slice(&buf.chunk()[..n]);
+        buf.advance(n);
+    }
+    assert_eq!(out, b"efghi");
+    // Advancing past the end stops there.
+    buf.advance(10);
+    assert_eq!(buf.remaining(), 0);
+}

@@ -15,9 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::frame::{FrameDecoder, decode_response_as, encode_request};
+use kafka_protocol::frame::{
+    FrameDecoder, decode_response_as, encode_request, encode_request_vectored,
+};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
-use kafka_protocol::{ApiKey, ErrorCode, Request, VersionRange};
+use kafka_protocol::vectored::{ChunkBuf, EncodeVectored, VectoredBuf};
+use kafka_protocol::{ApiKey, EncodeError, ErrorCode, Request, VersionRange};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +35,7 @@ const MAX_RESPONSE: usize = 256 * 1024 * 1024;
 
 struct Outgoing {
     correlation_id: i32,
-    frame: Bytes,
+    frame: ChunkBuf,
     /// `None` for requests that get no response (produce with acks=0).
     reply: Option<oneshot::Sender<Result<Bytes>>>,
 }
@@ -211,18 +214,46 @@ impl Connection {
         version: i16,
     ) -> Result<PendingResponse<R>> {
         let (reply, receiver) = oneshot::channel();
-        self.enqueue(request, version, Some(reply)).await?;
-        Ok(PendingResponse {
+        self.enqueue(request, version, Some(reply), plain_frame)
+            .await?;
+        Ok(self.pending(receiver, version))
+    }
+
+    /// [`submit`](Self::submit) for a request whose record batches are
+    /// written to the socket as they are, without copying them into the
+    /// frame (produce).
+    pub async fn submit_vectored<R: Request + EncodeVectored>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<PendingResponse<R>> {
+        let (reply, receiver) = oneshot::channel();
+        self.enqueue(request, version, Some(reply), vectored_frame)
+            .await?;
+        Ok(self.pending(receiver, version))
+    }
+
+    fn pending<R: Request>(
+        &self,
+        receiver: oneshot::Receiver<Result<Bytes>>,
+        version: i16,
+    ) -> PendingResponse<R> {
+        PendingResponse {
             receiver,
             version,
             connection: self.clone(),
             _request: std::marker::PhantomData,
-        })
+        }
     }
 
-    /// Sends a request that gets no response (produce with acks=0).
-    pub async fn send_without_response<R: Request>(&self, request: &R, version: i16) -> Result<()> {
-        self.enqueue(request, version, None).await
+    /// Sends a request that gets no response (produce with acks=0), its
+    /// record batches uncopied as in [`submit_vectored`](Self::submit_vectored).
+    pub async fn send_without_response<R: Request + EncodeVectored>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<()> {
+        self.enqueue(request, version, None, vectored_frame).await
     }
 
     async fn enqueue<R: Request>(
@@ -230,6 +261,7 @@ impl Connection {
         request: &R,
         version: i16,
         reply: Option<oneshot::Sender<Result<Bytes>>>,
+        encode: fn(&R, i32, Option<&str>, i16) -> std::result::Result<ChunkBuf, EncodeError>,
     ) -> Result<()> {
         if self.is_closed() {
             return Err(network(&self.inner.broker, "connection closed"));
@@ -238,21 +270,19 @@ impl Connection {
             .inner
             .next_correlation_id
             .fetch_add(1, Ordering::Relaxed);
-        let mut frame = BytesMut::new();
         tracing::trace!(broker = %self.inner.broker, api = ?R::API_KEY, version, correlation_id, "request");
-        encode_request(
-            &mut frame,
+        let frame = encode(
+            request,
             correlation_id,
             self.inner.client_id.as_deref(),
             version,
-            request,
         )
         .map_err(|e| Error::Protocol(format!("{:?} v{version}: {e}", R::API_KEY)))?;
         self.inner
             .outgoing
             .send(Outgoing {
                 correlation_id,
-                frame: frame.freeze(),
+                frame,
                 reply,
             })
             .await
@@ -263,6 +293,28 @@ impl Connection {
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
     }
+}
+
+fn plain_frame<R: Request>(
+    request: &R,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    version: i16,
+) -> std::result::Result<ChunkBuf, EncodeError> {
+    let mut frame = BytesMut::new();
+    encode_request(&mut frame, correlation_id, client_id, version, request)?;
+    Ok(ChunkBuf::from(frame.freeze()))
+}
+
+fn vectored_frame<R: Request + EncodeVectored>(
+    request: &R,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    version: i16,
+) -> std::result::Result<ChunkBuf, EncodeError> {
+    let mut frame = VectoredBuf::new();
+    encode_request_vectored(&mut frame, correlation_id, client_id, version, request)?;
+    Ok(ChunkBuf::new(frame.into_chunks()?))
 }
 
 /// A request written (or queued to be written) whose response is awaited.
@@ -324,7 +376,8 @@ async fn run(
                 if let Some(reply) = outgoing.reply {
                     pending.insert(outgoing.correlation_id, reply);
                 }
-                if let Err(e) = writer.write_all(&outgoing.frame).await {
+                let mut frame = outgoing.frame;
+                if let Err(e) = writer.write_all_buf(&mut frame).await {
                     break format!("write failed: {e}");
                 }
             }

@@ -344,7 +344,7 @@ async fn submit(
         connection.send_without_response(request, version).await?;
         return Ok(None);
     }
-    connection.submit(request, version).await.map(Some)
+    connection.submit_vectored(request, version).await.map(Some)
 }
 
 fn backoff(config: &SenderConfig, attempts: u32) -> Duration {
