@@ -475,3 +475,118 @@ async fn find_coordinator_answers_each_batched_key_and_refuses_unknown_key_types
         );
     }
 }
+
+/// A batch of `count` records whose values are `{partition}-{n}`, padded to
+/// `value_len` bytes so that batches fall on both sides of the size above
+/// which the broker sends stored batches by reference.
+fn numbered_batch(partition: i32, first: usize, count: usize, value_len: usize) -> bytes::Bytes {
+    let mut builder = kafka_broker::protocol::records::BatchBuilder::new(1 << 20);
+    for n in first..first + count {
+        let mut value = format!("{partition}-{n}").into_bytes();
+        value.resize(value_len.max(value.len()), b'.');
+        builder.append(1, None, Some(&value), &[]).expect("append");
+    }
+    builder.finish().expect("batch")
+}
+
+fn values_of(records: &bytes::Bytes) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in kafka_broker::protocol::records::Batches::new(records.clone()) {
+        for record in batch.expect("batch").records().expect("records") {
+            let value = record.expect("record").value.expect("value");
+            let text = String::from_utf8(value.to_vec()).expect("utf-8");
+            out.push(text.trim_end_matches('.').to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn one_fetch_over_many_partitions_answers_each_with_its_own_batches_in_order() {
+    let cluster = support::cluster(1, 3).await;
+    cluster.create_topic("spread", 3).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    // Partition 0: small and large batches mixed; 1: nothing; 2: one large batch.
+    let mut expected: Vec<Vec<String>> = vec![Vec::new(); 3];
+    let plan: [(i32, usize, usize); 5] = [
+        (0, 3, 10),
+        (0, 40, 100),
+        (2, 50, 200),
+        (0, 1, 5),
+        (0, 20, 90),
+    ];
+    for (partition, count, value_len) in plan {
+        let first = expected[partition as usize].len();
+        let records = numbered_batch(partition, first, count, value_len);
+        let request = RequestKind::Produce(m::ProduceRequest {
+            acks: -1,
+            timeout_ms: 5_000,
+            topic_data: vec![m::produce_request::TopicProduceData {
+                name: "spread".into(),
+                partition_data: vec![m::produce_request::PartitionProduceData {
+                    index: partition,
+                    records: Some(records),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let ResponseKind::Produce(response) = client.call(&request, 9).await else {
+            panic!("not a produce response")
+        };
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        expected[partition as usize]
+            .extend((first..first + count).map(|n| format!("{partition}-{n}")));
+    }
+    let partition = |index: i32| m::fetch_request::FetchPartition {
+        partition: index,
+        fetch_offset: 0,
+        partition_max_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let request = RequestKind::Fetch(m::FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        max_bytes: 1 << 20,
+        topics: vec![
+            m::fetch_request::FetchTopic {
+                topic: "spread".into(),
+                // Out of order, with one partition that does not exist.
+                partitions: vec![partition(2), partition(9), partition(0), partition(1)],
+                ..Default::default()
+            },
+            m::fetch_request::FetchTopic {
+                topic: "missing".into(),
+                partitions: vec![partition(0)],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    });
+    for version in [4, 7, 11, 12] {
+        let ResponseKind::Fetch(response) = client.call(&request, version).await else {
+            panic!("not a fetch response")
+        };
+        let spread = &response.responses[0].partitions;
+        let indexes: Vec<i32> = spread.iter().map(|p| p.partition_index).collect();
+        assert_eq!(indexes, [2, 9, 0, 1], "v{version}");
+        let unknown = ErrorCode::UnknownTopicOrPartition.code();
+        assert_eq!(spread[1].error_code, unknown, "v{version}");
+        assert_eq!(response.responses[1].partitions[0].error_code, unknown);
+        for p in [&spread[0], &spread[2], &spread[3]] {
+            assert_eq!(
+                p.error_code, 0,
+                "v{version} partition {}",
+                p.partition_index
+            );
+            let records = p.records.clone().unwrap_or_default();
+            assert_eq!(
+                values_of(&records),
+                expected[p.partition_index as usize],
+                "v{version} partition {}",
+                p.partition_index
+            );
+        }
+    }
+}
