@@ -61,6 +61,9 @@ enum Chaos {
     DropProduceResponses,
     DropEndTxnResponse,
     CleanRestart,
+    /// The next Produce is refused (INVALID_RECORD, not applied): that
+    /// worker's transaction becomes abortable, so it aborts and rewinds.
+    RefuseProduce,
 }
 
 impl Control {
@@ -440,12 +443,14 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
         Chaos::DropEndTxnResponse,
         Chaos::Kill(KillPoint::AfterCommit),
         Chaos::CleanRestart,
+        Chaos::RefuseProduce,
         Chaos::Kill(KillPoint::AfterSend),
         Chaos::Kill(KillPoint::DuringCommit),
         Chaos::Kill(KillPoint::AfterCommit),
     ];
     let mut kills: BTreeMap<&str, u32> = BTreeMap::new();
     let mut faults = 0;
+    let mut refused = 0;
     let mut restarts_after_error = 0;
     let mut step = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
@@ -522,6 +527,23 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
                 cluster.drop_responses(ApiKey::EndTxn, 1);
                 faults += 1;
             }
+            Chaos::RefuseProduce => {
+                let aborted = tally.aborted_transactions.load(Ordering::Relaxed);
+                let refusal = cluster.inject_error(ApiKey::Produce, ErrorCode::InvalidRecord, 1);
+                // Due once a worker has met it and aborted; retried while no
+                // worker sends (a rebalance, say).
+                let met = tokio::time::timeout(Duration::from_secs(5), async {
+                    while tally.aborted_transactions.load(Ordering::Relaxed) == aborted {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+                .await;
+                if met.is_err() {
+                    refusal.remove();
+                    continue;
+                }
+                refused += 1;
+            }
             Chaos::CleanRestart => {
                 // LeaveGroup and a new member: a rebalance at once.
                 let victim = rng.below(3) as usize;
@@ -583,7 +605,8 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
     println!(
         "exactly-once: expected {RECORDS}, seen {seen}, duplicates {duplicates}, missing {missing}, \
          out of order {out_of_order}; kills {kills:?}, dropped-response faults {faults}, \
-         restarts after errors {restarts_after_error}; transactions committed {} aborted {}; \
+         refused produces {refused}, restarts after errors {restarts_after_error}; \
+         transactions committed {} aborted {}; \
          committed offsets {committed:?} (input ends {ends:?}); {elapsed:.1?}",
         tally.committed_transactions.load(Ordering::Relaxed),
         tally.aborted_transactions.load(Ordering::Relaxed),
@@ -605,6 +628,11 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
         );
     }
     assert_eq!(faults, 2, "dropped-response faults");
+    assert_eq!(refused, 1, "refused produces");
+    assert!(
+        tally.aborted_transactions.load(Ordering::Relaxed) >= 1,
+        "no worker aborted and rewound"
+    );
 }
 
 fn point_name(point: KillPoint) -> &'static str {
