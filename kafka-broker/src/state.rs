@@ -212,7 +212,16 @@ impl Shared {
             let first = (topics.len() as i32) % brokers;
             let mut partitions = Vec::new();
             for p in 0..meta.partitions {
-                let log = PartitionLog::open(partition_dir(dir, &meta.name, p), 0)?;
+                let mut log = PartitionLog::open(partition_dir(dir, &meta.name, p), 0)?;
+                let aborted = log.abort_orphaned_transactions(crate::coordinator::txn::now_ms());
+                if aborted > 0 {
+                    tracing::warn!(
+                        topic = meta.name,
+                        partition = p,
+                        aborted,
+                        "aborted transactions left open before the restart"
+                    );
+                }
                 partitions.push(Arc::new(Partition::new(p, (first + p) % brokers, log)));
             }
             let configs: Vec<(String, Option<String>)> = meta

@@ -699,3 +699,62 @@ async fn a_timeout_abort_held_in_prepare_abort_answers_the_late_producer_retriab
     assert!(values.is_empty(), "{values:?}");
     assert_eq!(aborted, [txn.producer_id]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_by_a_killed_disk_mode_broker_is_aborted_on_restart() {
+    let dir = std::env::temp_dir().join(format!("kafka-broker-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "--brokers",
+        "1",
+        "--default-partitions",
+        "1",
+        "--data-dir",
+        dir.to_str().expect("utf-8 path"),
+    ];
+    let broker = support::BrokerProcess::start(&args);
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let create = RequestKind::CreateTopics(m::CreateTopicsRequest {
+        topics: vec![m::create_topics_request::CreatableTopic {
+            name: TOPIC.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 5000,
+        ..Default::default()
+    });
+    let ResponseKind::CreateTopics(created) = client.call(&create, 7).await else {
+        panic!("not a CreateTopics response")
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    let committed = init(&mut client, "orphan-committed", 60_000).await;
+    assert_eq!(add_partition(&mut client, &committed, 0).await, 0);
+    assert_eq!(produce(&mut client, &committed, 0, 0, &["kept"]).await, 0);
+    finish(&mut client, &committed, true).await;
+    let open = init(&mut client, "orphan-open", 60_000).await;
+    assert_eq!(add_partition(&mut client, &open, 0).await, 0);
+    assert_eq!(
+        produce(&mut client, &open, 0, 0, &["never", "committed"]).await,
+        0
+    );
+    let (high, stable) = watermarks(&mut client, 0).await;
+    assert!(stable < high, "the open transaction holds back the LSO");
+    drop(client);
+    broker.kill();
+
+    // The coordinator's memory is gone; nothing could end the transaction
+    // but the recovery.
+    let broker = support::BrokerProcess::start(&args);
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let (high, stable) = watermarks(&mut client, 0).await;
+    assert_eq!(stable, high, "recovery ended the orphaned transaction");
+    let (values, aborted) = read(&mut client, 0, 1).await;
+    assert_eq!(values, ["kept"]);
+    assert_eq!(aborted, [open.producer_id]);
+    let (values, _) = read(&mut client, 0, 0).await;
+    assert_eq!(values, ["kept", "never", "committed"]);
+    drop(client);
+    drop(broker);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -130,7 +130,7 @@ pub(crate) struct TransactionCoordinator {
     prepared: Arc<Notify>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -299,6 +299,35 @@ impl PartitionLog {
         }
     }
 
+    /// Ends with an ABORT marker every transaction a recovered log left
+    /// open, returning how many. The transaction coordinator keeps its state
+    /// in memory, so after a restart nothing else would ever end them and
+    /// the last stable offset would stay behind them for good (read_committed
+    /// consumers would stall). Their producers find their transactional ids
+    /// unknown and must initialise again, as after a coordinator that timed
+    /// the transaction out.
+    pub(crate) fn abort_orphaned_transactions(&mut self, timestamp: i64) -> usize {
+        let orphans: Vec<(i64, i16)> = self
+            .open_by_producer
+            .keys()
+            .map(|&id| (id, self.producers.epoch(id).unwrap_or(0)))
+            .collect();
+        let mut aborted = 0;
+        for (producer_id, epoch) in orphans {
+            match self.write_marker(producer_id, epoch, false, 0, timestamp) {
+                Ok(_) => aborted += 1,
+                Err(e) => {
+                    tracing::error!(
+                        producer_id,
+                        error = e.message,
+                        "could not abort an orphaned transaction"
+                    );
+                }
+            }
+        }
+        aborted
+    }
+
     /// Removes the log's files, in disk mode (topic deletion).
     pub(crate) fn delete_files(&mut self) {
         if let Some(disk) = self.disk.take()

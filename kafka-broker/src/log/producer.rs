@@ -133,6 +133,11 @@ impl ProducerStates {
         });
     }
 
+    /// The latest epoch seen from `producer_id`, if it wrote here.
+    pub(crate) fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|entry| entry.epoch)
+    }
+
     /// Raises the producer's epoch to at least `epoch` (a transaction marker
     /// written at that epoch), so older epochs are fenced from now on.
     pub(crate) fn bump_epoch_floor(&mut self, producer_id: i64, epoch: i16) {
