@@ -1,6 +1,8 @@
 //! The consumer (manual assignment) against the bundled broker: reading
 //! from the start or the end, seeking, and read_committed.
 
+mod support;
+
 use std::time::Duration;
 
 use kafka_broker::{BrokerConfig, Cluster};
@@ -8,29 +10,14 @@ use kafka_client::consumer::{
     Consumer, ConsumerGroupMetadata, ConsumerRecord, ConsumerSettings, IsolationLevel, OffsetReset,
 };
 use kafka_client::network::{Network, NetworkConfig};
-use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
+use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
 use kafka_client::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_client::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_client::protocol::messages::{
     AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProduceRequest,
 };
 use kafka_client::protocol::records::BatchBuilder;
-
-async fn cluster() -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers: 2,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
-
-fn tp(topic: &str, partition: i32) -> TopicPartition {
-    TopicPartition {
-        topic: topic.into(),
-        partition,
-    }
-}
+use support::{cluster, tp};
 
 async fn produce(
     cluster: &Cluster,
@@ -76,7 +63,7 @@ fn value(r: &ConsumerRecord) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assigned_partitions_are_read_in_order_from_the_start() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("reads", 2).expect("topic");
     for p in 0..2 {
         produce(&cluster, "reads", p, (0..500).map(|i| format!("p{p}-{i}"))).await;
@@ -118,7 +105,7 @@ async fn assigned_partitions_are_read_in_order_from_the_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_skips_what_was_there_before() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("latest", 1).expect("topic");
     produce(&cluster, "latest", 0, (0..10).map(|i| format!("old-{i}"))).await;
     let mut consumer =
@@ -223,7 +210,7 @@ async fn transaction(network: &Network, id: &str, values: &[&str], commit: bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_committed_drops_aborted_records_and_control_records() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("txn", 1).expect("topic");
     // Leader of txn-0 is one of two brokers; any broker serves the coordinator here.
     let network = Network::new(NetworkConfig::new(vec![
@@ -300,7 +287,7 @@ fn member(
 async fn a_group_splits_partitions_commits_and_resumes() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("grouped", 4).expect("topic");
     let stop = Arc::new(AtomicBool::new(false));
     let counts = [Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0))];
@@ -479,7 +466,7 @@ async fn a_group_shared_with_kafka_python_reads_everything_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_seek_times_and_commits_behave_as_in_java() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("controls", 2).expect("topic");
     for p in 0..2 {
         produce(
@@ -554,7 +541,7 @@ async fn pause_seek_times_and_commits_behave_as_in_java() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_commit_commits_what_poll_handed_out() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("auto", 1).expect("topic");
     produce(&cluster, "auto", 0, (0..5).map(|i| format!("a-{i}"))).await;
     let mut settings = group_settings(&cluster, "auto-group");
@@ -580,7 +567,7 @@ async fn auto_commit_commits_what_poll_handed_out() {
 async fn a_member_that_stops_polling_leaves_and_hears_of_it() {
     use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("slow", 4).expect("topic");
     let settings = || {
         let mut s = group_settings(&cluster, "slow-group");
@@ -625,7 +612,7 @@ async fn a_member_that_stops_polling_leaves_and_hears_of_it() {
 async fn group_metadata_is_javas_before_joining_and_the_coordinators_after() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("meta", 2).expect("topic");
     let unjoined = |group_id: &str, instance: Option<&str>| ConsumerGroupMetadata {
         group_id: group_id.into(),
@@ -689,7 +676,7 @@ async fn group_metadata_is_javas_before_joining_and_the_coordinators_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_async_commits_in_order_and_committed_sees_it() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("async-commits", 2).expect("topic");
     for p in 0..2 {
         produce(
@@ -756,7 +743,7 @@ async fn commit_async_commits_in_order_and_committed_sees_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_yields_records_in_offset_order_and_keeps_the_rest() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("streamed", 2).expect("topic");
     for p in 0..2 {
         produce(
@@ -872,7 +859,7 @@ async fn stored_codecs(cluster: &Cluster, topic: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_compression_codec_is_consumed() {
     use kafka_client::producer::ProducerConfig;
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("codec-{codec}");
         cluster.create_topic(&topic, 1).expect("topic");
@@ -931,7 +918,7 @@ async fn every_compression_codec_is_consumed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_out_of_range_position_resets_with_earliest_and_fails_with_none() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("ranges", 1).expect("topic");
     produce(&cluster, "ranges", 0, (0..10).map(|i| format!("r-{i}"))).await;
     let consumer_with = |reset: OffsetReset| {

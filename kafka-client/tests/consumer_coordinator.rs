@@ -1,26 +1,20 @@
 //! The consumer against a group coordinator that fails, moves or is slow
 //! to load, and static membership (KIP-345), on the bundled broker.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
+use kafka_broker::Cluster;
 use kafka_client::consumer::{Consumer, ConsumerRecord, ConsumerSettings, OffsetReset};
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
 use kafka_client::protocol::messages::{DescribeGroupsRequest, FindCoordinatorRequest};
 use kafka_client::protocol::{ApiKey, ErrorCode};
-
-async fn cluster() -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers: 2,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
+use support::{cluster, tp};
 
 fn settings(cluster: &Cluster, group: &str, reset: OffsetReset) -> ConsumerSettings {
     let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
@@ -30,13 +24,6 @@ fn settings(cluster: &Cluster, group: &str, reset: OffsetReset) -> ConsumerSetti
     settings.heartbeat_interval = Duration::from_millis(100);
     settings.session_timeout = Duration::from_secs(6);
     settings
-}
-
-fn tp(topic: &str, partition: i32) -> TopicPartition {
-    TopicPartition {
-        topic: topic.into(),
-        partition,
-    }
 }
 
 async fn produce(cluster: &Cluster, topic: &str, partition: i32, count: usize) {
@@ -140,7 +127,7 @@ async fn describe(cluster: &Cluster, group: &str) -> (String, Vec<String>) {
 /// record committed but not yet read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loading_coordinator_delays_the_committed_offsets_instead_of_losing_them() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("loading", 1).expect("topic");
     produce(&cluster, "loading", 0, 10).await;
     let mut first = joined(&cluster, "loading-group", "loading").await;
@@ -174,7 +161,7 @@ async fn a_loading_coordinator_delays_the_committed_offsets_instead_of_losing_th
 /// is briefly unavailable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_retry_on_a_moved_or_unavailable_coordinator() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("moved", 1).expect("topic");
     produce(&cluster, "moved", 0, 3).await;
     let mut consumer = joined(&cluster, "moved-group", "moved").await;
@@ -261,7 +248,7 @@ fn static_member(cluster: &Cluster, instance: &str) -> Consumer {
 /// disturbed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_member_restarts_without_a_rebalance() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("static", 2).expect("topic");
     let stop_a = Arc::new(AtomicBool::new(false));
     let stop_b = Arc::new(AtomicBool::new(false));
@@ -316,7 +303,7 @@ async fn a_static_member_restarts_without_a_rebalance() {
 /// everything handed out, a crash repeats nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_repeats_exactly_the_uncommitted_records() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("crash", 1).expect("topic");
     produce(&cluster, "crash", 0, 10).await;
     let offsets = |records: &[ConsumerRecord]| records.iter().map(|r| r.offset).collect::<Vec<_>>();
@@ -407,7 +394,7 @@ fn worker(
 /// commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_member_loses_nothing_and_a_replacement_rejoins() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("twelve", 12).expect("topic");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -533,7 +520,7 @@ async fn produce_round(cluster: &Cluster, round: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_events_reports_revocation_before_the_new_assignment() {
     use kafka_client::consumer::ConsumerEvent;
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("events", 2).expect("topic");
     produce(&cluster, "events", 0, 5).await;
     produce(&cluster, "events", 1, 5).await;
@@ -675,7 +662,7 @@ async fn poll_events_reports_revocation_before_the_new_assignment() {
 /// per partition from the high watermark, commits and rebalances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_records_lag_commits_and_rebalances() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("counted", 1).expect("topic");
     produce(&cluster, "counted", 0, 10).await;
     let mut settings = settings(&cluster, "counted-group", OffsetReset::Earliest);

@@ -2,18 +2,14 @@
 //! application works, answers made stale by a seek or a reassignment
 //! dropped, and buffered data bounded by the fetch limits.
 
+mod support;
+
 use std::time::Duration;
 
 use kafka_broker::{BrokerConfig, Cluster};
 use kafka_client::consumer::{Consumer, ConsumerRecord, ConsumerSettings, OffsetReset};
-use kafka_client::producer::{Producer, ProducerConfig, ProducerRecord, TopicPartition};
-
-fn tp(topic: &str, partition: i32) -> TopicPartition {
-    TopicPartition {
-        topic: topic.into(),
-        partition,
-    }
-}
+use kafka_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use support::tp;
 
 async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: usize) {
     let producer = Producer::new(

@@ -4,12 +4,14 @@
 //! the partitions that move, keep reading the rest without losing their
 //! positions, and no partition is ever owned by two members at once.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
+use kafka_broker::Cluster;
 use kafka_client::consumer::assignor::{
     Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor,
 };
@@ -17,18 +19,10 @@ use kafka_client::consumer::{Consumer, ConsumerEvent, ConsumerSettings, OffsetRe
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
 use kafka_client::protocol::messages::{DescribeGroupsRequest, FindCoordinatorRequest};
+use support::cluster;
 
 const TOPIC: &str = "coop";
 const PARTITIONS: i32 = 6;
-
-async fn cluster() -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers: 2,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
 
 fn settings(cluster: &Cluster, group: &str, assignors: Vec<Arc<dyn Assignor>>) -> ConsumerSettings {
     let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
@@ -227,7 +221,7 @@ fn snapshot(log: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
 /// revoked; and across the group every record is read, none twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_member_takes_only_what_moves_and_the_rest_keep_reading() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic(TOPIC, PARTITIONS).expect("topic");
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -441,7 +435,7 @@ fn keep_polling(
 /// `cooperative-sticky,range` member on cooperative-sticky.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_agrees_on_a_strategy_every_member_offers() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic(TOPIC, PARTITIONS).expect("topic");
     let upgrade: Vec<Arc<dyn Assignor>> =
         vec![Arc::new(CooperativeStickyAssignor), Arc::new(RangeAssignor)];
@@ -520,7 +514,7 @@ async fn a_cooperative_group_shared_with_librdkafka_hands_over_in_two_phases() {
         eprintln!("skipped: kcat (librdkafka) with IncrementalAssign is not installed");
         return;
     }
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic(TOPIC, PARTITIONS).expect("topic");
     produce(&cluster, "one", 10).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -683,7 +677,7 @@ async fn a_cooperative_group_shared_with_librdkafka_hands_over_in_two_phases() {
 /// two phases, like any new member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_stopped_polling_loses_its_partitions_without_committing_them() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("lost", 2).expect("topic");
     let produce_to = |round: &'static str| {
         let bootstrap = cluster.bootstrap_servers();

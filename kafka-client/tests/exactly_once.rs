@@ -6,6 +6,8 @@
 //! key. And a stalled worker whose `transactional.id` was taken over is
 //! fenced and adds nothing to the output.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,7 @@ use kafka_client::protocol::messages::offset_fetch_request::OffsetFetchRequestTo
 use kafka_client::protocol::{ApiKey, ErrorCode};
 use kafka_client::worker::{Round, TransactionalWorker};
 use kafka_client::{Error, Result};
+use support::tp;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -114,13 +117,6 @@ impl Rng {
 
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-fn tp(topic: &str, partition: i32) -> TopicPartition {
-    TopicPartition {
-        topic: topic.into(),
-        partition,
     }
 }
 

@@ -2,22 +2,16 @@
 //! pipelining, timeouts, bootstrap fallback, metadata refresh, reconnects
 //! and idle close.
 
+mod support;
+
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster, FaultAction, FaultScope};
+use kafka_broker::{FaultAction, FaultScope};
 use kafka_client::Error;
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::protocol::ApiKey;
 use kafka_client::protocol::messages::{MetadataRequest, ProduceRequest};
-
-async fn cluster(brokers: u32) -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
+use support::cluster;
 
 fn config(bootstrap: &str) -> NetworkConfig {
     let mut config = NetworkConfig::new(bootstrap.split(',').map(str::to_owned).collect());

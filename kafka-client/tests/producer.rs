@@ -1,8 +1,10 @@
 //! The producer end to end against the bundled broker and its faults.
 
+mod support;
+
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
+use kafka_broker::Cluster;
 use kafka_client::Error;
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::producer::{Producer, ProducerConfig, ProducerRecord, ProducerSettings};
@@ -10,15 +12,7 @@ use kafka_client::protocol::ApiKey;
 use kafka_client::protocol::messages::FetchRequest;
 use kafka_client::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_client::protocol::records::{Batches, Record, RecordBatch};
-
-async fn cluster(brokers: u32) -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
+use support::cluster;
 
 fn settings(cluster: &Cluster) -> ProducerSettings {
     let mut settings = ProducerSettings::new(&cluster.bootstrap_servers());

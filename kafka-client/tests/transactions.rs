@@ -3,34 +3,21 @@
 //! offsets committed with a transaction, zombie fencing, transactions the
 //! broker times out, and lost EndTxn responses.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
+use kafka_broker::Cluster;
 use kafka_client::Error;
 use kafka_client::consumer::{
     Consumer, ConsumerRecord, ConsumerSettings, IsolationLevel, OffsetReset,
 };
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
 use kafka_client::protocol::{ApiKey, ErrorCode};
+use support::{cluster, tp};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-async fn cluster() -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers: 2,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
-
-fn tp(topic: &str, partition: i32) -> TopicPartition {
-    TopicPartition {
-        topic: topic.into(),
-        partition,
-    }
-}
 
 fn transactional(cluster: &Cluster, id: &str) -> Producer {
     let mut settings = ProducerSettings::new(&cluster.bootstrap_servers());
@@ -98,7 +85,7 @@ async fn send_values(producer: &Producer, topic: &str, partition: i32, values: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborted_records_are_seen_only_by_read_uncommitted() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("abort", 2).expect("topic");
     let producer = transactional(&cluster, "abort-1");
     producer.init_transactions(TIMEOUT).await.expect("init");
@@ -130,7 +117,7 @@ async fn aborted_records_are_seen_only_by_read_uncommitted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_out_of_order_are_refused_and_records_outside_a_transaction_too() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("states", 1).expect("topic");
     let producer = transactional(&cluster, "states-1");
     assert!(matches!(
@@ -169,7 +156,7 @@ async fn calls_out_of_order_are_refused_and_records_outside_a_transaction_too() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_producer_with_the_same_id_fences_the_old_one_for_good() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("fence", 1).expect("topic");
     let zombie = transactional(&cluster, "fence-1");
     zombie.init_transactions(TIMEOUT).await.expect("init");
@@ -212,7 +199,7 @@ async fn a_new_producer_with_the_same_id_fences_the_old_one_for_good() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_the_broker_timed_out_is_abortable_and_the_producer_goes_on() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("expire", 1).expect("topic");
     let mut settings = ProducerSettings::new(&cluster.bootstrap_servers());
     settings.transactional_id = Some("expire-1".into());
@@ -263,7 +250,7 @@ async fn a_transaction_the_broker_timed_out_is_abortable_and_the_producer_goes_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_whose_end_txn_response_was_lost_commits_once() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("lost", 1).expect("topic");
     let producer = transactional(&cluster, "lost-1");
     producer.init_transactions(TIMEOUT).await.expect("init");
@@ -284,7 +271,7 @@ async fn a_commit_whose_end_txn_response_was_lost_commits_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_sent_to_a_transaction_commit_only_with_it() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("in", 1).expect("topic");
     cluster.create_topic("out", 1).expect("topic");
     let plain = Producer::new(ProducerSettings::new(&cluster.bootstrap_servers())).expect("p");
@@ -375,7 +362,7 @@ async fn offsets_sent_to_a_transaction_commit_only_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_timed_out_resumes_when_called_again() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("resume", 1).expect("topic");
     let producer = transactional(&cluster, "resume-1");
     producer.init_transactions(TIMEOUT).await.expect("init");
@@ -418,7 +405,7 @@ async fn a_commit_that_timed_out_resumes_when_called_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_batch_makes_the_transaction_abortable_and_only_abort_is_allowed() {
-    let cluster = cluster().await;
+    let cluster = cluster(2).await;
     cluster.create_topic("failing", 1).expect("topic");
     let producer = transactional(&cluster, "failing-1");
     producer.init_transactions(TIMEOUT).await.expect("init");
