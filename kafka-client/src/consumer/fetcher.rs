@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::FetchResponse;
-use kafka_protocol::records::{Batches, DecodeOptions, Records};
+use kafka_protocol::records::{Batches, DecodeOptions, Records, TimestampType};
 
 use super::ConsumerRecord;
 use crate::producer::TopicPartition;
@@ -49,6 +49,7 @@ struct Current {
     records: Records,
     next_offset: i64,
     leader_epoch: i32,
+    timestamp_type: TimestampType,
     /// Its wire size, counted as buffered until it is done.
     raw_len: usize,
 }
@@ -130,6 +131,7 @@ impl Chunk {
                             value: record.value,
                             headers: record.headers,
                             leader_epoch: current.leader_epoch,
+                            timestamp_type: current.timestamp_type,
                         }));
                     }
                     Some(Err(e)) => return Err(self.fail(e)),
@@ -171,6 +173,7 @@ impl Chunk {
                 records,
                 next_offset: batch.next_offset(),
                 leader_epoch: header.partition_leader_epoch,
+                timestamp_type: header.timestamp_type(),
                 raw_len: batch.as_bytes().len(),
             });
         }
@@ -343,6 +346,40 @@ mod tests {
 
     fn offsets(records: &[ConsumerRecord]) -> Vec<i64> {
         records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn records_carry_their_batch_timestamp_type() {
+        let mut data = Vec::new();
+        for (base, kind) in [
+            (0, TimestampType::CreateTime),
+            (2, TimestampType::LogAppendTime),
+        ] {
+            let mut builder = BatchBuilder::new(1 << 20);
+            builder.set_base_offset(base).set_timestamp_type(kind);
+            builder.append(100, None, Some(b"a"), &[]).expect("append");
+            builder.append(300, None, Some(b"b"), &[]).expect("append");
+            data.extend_from_slice(&builder.finish().expect("batch"));
+        }
+        let (chunk, _) = Chunk::new(tp(), Bytes::from(data), 0, Vec::new(), true).expect("chunk");
+        let mut buffer = Buffer::default();
+        buffer.push(chunk.expect("records"));
+        let mut out = Vec::new();
+        assert!(buffer.take(10, &BTreeSet::new(), &mut out).is_none());
+        let seen: Vec<(i64, TimestampType)> = out
+            .iter()
+            .map(|r| (r.timestamp, r.timestamp_type))
+            .collect();
+        // Log append time: the batch's max timestamp stands for every record.
+        assert_eq!(
+            seen,
+            [
+                (100, TimestampType::CreateTime),
+                (300, TimestampType::CreateTime),
+                (300, TimestampType::LogAppendTime),
+                (300, TimestampType::LogAppendTime),
+            ]
+        );
     }
 
     #[test]

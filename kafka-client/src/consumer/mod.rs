@@ -52,6 +52,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
 use kafka_protocol::records::Headers;
+pub use kafka_protocol::records::TimestampType;
 use tracing::Instrument;
 
 pub use config::ConsumerConfig;
@@ -194,6 +195,9 @@ pub struct ConsumerRecord {
     pub offset: i64,
     /// The timestamp (ms since the epoch).
     pub timestamp: i64,
+    /// Who set the timestamp: the producer (create time) or the broker
+    /// (log append time, the topic's `message.timestamp.type`).
+    pub timestamp_type: TimestampType,
     /// The key (a slice of the fetched bytes).
     pub key: Option<Bytes>,
     /// The value (a slice of the fetched bytes).
