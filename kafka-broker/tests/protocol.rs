@@ -480,11 +480,16 @@ async fn find_coordinator_answers_each_batched_key_and_refuses_unknown_key_types
 /// `value_len` bytes so that batches fall on both sides of the size above
 /// which the broker sends stored batches by reference.
 fn numbered_batch(partition: i32, first: usize, count: usize, value_len: usize) -> bytes::Bytes {
+    // Now: older timestamps would fall to the 7-day retention mid-test.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     let mut builder = kafka_broker::protocol::records::BatchBuilder::new(1 << 20);
     for n in first..first + count {
         let mut value = format!("{partition}-{n}").into_bytes();
         value.resize(value_len.max(value.len()), b'.');
-        builder.append(1, None, Some(&value), &[]).expect("append");
+        builder.append(now, None, Some(&value), &[]).expect("append");
     }
     builder.finish().expect("batch")
 }
