@@ -489,7 +489,9 @@ fn numbered_batch(partition: i32, first: usize, count: usize, value_len: usize) 
     for n in first..first + count {
         let mut value = format!("{partition}-{n}").into_bytes();
         value.resize(value_len.max(value.len()), b'.');
-        builder.append(now, None, Some(&value), &[]).expect("append");
+        builder
+            .append(now, None, Some(&value), &[])
+            .expect("append");
     }
     builder.finish().expect("batch")
 }
