@@ -609,6 +609,40 @@ async fn a_member_that_stops_polling_leaves_and_hears_of_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_spent_joining_inside_poll_is_not_time_between_polls() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("join-time", 1).expect("topic");
+    // Joining takes two JoinGroup answers (the first hands out the member
+    // id), 800 ms in all: longer than max.poll.interval.ms, while each one
+    // stays within the rebalance timeout (the same 600 ms).
+    let slow_join = cluster.delay_responses(
+        kafka_client::protocol::ApiKey::JoinGroup,
+        Duration::from_millis(400),
+    );
+    let mut settings = group_settings(&cluster, "join-time-group");
+    settings.max_poll_interval = Duration::from_millis(600);
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["join-time"]).expect("subscribe");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut polls = 0;
+    while consumer.assignment().is_empty() {
+        polls += 1;
+        assert!(polls < 100, "never assigned");
+        consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .expect("a slow join inside poll is no poll timeout");
+    }
+    // The poll right after the join is no late poll either.
+    consumer
+        .poll(Duration::from_millis(100))
+        .await
+        .expect("no poll timeout after the join");
+    slow_join.remove();
+    consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_metadata_is_javas_before_joining_and_the_coordinators_after() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};

@@ -114,6 +114,12 @@ impl Group {
         }
     }
 
+    /// Restarts the poll timer without judging the gap before it.
+    fn reset_poll_timer(&self) {
+        let now = self.clock.elapsed().as_millis() as u64;
+        self.last_poll.store(now, Ordering::Release);
+    }
+
     /// Records that the application polled now. A gap longer than
     /// `max.poll.interval.ms` since the last poll of a joined member counts
     /// as a poll timeout even if the heartbeat had already stopped for a
@@ -496,7 +502,10 @@ impl Group {
         let member_id = self.member_id.clone();
         let is_static = self.config.instance_id.is_some();
         let lost = self.lost.clone();
-        self.polled();
+        // A join just completed: the poll timer starts again here, as Java's
+        // heartbeat thread resets its timeouts when enabled after a join. The
+        // time the join took inside poll is not time between polls.
+        self.reset_poll_timer();
         self.heartbeat = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
