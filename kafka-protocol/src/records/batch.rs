@@ -358,10 +358,40 @@ impl Records {
     /// Collects the remaining records, allocating the `Vec` once.
     pub fn collect_vec(self) -> Result<Vec<Record>, DecodeError> {
         let mut out = Vec::with_capacity(self.size_hint().1.unwrap_or(0));
-        for record in self {
-            out.push(record?);
+        match self.0 {
+            // Straight into the `Vec`: the same records and errors as the
+            // iterator, without wrapping each in `Option<Result<..>>`.
+            Inner::V2 {
+                buf,
+                mut pos,
+                remaining,
+                base_offset,
+                base_timestamp,
+                log_append_time,
+            } => {
+                for _ in 0..remaining {
+                    out.push(decode_record(
+                        &buf,
+                        &mut pos,
+                        base_offset,
+                        base_timestamp,
+                        log_append_time,
+                    )?);
+                }
+                if pos < buf.len() {
+                    return Err(bytes_after_the_last_record());
+                }
+            }
+            Inner::Legacy(records) => out.extend(records),
         }
         Ok(out)
+    }
+}
+
+fn bytes_after_the_last_record() -> DecodeError {
+    DecodeError::Malformed {
+        what: "record batch",
+        reason: "bytes left after the last record".into(),
     }
 }
 
@@ -386,10 +416,7 @@ impl Iterator for Records {
                     }
                     *buf = Bytes::new();
                     *pos = 0;
-                    return Some(Err(DecodeError::Malformed {
-                        what: "record batch",
-                        reason: "bytes left after the last record".into(),
-                    }));
+                    return Some(Err(bytes_after_the_last_record()));
                 }
                 *remaining -= 1;
                 let result =
