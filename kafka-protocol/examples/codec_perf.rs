@@ -8,8 +8,8 @@
 //! perf record target/release/examples/codec_perf decode lz4 20000
 //! ```
 //!
-//! Arguments: `encode|decode|crc|copy`, a codec name, an iteration count.
-//! `crc` and `copy` time the two floors of `encode none`: the CRC32C of
+//! Arguments: `encode|decode|inflate|crc|copy`, a codec name, an iteration count.
+//! `inflate` times the decompression alone; `crc` and `copy` the two floors of `encode none`: the CRC32C of
 //! the batch and copying the values into one buffer.
 use std::hint::black_box;
 
@@ -65,6 +65,16 @@ fn main() {
                 let records = batch.to_records().expect("records");
                 assert_eq!(records.len(), RECORDS);
                 black_box(records);
+            }
+        }
+        "inflate" => {
+            // Only the decompression of the records section.
+            for _ in 0..n {
+                black_box(
+                    codec
+                        .decompress(black_box(&ours[61..]), 1 << 26)
+                        .expect("inflate"),
+                );
             }
         }
         "crc" => {
