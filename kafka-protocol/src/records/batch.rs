@@ -11,7 +11,7 @@ use crate::DecodeError;
 
 use super::compression::{Compression, DEFAULT_DECOMPRESSION_LIMIT};
 use super::legacy;
-use super::record::{MIN_RECORD_SIZE, Record, decode_record};
+use super::record::{MIN_RECORD_SIZE, Record, decode_record, decode_record_into};
 
 /// Bytes of a v2 batch before its records.
 pub const RECORD_BATCH_OVERHEAD: usize = 61;
@@ -370,13 +370,14 @@ impl Records {
                 log_append_time,
             } => {
                 for _ in 0..remaining {
-                    out.push(decode_record(
+                    decode_record_into(
                         &buf,
                         &mut pos,
                         base_offset,
                         base_timestamp,
                         log_append_time,
-                    )?);
+                        &mut out,
+                    )?;
                 }
                 if pos < buf.len() {
                     return Err(bytes_after_the_last_record());
@@ -673,5 +674,44 @@ mod tests {
             RecordBatch::from_bytes(Bytes::from(wire)).unwrap_err(),
             DecodeError::UnsupportedMagic(3)
         );
+    }
+
+    #[test]
+    fn to_records_agrees_with_the_iterator_on_damaged_batches() {
+        use crate::records::Header;
+        let mut builder = BatchBuilder::new(1 << 20);
+        let headers = [Header::from_static("h", Some(Bytes::from_static(b"v")))];
+        builder
+            .append(100, Some(b"key"), Some(b"one"), &headers)
+            .unwrap();
+        builder.append(40, None, Some(&[9u8; 300]), &[]).unwrap();
+        builder.append(i64::MAX, Some(b""), None, &[]).unwrap();
+        let wire = builder.finish().unwrap();
+        let options = DecodeOptions {
+            verify_crc: false,
+            ..DecodeOptions::default()
+        };
+        let check = |raw: Vec<u8>| {
+            let Ok(batch) = RecordBatch::from_bytes_with_options(Bytes::from(raw), options) else {
+                return;
+            };
+            let (Ok(records), Ok(iterated)) = (batch.records(), batch.records()) else {
+                return;
+            };
+            let iterated: Result<Vec<Record>, DecodeError> = iterated.collect();
+            assert_eq!(records.collect_vec(), iterated);
+        };
+        check(wire.to_vec());
+        for at in RECORD_BATCH_OVERHEAD..wire.len() {
+            for byte in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut raw = wire.to_vec();
+                raw[at] = byte;
+                check(raw);
+            }
+        }
+        // A count below the records present leaves bytes after the last one.
+        let mut raw = wire.to_vec();
+        raw[57..61].copy_from_slice(&2i32.to_be_bytes());
+        check(raw);
     }
 }

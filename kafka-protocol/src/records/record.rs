@@ -278,18 +278,21 @@ fn short_nullable(data: &[u8], pos: &mut usize) -> Option<Option<std::ops::Range
     Some(Some(at..end))
 }
 
+/// Where the fields of a record are, found by [`scan_record_fast`].
+struct FastRecord {
+    end: usize,
+    timestamp_delta: i64,
+    offset_delta: i64,
+    key: Option<std::ops::Range<usize>>,
+    value: Option<std::ops::Range<usize>>,
+    headers: Headers,
+}
+
 /// The common case of [`decode_record`]: every varint at most three bytes
 /// and the record well formed. `None` hands the record to the checked path,
 /// never an error of its own, so both paths accept and reject the same input.
-/// Returns the record and the position after it.
 #[inline(always)]
-fn decode_record_fast(
-    buf: &Bytes,
-    pos: usize,
-    base_offset: i64,
-    base_timestamp: i64,
-    log_append_time: Option<i64>,
-) -> Option<(Record, usize)> {
+fn scan_record_fast(buf: &Bytes, pos: usize) -> Option<FastRecord> {
     let (raw, start) = short_varint(buf, pos)?;
     let len = unzigzag(raw);
     if len < 0 || len as usize > buf.len() - start {
@@ -317,15 +320,77 @@ fn decode_record_fast(
         let count = i32::try_from(unzigzag(header_count)).ok()?;
         Headers::parse(buf.slice(next..end), count).ok()?
     };
-    let record = Record {
-        offset: base_offset.wrapping_add(unzigzag(offset_delta)),
-        timestamp: log_append_time
-            .unwrap_or(base_timestamp.wrapping_add(unzigzag(timestamp_delta))),
-        key: key.map(|range| buf.slice(range)),
-        value: value.map(|range| buf.slice(range)),
+    Some(FastRecord {
+        end,
+        timestamp_delta: unzigzag(timestamp_delta),
+        offset_delta: unzigzag(offset_delta),
+        key,
+        value,
         headers,
-    };
-    Some((record, end))
+    })
+}
+
+impl FastRecord {
+    #[inline(always)]
+    fn into_record(
+        self,
+        buf: &Bytes,
+        base_offset: i64,
+        base_timestamp: i64,
+        log_append_time: Option<i64>,
+    ) -> Record {
+        Record {
+            offset: base_offset.wrapping_add(self.offset_delta),
+            timestamp: log_append_time.unwrap_or(base_timestamp.wrapping_add(self.timestamp_delta)),
+            key: self.key.map(|range| buf.slice(range)),
+            value: self.value.map(|range| buf.slice(range)),
+            headers: self.headers,
+        }
+    }
+}
+
+/// [`decode_record_fast`] for the records of a whole batch: each record is
+/// built in its slot of `out` rather than returned and moved there.
+#[inline(always)]
+pub(crate) fn decode_record_into(
+    buf: &Bytes,
+    pos: &mut usize,
+    base_offset: i64,
+    base_timestamp: i64,
+    log_append_time: Option<i64>,
+    out: &mut Vec<Record>,
+) -> Result<(), DecodeError> {
+    match scan_record_fast(buf, *pos) {
+        Some(fields) => {
+            *pos = fields.end;
+            out.push(fields.into_record(buf, base_offset, base_timestamp, log_append_time));
+        }
+        None => out.push(decode_record_checked(
+            buf,
+            pos,
+            base_offset,
+            base_timestamp,
+            log_append_time,
+        )?),
+    }
+    Ok(())
+}
+
+/// The fast path of [`decode_record`]: the record and the position after it.
+#[inline(always)]
+fn decode_record_fast(
+    buf: &Bytes,
+    pos: usize,
+    base_offset: i64,
+    base_timestamp: i64,
+    log_append_time: Option<i64>,
+) -> Option<(Record, usize)> {
+    let fields = scan_record_fast(buf, pos)?;
+    let end = fields.end;
+    Some((
+        fields.into_record(buf, base_offset, base_timestamp, log_append_time),
+        end,
+    ))
 }
 
 /// Decodes the v2 record at `*pos` checking every field: the path that
