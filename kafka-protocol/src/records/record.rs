@@ -82,7 +82,9 @@ impl Header {
 /// so that decoding a record allocates nothing whatever its headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    raw: Bytes,
+    /// `None` for no headers, the common case: then a record holds no third
+    /// `Bytes` to build and drop.
+    raw: Option<Bytes>,
     count: u32,
 }
 
@@ -107,7 +109,7 @@ impl Headers {
             return Err(malformed_record("bytes left after the headers"));
         }
         Ok(Self {
-            raw,
+            raw: Some(raw),
             count: count as u32,
         })
     }
@@ -125,7 +127,7 @@ impl Headers {
     /// The headers in wire order.
     pub fn iter(&self) -> HeaderIter {
         HeaderIter {
-            cursor: self.raw.clone(),
+            cursor: self.raw.clone().unwrap_or_default(),
             remaining: self.count,
         }
     }
