@@ -8,8 +8,8 @@
 //! perf record target/release/examples/codec_perf decode lz4 20000
 //! ```
 //!
-//! Arguments: `encode|decode|inflate|crc|copy`, a codec name, an iteration count.
-//! `inflate` times the decompression alone; `crc` and `copy` the two floors of `encode none`: the CRC32C of
+//! Arguments: `encode|decode|deflate|inflate|crc|copy`, a codec name, an iteration count.
+//! `deflate` and `inflate` time the codec alone; `crc` and `copy` the two floors of `encode none`: the CRC32C of
 //! the batch and copying the values into one buffer.
 use std::hint::black_box;
 
@@ -75,6 +75,17 @@ fn main() {
                         .decompress(black_box(&ours[61..]), 1 << 26)
                         .expect("inflate"),
                 );
+            }
+        }
+        "deflate" => {
+            // Only the compression of the records section.
+            let plain = ours_batch(&values, Compression::None);
+            for _ in 0..n {
+                let mut out = bytes::BytesMut::new();
+                codec
+                    .compress(black_box(&plain[61..]), None, &mut out)
+                    .expect("deflate");
+                black_box(out);
             }
         }
         "crc" => {
