@@ -8,7 +8,7 @@
 //! perf record target/release/examples/codec_perf decode lz4 20000
 //! ```
 //!
-//! Arguments: `encode|decode|deflate|inflate|crc|copy`, a codec name, an iteration count.
+//! Arguments: `encode|decode|deflate|inflate|inflate-streamed|crc|copy`, a codec name, an iteration count.
 //! `deflate` and `inflate` time the codec alone; `crc` and `copy` the two floors of `encode none`: the CRC32C of
 //! the batch and copying the values into one buffer.
 use std::hint::black_box;
@@ -73,6 +73,19 @@ fn main() {
                 black_box(
                     codec
                         .decompress(black_box(&ours[61..]), 1 << 26)
+                        .expect("inflate"),
+                );
+            }
+        }
+        "inflate-streamed" => {
+            // zstd only: a frame streamed without a content size, as the
+            // Java producer (and the peer crate) write it.
+            let plain = ours_batch(&values, Compression::None);
+            let frame = zstd::stream::encode_all(&plain[61..], 3).expect("zstd");
+            for _ in 0..n {
+                black_box(
+                    codec
+                        .decompress(black_box(&frame), 1 << 26)
                         .expect("inflate"),
                 );
             }
