@@ -11,7 +11,7 @@ use crate::DecodeError;
 
 use super::compression::{Compression, DEFAULT_DECOMPRESSION_LIMIT};
 use super::legacy;
-use super::record::{MIN_RECORD_SIZE, Record, decode_record};
+use super::record::{MIN_RECORD_SIZE, Record, decode_record, decode_record_into};
 
 /// Bytes of a v2 batch before its records.
 pub const RECORD_BATCH_OVERHEAD: usize = 61;
@@ -358,10 +358,41 @@ impl Records {
     /// Collects the remaining records, allocating the `Vec` once.
     pub fn collect_vec(self) -> Result<Vec<Record>, DecodeError> {
         let mut out = Vec::with_capacity(self.size_hint().1.unwrap_or(0));
-        for record in self {
-            out.push(record?);
+        match self.0 {
+            // Straight into the `Vec`: the same records and errors as the
+            // iterator, without wrapping each in `Option<Result<..>>`.
+            Inner::V2 {
+                buf,
+                mut pos,
+                remaining,
+                base_offset,
+                base_timestamp,
+                log_append_time,
+            } => {
+                for _ in 0..remaining {
+                    decode_record_into(
+                        &buf,
+                        &mut pos,
+                        base_offset,
+                        base_timestamp,
+                        log_append_time,
+                        &mut out,
+                    )?;
+                }
+                if pos < buf.len() {
+                    return Err(bytes_after_the_last_record());
+                }
+            }
+            Inner::Legacy(records) => out.extend(records),
         }
         Ok(out)
+    }
+}
+
+fn bytes_after_the_last_record() -> DecodeError {
+    DecodeError::Malformed {
+        what: "record batch",
+        reason: "bytes left after the last record".into(),
     }
 }
 
@@ -386,10 +417,7 @@ impl Iterator for Records {
                     }
                     *buf = Bytes::new();
                     *pos = 0;
-                    return Some(Err(DecodeError::Malformed {
-                        what: "record batch",
-                        reason: "bytes left after the last record".into(),
-                    }));
+                    return Some(Err(bytes_after_the_last_record()));
                 }
                 *remaining -= 1;
                 let result =
@@ -646,5 +674,44 @@ mod tests {
             RecordBatch::from_bytes(Bytes::from(wire)).unwrap_err(),
             DecodeError::UnsupportedMagic(3)
         );
+    }
+
+    #[test]
+    fn to_records_agrees_with_the_iterator_on_damaged_batches() {
+        use crate::records::Header;
+        let mut builder = BatchBuilder::new(1 << 20);
+        let headers = [Header::from_static("h", Some(Bytes::from_static(b"v")))];
+        builder
+            .append(100, Some(b"key"), Some(b"one"), &headers)
+            .unwrap();
+        builder.append(40, None, Some(&[9u8; 300]), &[]).unwrap();
+        builder.append(i64::MAX, Some(b""), None, &[]).unwrap();
+        let wire = builder.finish().unwrap();
+        let options = DecodeOptions {
+            verify_crc: false,
+            ..DecodeOptions::default()
+        };
+        let check = |raw: Vec<u8>| {
+            let Ok(batch) = RecordBatch::from_bytes_with_options(Bytes::from(raw), options) else {
+                return;
+            };
+            let (Ok(records), Ok(iterated)) = (batch.records(), batch.records()) else {
+                return;
+            };
+            let iterated: Result<Vec<Record>, DecodeError> = iterated.collect();
+            assert_eq!(records.collect_vec(), iterated);
+        };
+        check(wire.to_vec());
+        for at in RECORD_BATCH_OVERHEAD..wire.len() {
+            for byte in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut raw = wire.to_vec();
+                raw[at] = byte;
+                check(raw);
+            }
+        }
+        // A count below the records present leaves bytes after the last one.
+        let mut raw = wire.to_vec();
+        raw[57..61].copy_from_slice(&2i32.to_be_bytes());
+        check(raw);
     }
 }

@@ -6,7 +6,7 @@ use crate::EncodeError;
 
 use super::batch::{ATTRIBUTES_OFFSET, RECORD_BATCH_OVERHEAD, TimestampType};
 use super::compression::Compression;
-use super::record::{Header, record_body_len, record_len, write_record};
+use super::record::{Header, PackedRecord, record_body_len, record_len, write_record};
 
 /// Appends records in their wire form to one buffer, then fills in the
 /// header, compresses and checksums in [`finish`](Self::finish).
@@ -146,6 +146,16 @@ impl BatchBuilder {
         self.size_limit
     }
 
+    /// The timestamp delta of the next record: the first sets the base.
+    #[inline(always)]
+    fn timestamp_delta(&self, timestamp: i64) -> i64 {
+        if self.record_count == 0 {
+            0
+        } else {
+            timestamp.wrapping_sub(self.base_timestamp)
+        }
+    }
+
     fn next_record_len(
         &self,
         timestamp: i64,
@@ -153,14 +163,29 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<(usize, i64), EncodeError> {
-        let base = if self.record_count == 0 {
-            timestamp
-        } else {
-            self.base_timestamp
-        };
-        let delta = timestamp.wrapping_sub(base);
+        let delta = self.timestamp_delta(timestamp);
         let body = record_body_len(delta, self.record_count, key, value, headers)?;
         Ok((body, delta))
+    }
+
+    /// The packed form of the next record, when it has one (no headers, small fields).
+    #[inline(always)]
+    fn packed(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Option<PackedRecord> {
+        if !headers.is_empty() {
+            return None;
+        }
+        PackedRecord::new(
+            self.timestamp_delta(timestamp),
+            self.record_count,
+            key,
+            value,
+        )
     }
 
     /// Whether a record would fit within the size limit. An empty builder
@@ -190,43 +215,17 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<bool, EncodeError> {
+        if let Some(record) = self.packed(timestamp, key, value, headers) {
+            if self.record_count > 0 && self.buf.len() + record.record_len() > self.size_limit {
+                return Ok(false);
+            }
+            record.write(&mut self.buf, key, value);
+            self.appended(timestamp);
+            return Ok(true);
+        }
         let (body, delta) = self.next_record_len(timestamp, key, value, headers)?;
         if self.record_count > 0 && self.buf.len() + record_len(body) > self.size_limit {
             return Ok(false);
-        }
-        self.write(timestamp, body, delta, key, value, headers);
-        Ok(true)
-    }
-
-    /// Appends a record regardless of the size limit, returning its offset delta.
-    pub fn append(
-        &mut self,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) -> Result<i32, EncodeError> {
-        let (body, delta) = self.next_record_len(timestamp, key, value, headers)?;
-        let offset_delta = self.record_count;
-        self.write(timestamp, body, delta, key, value, headers);
-        Ok(offset_delta)
-    }
-
-    #[inline]
-    fn write(
-        &mut self,
-        timestamp: i64,
-        body: usize,
-        delta: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) {
-        if self.record_count == 0 {
-            self.base_timestamp = timestamp;
-            self.max_timestamp = timestamp;
-        } else if timestamp > self.max_timestamp {
-            self.max_timestamp = timestamp;
         }
         write_record(
             &mut self.buf,
@@ -237,6 +236,47 @@ impl BatchBuilder {
             value,
             headers,
         );
+        self.appended(timestamp);
+        Ok(true)
+    }
+
+    /// Appends a record regardless of the size limit, returning its offset delta.
+    #[inline]
+    pub fn append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<i32, EncodeError> {
+        let offset_delta = self.record_count;
+        if let Some(record) = self.packed(timestamp, key, value, headers) {
+            record.write(&mut self.buf, key, value);
+        } else {
+            let (body, delta) = self.next_record_len(timestamp, key, value, headers)?;
+            write_record(
+                &mut self.buf,
+                body,
+                delta,
+                offset_delta,
+                key,
+                value,
+                headers,
+            );
+        }
+        self.appended(timestamp);
+        Ok(offset_delta)
+    }
+
+    /// Counts a record just written and folds its timestamp into the header's.
+    #[inline(always)]
+    fn appended(&mut self, timestamp: i64) {
+        if self.record_count == 0 {
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
+        } else if timestamp > self.max_timestamp {
+            self.max_timestamp = timestamp;
+        }
         self.record_count += 1;
     }
 

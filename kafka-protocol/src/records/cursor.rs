@@ -1,10 +1,9 @@
-//! Index-based reading and writing of record fields over plain slices.
+//! Index-based reading of record fields over plain slices.
 //!
 //! The per-record loops are the codec's hottest paths. Reading through a
 //! position into `&[u8]` instead of advancing a `Bytes` avoids a bounds
 //! check and pointer update per byte, and lets a field be cut out with one
-//! `Bytes::slice` only when it is actually returned. Gathering the small
-//! fields on the stack avoids a buffer capacity check per byte.
+//! `Bytes::slice` only when it is actually returned.
 
 use std::ops::Range;
 
@@ -124,75 +123,11 @@ impl<'a> SliceReader<'a> {
     }
 }
 
-/// Writes small fields into a stack scratch slice.
-///
-/// Callers size the scratch for the most they write; writing past it is a
-/// bug in this crate, which the slice bounds check turns into a panic rather
-/// than corruption.
-pub(crate) struct SliceWriter<'a> {
-    out: &'a mut [u8],
-    pos: usize,
-}
-
-impl<'a> SliceWriter<'a> {
-    /// Writes from the start of `out`.
-    #[inline]
-    pub(crate) fn new(out: &'a mut [u8]) -> Self {
-        Self { out, pos: 0 }
-    }
-
-    /// What has been written so far.
-    #[inline]
-    pub(crate) fn filled(&self) -> &[u8] {
-        &self.out[..self.pos]
-    }
-
-    /// Starts over at the beginning of the slice.
-    #[inline]
-    pub(crate) fn clear(&mut self) {
-        self.pos = 0;
-    }
-
-    /// The length prefix of nullable bytes: the length, or -1 for null.
-    #[inline]
-    pub(crate) fn length_of(&mut self, value: Option<&[u8]>) {
-        self.varint(value.map_or(-1, |v| v.len() as i32));
-    }
-
-    /// One byte.
-    #[inline]
-    pub(crate) fn u8(&mut self, byte: u8) {
-        self.out[self.pos] = byte;
-        self.pos += 1;
-    }
-
-    /// An unsigned varint.
-    #[inline]
-    pub(crate) fn unsigned(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.u8((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.u8(value as u8);
-    }
-
-    /// A zig-zag 32-bit varint.
-    #[inline]
-    pub(crate) fn varint(&mut self, value: i32) {
-        self.unsigned(u64::from(((value << 1) ^ (value >> 31)) as u32));
-    }
-
-    /// A zig-zag 64-bit varint.
-    #[inline]
-    pub(crate) fn varlong(&mut self, value: i64) {
-        self.unsigned(((value << 1) ^ (value >> 63)) as u64);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::{varint_len, varlong_len};
+    use crate::primitives::{varint_len, varlong_len, write_varint, write_varlong};
+    use bytes::BytesMut;
 
     #[test]
     fn varints_written_are_read_back_at_the_edges() {
@@ -207,17 +142,15 @@ mod tests {
             i64::MIN,
             i64::MAX,
         ] {
-            let mut out = [0u8; 10];
-            let mut w = SliceWriter::new(&mut out);
-            w.varlong(v);
-            assert_eq!(w.filled().len(), varlong_len(v));
+            let mut out = BytesMut::new();
+            write_varlong(&mut out, v);
+            assert_eq!(out.len(), varlong_len(v));
             assert_eq!(SliceReader::new(&out, 0).varlong().unwrap(), v);
         }
         for v in [0i32, 1, -1, 63, -64, 64, i32::MAX, i32::MIN] {
-            let mut out = [0u8; 5];
-            let mut w = SliceWriter::new(&mut out);
-            w.varint(v);
-            assert_eq!(w.filled().len(), varint_len(v));
+            let mut out = BytesMut::new();
+            write_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v));
             assert_eq!(SliceReader::new(&out, 0).varint().unwrap(), v);
         }
     }
