@@ -166,12 +166,7 @@ impl Compression {
             Self::Snappy => decompress_snappy(input, limit)?,
             Self::Lz4 => match decompress_lz4_frame(input, limit) {
                 Some(out) => out,
-                None => read_bounded(
-                    lz4_flex::frame::FrameDecoder::new(input),
-                    input.len(),
-                    limit,
-                    codec,
-                )?,
+                None => read_lz4_frames(input, limit)?,
             },
             Self::Zstd => match decompress_zstd(input, limit) {
                 Some(out) => out,
@@ -522,6 +517,48 @@ fn read_bounded<R: Read>(
     Ok(out)
 }
 
+/// Every LZ4 frame in `input`, one after the other: the format allows
+/// concatenated frames (librdkafka reads them all), and a frame decoder
+/// stops at the end of the first. The limit applies to them together.
+fn read_lz4_frames(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let codec = "lz4";
+    let mut rest = input;
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let before = rest.len();
+        let room = limit.saturating_sub(out.len());
+        let frame = read_bounded(
+            lz4_flex::frame::FrameDecoder::new(&mut rest),
+            before,
+            room,
+            codec,
+        )
+        .map_err(|e| match e {
+            DecodeError::DecompressionLimit { .. } => DecodeError::DecompressionLimit { limit },
+            other => other,
+        })?;
+        if out.is_empty() {
+            out = frame;
+        } else {
+            out.extend_from_slice(&frame);
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        // A frame decoder takes what is too short for a frame as the end,
+        // so what follows a frame must visibly be one: a frame or a
+        // skippable frame (magic 0x184D2A50-5F).
+        let next_is_frame = rest.starts_with(&LZ4_MAGIC)
+            || rest.len() >= 4 && rest[0] & 0xf0 == 0x50 && rest[1..4] == [0x2a, 0x4d, 0x18];
+        if rest.len() == before || !next_is_frame {
+            return Err(DecodeError::Decompression {
+                codec,
+                reason: "bytes after the last frame are not a frame".into(),
+            });
+        }
+    }
+}
+
 /// Reads raw snappy or the xerial framing, sizing the output once from the
 /// lengths the blocks claim (checked against `limit` before allocating).
 fn decompress_snappy(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
@@ -788,12 +825,7 @@ mod tests {
     }
 
     fn general_lz4(frame: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-        read_bounded(
-            lz4_flex::frame::FrameDecoder::new(frame),
-            frame.len(),
-            limit,
-            "lz4",
-        )
+        read_lz4_frames(frame, limit)
     }
 
     #[test]
@@ -866,6 +898,10 @@ mod tests {
                 .decompress(&bad_header_checksum, limit)
                 .is_err()
         );
+        assert_eq!(
+            Compression::Lz4.decompress(&two_frames, limit).as_deref(),
+            Ok(&[&input[..], &input[..]].concat()[..])
+        );
     }
 
     fn general_zstd(frame: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
@@ -892,6 +928,33 @@ mod tests {
             assert_eq!(fast.capacity(), input.len());
             assert_eq!(decompress_zstd(&out, input.len() - 1), None);
         }
+    }
+
+    #[test]
+    fn concatenated_lz4_frames_are_all_read_within_one_limit() {
+        let mut wire = Vec::new();
+        for part in [&b"first frame, "[..], &b"second frame"[..]] {
+            let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            encoder.write_all(part).expect("write");
+            wire.extend(encoder.finish().expect("frame"));
+        }
+        let out = Compression::Lz4
+            .decompress(&wire, 1 << 20)
+            .expect("both frames");
+        assert_eq!(&out[..], b"first frame, second frame");
+        // The limit counts both frames: 25 bytes fit in 25, not in 20.
+        assert!(Compression::Lz4.decompress(&wire, 25).is_ok());
+        assert_eq!(
+            Compression::Lz4.decompress(&wire, 20),
+            Err(DecodeError::DecompressionLimit { limit: 20 })
+        );
+        // Bytes after a frame that are no frame are an error, not ignored.
+        let mut trailing = wire.clone();
+        trailing.extend_from_slice(b"junk");
+        assert!(matches!(
+            Compression::Lz4.decompress(&trailing, 1 << 20),
+            Err(DecodeError::Decompression { .. })
+        ));
     }
 
     #[test]
