@@ -98,14 +98,12 @@ impl VectoredBuf {
     /// its bytes by reference when large.
     pub fn records(&mut self, compact: bool, value: Option<&Bytes>) -> Result<(), EncodeError> {
         let Some(parts) = self.queued.pop_front() else {
-            return match value {
-                Some(bytes) if bytes.len() >= MIN_REFERENCED => {
-                    write_bytes_length(&mut self.head, compact, Some(bytes.len()))?;
-                    self.reference(bytes.clone());
-                    Ok(())
-                }
-                _ => write_bytes(&mut self.head, compact, value.map(|b| &b[..])),
+            let Some(bytes) = value else {
+                return write_bytes(&mut self.head, compact, None);
             };
+            write_bytes_length(&mut self.head, compact, Some(bytes.len()))?;
+            self.append(bytes);
+            return Ok(());
         };
         if value.is_some_and(|b| !b.is_empty()) {
             return Err(EncodeError::QueuedRecords {
@@ -114,19 +112,20 @@ impl VectoredBuf {
         }
         let total = parts.iter().map(Bytes::len).sum();
         write_bytes_length(&mut self.head, compact, Some(total))?;
-        for part in parts {
-            if part.len() >= MIN_REFERENCED {
-                self.reference(part);
-            } else {
-                self.head.extend_from_slice(&part);
-            }
+        for part in &parts {
+            self.append(part);
         }
         Ok(())
     }
 
-    fn reference(&mut self, bytes: Bytes) {
-        self.referenced_len += bytes.len();
-        self.refs.push((self.head.len(), bytes));
+    /// Appends records bytes: by reference when large, else copied.
+    fn append(&mut self, bytes: &Bytes) {
+        if bytes.len() >= MIN_REFERENCED {
+            self.referenced_len += bytes.len();
+            self.refs.push((self.head.len(), bytes.clone()));
+        } else {
+            self.head.extend_from_slice(bytes);
+        }
     }
 
     /// The output as consecutive chunks, ready for a vectored write. Fails
