@@ -16,6 +16,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{FetchResponse, ProduceRequest};
 use kafka_protocol::records::{BatchBuilder, Compression, RecordBatch};
+use kafka_protocol::vectored::{EncodeVectored, VectoredBuf};
 use kafka_protocol::{Decode, Encode};
 use peer::protocol::{Decodable as _, Encodable as _, StrBytes};
 use peer::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
@@ -239,6 +240,15 @@ fn messages(c: &mut Criterion) {
             $peer.encode(&mut peer_wire, version).expect("peer encode");
             let peer_wire = peer_wire.freeze();
             assert_eq!(ours_wire, peer_wire, "both codecs write the same bytes");
+            let mut vectored = VectoredBuf::new();
+            $ours
+                .encode_vectored(&mut vectored, version)
+                .expect("encode");
+            assert_eq!(
+                vectored.into_chunks().expect("chunks").concat(),
+                &ours_wire[..],
+                "the vectored form is the same bytes"
+            );
 
             let mut group = c.benchmark_group(concat!($label, "/encode"));
             configure(&mut group, ours_wire.len());
@@ -247,6 +257,17 @@ fn messages(c: &mut Criterion) {
                     let mut buf = BytesMut::with_capacity(ours_wire.len());
                     black_box(&$ours).encode(&mut buf, version).expect("encode");
                     black_box(buf)
+                })
+            });
+            // What our client and broker send: the records field is
+            // referenced, not copied, and written with the frame by writev.
+            group.bench_function("ours_vectored", |b| {
+                b.iter(|| {
+                    let mut buf = VectoredBuf::new();
+                    black_box(&$ours)
+                        .encode_vectored(&mut buf, version)
+                        .expect("encode");
+                    black_box(buf.into_chunks().expect("chunks"))
                 })
             });
             group.bench_function("peer", |b| {

@@ -8,7 +8,7 @@
 //! perf record target/release/examples/codec_perf decode lz4 20000
 //! ```
 //!
-//! Arguments: `encode|decode|deflate|inflate|inflate-streamed|crc|copy`, a codec name, an iteration count.
+//! Arguments: `encode|decode|decode-lazy|deflate|inflate|inflate-streamed|crc|copy`, a codec name, an iteration count.
 //! `deflate` and `inflate` time the codec alone; `crc` and `copy` the two floors of `encode none`: the CRC32C of
 //! the batch and copying the values into one buffer.
 use std::hint::black_box;
@@ -65,6 +65,19 @@ fn main() {
                 let records = batch.to_records().expect("records");
                 assert_eq!(records.len(), RECORDS);
                 black_box(records);
+            }
+        }
+        "decode-lazy" => {
+            // What a consumer does: walk the records without collecting them.
+            for _ in 0..n {
+                let batch = RecordBatch::from_bytes(black_box(ours.clone())).expect("batch");
+                let mut bytes = 0;
+                for record in batch.records().expect("records") {
+                    bytes += black_box(record.expect("record"))
+                        .value
+                        .map_or(0, |v| v.len());
+                }
+                assert_eq!(bytes, RECORDS * VALUE_LEN);
             }
         }
         "inflate" => {
