@@ -164,7 +164,8 @@ impl Cluster {
         &self.shared.faults
     }
 
-    /// Applies the next `count` requests of `api` but drops their responses.
+    /// Applies the next `count` requests of `api` but drops their responses,
+    /// silencing each connection that carried one ([`FaultAction::DropResponse`]).
     pub fn drop_responses(&self, api: kafka_protocol::ApiKey, count: u32) -> FaultHandle {
         self.shared
             .faults

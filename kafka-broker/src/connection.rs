@@ -68,7 +68,9 @@ async fn run(
     loop {
         while let Some(frame) = decoder.decode(&mut input)? {
             let mut output = VectoredBuf::new();
-            handle_frame(&mut ctx, frame, &mut output).await?;
+            if handle_frame(&mut ctx, frame, &mut output).await? == Handled::Silenced {
+                return discard_until_closed(stream, input).await;
+            }
             if output.encoded_len() > 0 {
                 let mut chunks = ChunkBuf::new(output.into_chunks()?);
                 stream.write_all_buf(&mut chunks).await?;
@@ -80,12 +82,40 @@ async fn run(
     }
 }
 
+/// What became of a request frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Applied, its response (if it has one) appended to the output.
+    Answered,
+    /// Applied, but a fault rule dropped its response: the connection goes
+    /// silent (see [`discard_until_closed`]).
+    Silenced,
+}
+
+/// A connection whose response was dropped behaves as one whose path to the
+/// client broke after the request arrived: nothing more is answered, and
+/// what the client sends next is read and thrown away, never applied, until
+/// the client times out and closes it. Answering later requests instead
+/// would hand the client something no TCP connection can deliver: responses
+/// past a lost one.
+async fn discard_until_closed(
+    mut stream: TcpStream,
+    mut input: BytesMut,
+) -> Result<(), CloseReason> {
+    loop {
+        input.clear();
+        if stream.read_buf(&mut input).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
 /// Handles one request frame, appending its response (if any) to `output`.
 async fn handle_frame(
     ctx: &mut RequestContext,
     frame: Bytes,
     output: &mut VectoredBuf,
-) -> Result<(), CloseReason> {
+) -> Result<Handled, CloseReason> {
     let preamble = peek_request(&frame)?;
     let api =
         ApiKey::from_i16(preamble.api_key).ok_or(CloseReason::UnknownApi(preamble.api_key))?;
@@ -93,7 +123,8 @@ async fn handle_frame(
     if !supported_versions(api).is_some_and(|range| range.contains(version)) {
         if api == ApiKey::ApiVersions {
             let body = ResponseKind::ApiVersions(unsupported_version_response());
-            return encode(output, preamble.correlation_id, api, 0, body.into());
+            return encode(output, preamble.correlation_id, api, 0, body.into())
+                .map(|()| Handled::Answered);
         }
         return Err(CloseReason::UnsupportedVersion { api, version });
     }
@@ -115,7 +146,8 @@ async fn handle_frame(
         && let Some(body) = error_response(&request, version, code)
     {
         tracing::debug!(?api, %code, "fault: error answered");
-        return encode(output, header.correlation_id, api, version, body.into());
+        return encode(output, header.correlation_id, api, version, body.into())
+            .map(|()| Handled::Answered);
     }
     let response = dispatch(ctx, request, version).await;
     match fault {
@@ -123,9 +155,9 @@ async fn handle_frame(
             tracing::debug!(
                 ?api,
                 correlation_id = header.correlation_id,
-                "fault: response dropped"
+                "fault: response dropped, connection silenced"
             );
-            return Ok(());
+            return Ok(Handled::Silenced);
         }
         Some(FaultAction::Delay(delay)) => tokio::time::sleep(delay).await,
         _ => {}
@@ -137,10 +169,10 @@ async fn handle_frame(
         correlation_id = header.correlation_id,
         "answered"
     );
-    match response {
-        Some(reply) => encode(output, header.correlation_id, api, version, reply),
-        None => Ok(()),
+    if let Some(reply) = response {
+        encode(output, header.correlation_id, api, version, reply)?;
     }
+    Ok(Handled::Answered)
 }
 
 fn encode(

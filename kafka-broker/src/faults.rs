@@ -15,8 +15,11 @@ use crate::state::lock;
 /// What happens to a request that matches a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultAction {
-    /// Apply the request but never send its response (the ambiguous case:
-    /// the client cannot tell whether it took effect).
+    /// Apply the request but never send its response: the ambiguous case,
+    /// where the client cannot tell whether it took effect. The connection
+    /// then goes silent, as one whose path to the client broke: nothing
+    /// more is answered on it and later requests are not applied, until the
+    /// client times out and closes it.
     DropResponse,
     /// Apply the request and send its response after this delay.
     Delay(Duration),

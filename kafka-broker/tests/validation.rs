@@ -1,6 +1,7 @@
 //! What the broker refuses and how it waits, over the raw protocol: bad
 //! CRCs, oversized batches, bad topic names, idempotent sequence checks,
-//! fetch long polling, and the delay and close-connection faults.
+//! fetch long polling, and the delay, close-connection and dropped-response
+//! faults.
 
 mod support;
 
@@ -377,4 +378,42 @@ async fn a_close_fault_closes_the_connection_and_the_next_one_works() {
     );
     // The rule was for one request only.
     assert_eq!(metadata(&mut next).await.api_key(), ApiKey::Metadata);
+}
+
+#[tokio::test]
+async fn a_dropped_response_silences_its_connection_and_nothing_after_it_is_applied() {
+    let (cluster, mut client) = setup(BrokerConfig::default()).await;
+    let dropped = cluster.drop_responses(ApiKey::Produce, 1);
+    // Pipelined: the first is applied and unanswered; the ones behind it
+    // arrive on a connection that has gone silent.
+    client
+        .send(&produce_request(0, batch(&[b"applied"], None)), 9)
+        .await;
+    client
+        .send(&produce_request(0, batch(&[b"behind it"], None)), 9)
+        .await;
+    client
+        .send(&RequestKind::ApiVersions(Default::default()), 3)
+        .await;
+    let silence = tokio::time::timeout(
+        Duration::from_millis(500),
+        client.receive_frame(Duration::from_secs(30)),
+    )
+    .await;
+    assert!(silence.is_err(), "nothing is answered: {silence:?}");
+    assert_eq!(dropped.hits(), 1);
+
+    let mut next = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let (values, high_watermark) = fetched(next.call(&fetch_request(0, 0, 0), 12).await);
+    assert_eq!(
+        (values, high_watermark),
+        (vec!["applied".to_owned()], 1),
+        "only the request whose response was dropped took effect"
+    );
+    // The rule was for one request: the new connection is answered.
+    assert_eq!(
+        produce(&mut next, batch(&[b"later"], None)).await.0,
+        0,
+        "produced on a new connection"
+    );
 }

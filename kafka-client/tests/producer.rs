@@ -507,48 +507,79 @@ async fn keyed_records_land_where_the_java_client_puts_them() {
     );
 }
 
-/// Without idempotence, a retried batch is appended again after the
-/// batches that were in flight with it: the documented cost of
-/// `enable.idempotence=false` with more than one request in flight.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_idempotence_a_retry_can_duplicate_and_reorder() {
-    let cluster = cluster(1).await;
-    cluster.create_topic("unordered", 1).expect("topic");
-    let mut settings = settings(&cluster);
+/// A non-idempotent producer for the two tests below: one record per
+/// batch, two requests in flight, a short request timeout.
+fn unordered_producer(cluster: &Cluster) -> Producer {
+    let mut settings = settings(cluster);
     settings.idempotence = false;
     settings.acks = 1;
     settings.max_in_flight = 2;
     settings.batch_size = 1;
     settings.linger = Duration::ZERO;
+    settings.retry_backoff = Duration::from_millis(200);
     settings.network.request_timeout = Duration::from_millis(300);
-    let producer = Producer::new(settings).expect("producer");
+    Producer::new(settings).expect("producer")
+}
+
+/// Without idempotence, a batch whose response was lost is appended again
+/// when it is retried: the broker has no sequence number to recognise it by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idempotence_a_lost_response_duplicates_the_batch() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("duplicated", 1).expect("topic");
+    let producer = unordered_producer(&cluster);
+    let record = |value: &str| {
+        ProducerRecord::new("duplicated")
+            .partition(0)
+            .value(value.to_owned())
+    };
     producer
-        .send_and_wait(
-            ProducerRecord::new("unordered")
-                .partition(0)
-                .value("warm-up"),
-        )
+        .send_and_wait(record("warm-up"))
         .await
         .expect("warm-up");
-    // The first batch is appended but its response is lost.
     let dropped = cluster.drop_responses(ApiKey::Produce, 1);
-    let first = producer
-        .send(ProducerRecord::new("unordered").partition(0).value("A"))
+    producer
+        .send_and_wait(record("A"))
         .await
-        .expect("queued");
-    let second = producer
-        .send(ProducerRecord::new("unordered").partition(0).value("B"))
+        .expect("A acknowledged after its retry");
+    assert_eq!(dropped.hits(), 1);
+    assert!(producer.stats().retries >= 1, "{:?}", producer.stats());
+    let log = values(&read_all(&cluster, "duplicated", 0).await);
+    assert_eq!(log, ["warm-up", "A", "A"], "appended twice");
+}
+
+/// Without idempotence, a batch retried after an error lands after the
+/// batch that was in flight with it: the documented cost of
+/// `enable.idempotence=false` with more than one request in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idempotence_a_retry_can_reorder() {
+    use kafka_broker::{FaultAction, FaultScope};
+    use kafka_client::protocol::ErrorCode;
+    let cluster = cluster(1).await;
+    cluster.create_topic("unordered", 1).expect("topic");
+    let producer = unordered_producer(&cluster);
+    let record = |value: &str| {
+        ProducerRecord::new("unordered")
+            .partition(0)
+            .value(value.to_owned())
+    };
+    producer
+        .send_and_wait(record("warm-up"))
         .await
-        .expect("queued");
+        .expect("warm-up");
+    // The first batch is refused with a retriable error, not appended; the
+    // second, sent while the first waits out its backoff, is appended.
+    let refused = cluster.faults().add(
+        FaultScope::api(ApiKey::Produce).times(1),
+        FaultAction::Error(ErrorCode::NotEnoughReplicas),
+    );
+    let first = producer.send(record("A")).await.expect("queued");
+    let second = producer.send(record("B")).await.expect("queued");
     second.await.expect("B acknowledged");
     first.await.expect("A acknowledged after its retry");
-    assert_eq!(dropped.hits(), 1);
+    assert_eq!(refused.hits(), 1);
     let log = values(&read_all(&cluster, "unordered", 0).await);
-    assert_eq!(
-        log,
-        ["warm-up", "A", "B", "A"],
-        "duplicated, and A's retry after B"
-    );
+    assert_eq!(log, ["warm-up", "B", "A"], "A's retry after B");
 }
 
 /// KIP-360 without duplicates: a batch whose response was lost is retried
