@@ -409,7 +409,15 @@ fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
             code,
             ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend
         );
-        let error = Error::kafka(code, format!("{}-{}", batch.tp.topic, batch.tp.partition));
+        // The broker's message, when it sent one, says which sequence or
+        // epoch it expected: worth keeping in every error.
+        let context = match partition.error_message.as_deref() {
+            Some(message) if !message.is_empty() => {
+                format!("{}-{}: {message}", batch.tp.topic, batch.tp.partition)
+            }
+            _ => format!("{}-{}", batch.tp.topic, batch.tp.partition),
+        };
+        let error = Error::kafka(code, context);
         match code {
             ErrorCode::None => outcome.succeeded(batch, partition.base_offset),
             // The broker already has this batch: it was appended by an
@@ -448,14 +456,7 @@ fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
                 outcome.retry_or_fail(batch, error, retriable);
             }
             code if code.retriable() => outcome.retry_or_fail(batch, error, true),
-            _ => {
-                let message = partition.error_message.clone().unwrap_or_default();
-                let error = Error::kafka(
-                    code,
-                    format!("{}-{}: {message}", batch.tp.topic, batch.tp.partition),
-                );
-                outcome.retry_or_fail(batch, error, false);
-            }
+            _ => outcome.retry_or_fail(batch, error, false),
         }
     }
     if refresh {
