@@ -26,6 +26,7 @@ mod handlers;
 mod log;
 mod offsets_store;
 mod state;
+mod txn_store;
 
 pub use cluster::{Broker, Cluster, ClusterError};
 pub use config::{BrokerConfig, ConfigError};

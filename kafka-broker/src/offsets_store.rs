@@ -35,7 +35,7 @@ fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
 }
 
-fn hex(s: &str) -> String {
+pub(crate) fn hex(s: &str) -> String {
     s.bytes()
         .fold(String::with_capacity(s.len() * 2), |mut out, b| {
             let _ = write!(out, "{b:02x}");
@@ -43,7 +43,7 @@ fn hex(s: &str) -> String {
         })
 }
 
-fn unhex(s: &str) -> Option<String> {
+pub(crate) fn unhex(s: &str) -> Option<String> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

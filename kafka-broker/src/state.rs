@@ -177,6 +177,14 @@ impl Shared {
         };
         if let Some(dir) = shared.config.data_dir.clone() {
             std::fs::create_dir_all(&dir)?;
+            // Before the logs: their recovery leaves open the transactions
+            // the coordinator will end itself.
+            let txns = crate::txn_store::load(&dir)?;
+            tracing::info!(
+                transactional_ids = txns.len(),
+                "recovered transaction state"
+            );
+            shared.txns.restore(&shared.faults, txns);
             shared.load_topics(&dir, brokers.max(1))?;
             let restored = crate::offsets_store::restore(&dir, &shared.groups)?;
             tracing::info!(restored, "recovered committed offsets");
@@ -213,7 +221,10 @@ impl Shared {
             let mut partitions = Vec::new();
             for p in 0..meta.partitions {
                 let mut log = PartitionLog::open(partition_dir(dir, &meta.name, p), 0)?;
-                let aborted = log.abort_orphaned_transactions(crate::coordinator::txn::now_ms());
+                let aborted = log.abort_orphaned_transactions(
+                    crate::coordinator::txn::now_ms(),
+                    |producer_id| self.txns.will_end(producer_id, &meta.name, p),
+                );
                 if aborted > 0 {
                     tracing::warn!(
                         topic = meta.name,

@@ -700,6 +700,22 @@ async fn a_timeout_abort_held_in_prepare_abort_answers_the_late_producer_retriab
     assert_eq!(aborted, [txn.producer_id]);
 }
 
+/// Waits until the partition's last stable offset reaches its high
+/// watermark: every transaction on it has ended.
+async fn settled(client: &mut RawClient, partition: i32) {
+    tokio::time::timeout(COMPLETION_LIMIT, async {
+        loop {
+            let (high, stable) = watermarks(client, partition).await;
+            if stable == high {
+                return;
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+        }
+    })
+    .await
+    .expect("the open transactions end");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_left_open_by_a_killed_disk_mode_broker_is_aborted_on_restart() {
     let dir = std::env::temp_dir().join(format!("kafka-broker-orphan-{}", std::process::id()));
@@ -743,18 +759,80 @@ async fn a_transaction_left_open_by_a_killed_disk_mode_broker_is_aborted_on_rest
     drop(client);
     broker.kill();
 
-    // The coordinator's memory is gone; nothing could end the transaction
-    // but the recovery.
+    // The offsets such a transaction sent to groups were in memory: the
+    // recovered coordinator aborts it, as on a timeout.
     let broker = support::BrokerProcess::start(&args);
     let mut client = RawClient::connect(&broker.bootstrap).await;
-    let (high, stable) = watermarks(&mut client, 0).await;
-    assert_eq!(stable, high, "recovery ended the orphaned transaction");
+    settled(&mut client, 0).await;
     let (values, aborted) = read(&mut client, 0, 1).await;
     assert_eq!(values, ["kept"]);
     assert_eq!(aborted, [open.producer_id]);
     let (values, _) = read(&mut client, 0, 0).await;
     assert_eq!(values, ["kept", "never", "committed"]);
+
+    // Its producer is told as after a timeout (abortable, not fatal), its
+    // abort is accepted, and its transactional id keeps its producer id.
+    assert_eq!(
+        add_partition(&mut client, &open, 0).await,
+        ErrorCode::InvalidProducerEpoch.code()
+    );
+    assert_eq!(end(&mut client, &open, false).await, 0, "the late abort");
+    let again = init(&mut client, "orphan-open", 60_000).await;
+    assert_eq!(again.producer_id, open.producer_id);
+    assert!(again.epoch > open.epoch, "{} > {}", again.epoch, open.epoch);
+    assert_eq!(add_partition(&mut client, &again, 0).await, 0);
+    assert_eq!(produce(&mut client, &again, 0, 0, &["after"]).await, 0);
+    finish(&mut client, &again, true).await;
+    assert_eq!(read(&mut client, 0, 1).await.0, ["kept", "after"]);
+    // The committed producer's id carries on too.
+    let committed_again = init(&mut client, "orphan-committed", 60_000).await;
+    assert_eq!(committed_again.producer_id, committed.producer_id);
     drop(client);
     drop(broker);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// EndTxn(commit) is answered once the decision is stored, not once the
+/// markers are written: a broker that stops in between commits on restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_answered_before_its_markers_were_written_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("kafka-broker-decided-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = kafka_broker::BrokerConfig {
+        data_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let cluster = kafka_broker::Cluster::start(config.clone())
+        .await
+        .expect("cluster");
+    cluster.create_topic(TOPIC, 2).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let txn = init(&mut client, "decided", 60_000).await;
+    for partition in [0, 1] {
+        assert_eq!(add_partition(&mut client, &txn, partition).await, 0);
+    }
+    assert_eq!(produce(&mut client, &txn, 0, 0, &["committed"]).await, 0);
+    assert_eq!(produce(&mut client, &txn, 1, 0, &["as well"]).await, 0);
+    let held = cluster.hold_txn_completion("decided");
+    assert_eq!(end(&mut client, &txn, true).await, 0, "EndTxn(commit)");
+    let (high, stable) = watermarks(&mut client, 0).await;
+    assert!(stable < high, "no marker is written while held");
+    assert_eq!(held.hits(), 1);
+    drop(client);
+    drop(cluster);
+
+    let cluster = kafka_broker::Cluster::start(config)
+        .await
+        .expect("restarted");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    for (partition, value) in [(0, "committed"), (1, "as well")] {
+        settled(&mut client, partition).await;
+        let (values, aborted) = read(&mut client, partition, 1).await;
+        assert_eq!((values, aborted), (vec![value.to_owned()], vec![]));
+    }
+    // The retried EndTxn of a producer that missed the answer succeeds.
+    completed(&mut client, &txn, true).await;
+    drop(client);
+    drop(cluster);
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -58,6 +58,7 @@ use tokio::sync::Notify;
 use crate::coordinator::group::{CommittedOffset, MAX_OFFSET_METADATA_BYTES};
 use crate::faults::Faults;
 use crate::state::Shared;
+use crate::txn_store::StoredTxn;
 
 /// Where a transactional id's transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,9 +164,116 @@ fn check(meta: Option<&TxnMeta>, producer_id: i64, epoch: i16) -> Result<(), Err
     Err(ErrorCode::ProducerFenced)
 }
 
+/// The coordinator's state locked for a change a client will be answered
+/// about: in disk mode it is written out when the guard goes, which is
+/// before the answer is sent.
+struct Persisting<'a> {
+    txns: MutexGuard<'a, HashMap<String, TxnMeta>>,
+    shared: &'a Shared,
+}
+
+impl std::ops::Deref for Persisting<'_> {
+    type Target = HashMap<String, TxnMeta>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.txns
+    }
+}
+
+impl std::ops::DerefMut for Persisting<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.txns
+    }
+}
+
+impl Drop for Persisting<'_> {
+    fn drop(&mut self) {
+        persist(self.shared, &self.txns);
+    }
+}
+
+/// In disk mode, writes every transactional id's state.
+fn persist(shared: &Shared, txns: &HashMap<String, TxnMeta>) {
+    let Some(dir) = &shared.config.data_dir else {
+        return;
+    };
+    let stored: Vec<StoredTxn> = txns
+        .iter()
+        .map(|(id, meta)| StoredTxn {
+            transactional_id: id.clone(),
+            producer_id: meta.producer_id,
+            epoch: meta.epoch,
+            timed_out_epoch: meta.timed_out_epoch,
+            timeout_ms: meta.timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            state: meta.state,
+            marker_epoch: meta.marker_epoch,
+            partitions: meta.partitions.iter().cloned().collect(),
+            groups: meta.groups.iter().cloned().collect(),
+        })
+        .collect();
+    if let Err(e) = crate::txn_store::save(dir, &stored) {
+        tracing::error!(error = %e, "could not save the transaction state");
+    }
+}
+
 impl TransactionCoordinator {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, TxnMeta>> {
         self.txns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_persisting<'a>(&'a self, shared: &'a Shared) -> Persisting<'a> {
+        Persisting {
+            txns: self.lock(),
+            shared,
+        }
+    }
+
+    /// Takes over the state a disk-mode broker stored before it stopped.
+    /// Prepared transactions keep their outcome; their markers are written
+    /// by [`drive_transactions`]. An ongoing transaction is aborted under a
+    /// bumped epoch, as on a timeout: the offsets it sent to groups were
+    /// held in memory, so it could not commit whole.
+    pub(crate) fn restore(&self, faults: &Faults, stored: Vec<StoredTxn>) {
+        let mut txns = self.lock();
+        for txn in stored {
+            let mut meta = TxnMeta {
+                producer_id: txn.producer_id,
+                epoch: txn.epoch,
+                timed_out_epoch: txn.timed_out_epoch,
+                timeout: Duration::from_millis(txn.timeout_ms),
+                state: txn.state,
+                partitions: txn.partitions.into_iter().collect(),
+                groups: txn.groups.into_iter().collect(),
+                started: Instant::now(),
+                marker_epoch: txn.marker_epoch,
+            };
+            if meta.state == TxnState::Ongoing {
+                let old = meta.epoch;
+                let bumped = old.saturating_add(1);
+                meta.epoch = bumped;
+                meta.timed_out_epoch = Some(old);
+                meta.prepare(faults, &txn.transactional_id, false, bumped);
+                tracing::warn!(
+                    transactional_id = txn.transactional_id,
+                    producer_id = meta.producer_id,
+                    "transaction ongoing before the restart; aborting"
+                );
+            }
+            txns.insert(txn.transactional_id, meta);
+        }
+        if txns.values().any(|meta| meta.state.is_preparing()) {
+            self.prepared.notify_one();
+        }
+    }
+
+    /// Whether a transaction of `producer_id` on this partition is to be
+    /// ended by the coordinator's own markers (so recovery leaves it open).
+    pub(crate) fn will_end(&self, producer_id: i64, topic: &str, partition: i32) -> bool {
+        self.lock().values().any(|meta| {
+            meta.producer_id == producer_id
+                && meta.state.is_preparing()
+                && meta.partitions.contains(&(topic.to_owned(), partition))
+        })
     }
 
     /// What [`drive_transactions`] waits on besides its timer.
@@ -225,10 +333,15 @@ impl TransactionCoordinator {
     /// fault rule.
     pub(crate) fn complete_prepared(&self, shared: &Shared) {
         let mut txns = self.lock();
+        let mut completed = false;
         for (id, meta) in txns.iter_mut() {
             if meta.state.is_preparing() && !shared.faults.txn_completion_held(id) {
                 Self::complete(shared, id, meta);
+                completed = true;
             }
+        }
+        if completed {
+            persist(shared, &txns);
         }
     }
 
@@ -255,7 +368,7 @@ impl TransactionCoordinator {
         if timeout_ms <= 0 || timeout_ms > shared.config.transaction_max_timeout_ms {
             return error(ErrorCode::InvalidTransactionTimeout);
         }
-        let mut txns = self.lock();
+        let mut txns = self.lock_persisting(shared);
         let timeout = Duration::from_millis(timeout_ms as u64);
         let Some(meta) = txns.get_mut(id) else {
             let producer_id = shared.allocate_producer_id();
@@ -346,7 +459,7 @@ impl TransactionCoordinator {
         shared: &Shared,
         request: &AddPartitionsToTxnRequest,
     ) -> AddPartitionsToTxnResponse {
-        let mut txns = self.lock();
+        let mut txns = self.lock_persisting(shared);
         let meta = txns.get_mut(&request.v3_and_below_transactional_id);
         let checked = check(
             meta.as_deref(),
@@ -410,8 +523,12 @@ impl TransactionCoordinator {
     }
 
     /// AddOffsetsToTxn.
-    pub(crate) fn add_offsets(&self, request: &AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
-        let mut txns = self.lock();
+    pub(crate) fn add_offsets(
+        &self,
+        shared: &Shared,
+        request: &AddOffsetsToTxnRequest,
+    ) -> AddOffsetsToTxnResponse {
+        let mut txns = self.lock_persisting(shared);
         let meta = txns.get_mut(&request.transactional_id);
         let checked = check(meta.as_deref(), request.producer_id, request.producer_epoch)
             .and_then(|()| not_preparing(meta.as_deref()));
@@ -514,7 +631,7 @@ impl TransactionCoordinator {
     /// EndTxn: commit or abort. Answers once the transaction is prepared;
     /// the markers follow from [`drive_transactions`].
     pub(crate) fn end_txn(&self, shared: &Shared, request: &EndTxnRequest) -> EndTxnResponse {
-        let mut txns = self.lock();
+        let mut txns = self.lock_persisting(shared);
         let id = request.transactional_id.as_str();
         let meta = txns.get_mut(id);
         let code = match (
@@ -584,6 +701,7 @@ impl TransactionCoordinator {
     /// the markers.
     pub(crate) fn abort_timed_out(&self, shared: &Shared) {
         let mut txns = self.lock();
+        let mut aborting = false;
         for (id, meta) in txns.iter_mut() {
             if meta.state == TxnState::Ongoing && meta.started.elapsed() > meta.timeout {
                 let old = meta.epoch;
@@ -596,7 +714,11 @@ impl TransactionCoordinator {
                 meta.epoch = bumped;
                 meta.timed_out_epoch = Some(old);
                 meta.prepare(&shared.faults, id, false, bumped);
+                aborting = true;
             }
+        }
+        if aborting {
+            persist(shared, &txns);
         }
     }
 }

@@ -98,7 +98,7 @@ pub(crate) async fn dispatch(
             ResponseKind::AddPartitionsToTxn(ctx.shared.txns.add_partitions(&ctx.shared, &r))
         }
         RequestKind::AddOffsetsToTxn(r) => {
-            ResponseKind::AddOffsetsToTxn(ctx.shared.txns.add_offsets(&r))
+            ResponseKind::AddOffsetsToTxn(ctx.shared.txns.add_offsets(&ctx.shared, &r))
         }
         RequestKind::TxnOffsetCommit(r) => {
             ResponseKind::TxnOffsetCommit(ctx.shared.txns.txn_offset_commit(&ctx.shared, &r))

@@ -300,16 +300,20 @@ impl PartitionLog {
     }
 
     /// Ends with an ABORT marker every transaction a recovered log left
-    /// open, returning how many. The transaction coordinator keeps its state
-    /// in memory, so after a restart nothing else would ever end them and
-    /// the last stable offset would stay behind them for good (read_committed
-    /// consumers would stall). Their producers find their transactional ids
-    /// unknown and must initialise again, as after a coordinator that timed
-    /// the transaction out.
-    pub(crate) fn abort_orphaned_transactions(&mut self, timestamp: i64) -> usize {
+    /// open that the recovered transaction coordinator will not end itself
+    /// (`coordinator_will_end`), returning how many. Without the
+    /// coordinator's state (a data directory written before it was kept)
+    /// nothing else would ever end them, and the last stable offset would
+    /// stay behind them for good: read_committed consumers would stall.
+    pub(crate) fn abort_orphaned_transactions(
+        &mut self,
+        timestamp: i64,
+        coordinator_will_end: impl Fn(i64) -> bool,
+    ) -> usize {
         let orphans: Vec<(i64, i16)> = self
             .open_by_producer
             .keys()
+            .filter(|&&id| !coordinator_will_end(id))
             .map(|&id| (id, self.producers.epoch(id).unwrap_or(0)))
             .collect();
         let mut aborted = 0;
