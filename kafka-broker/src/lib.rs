@@ -12,8 +12,10 @@
 //! drop or delay responses, close connections, stop and restart brokers,
 //! move partition leaders and hold a transaction's markers back.
 //!
-//! With a data dir, partition logs are append-only segment files and
-//! committed offsets a snapshot file, recovered at start-up.
+//! With a data dir, partition logs are append-only segment files, and
+//! committed offsets and the transaction coordinator's state are snapshot
+//! files, all recovered at start-up: a commit that was answered survives a
+//! crash, and a transaction still open at the crash is aborted.
 
 pub use kafka_protocol as protocol;
 
