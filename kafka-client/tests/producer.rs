@@ -507,9 +507,11 @@ async fn keyed_records_land_where_the_java_client_puts_them() {
     );
 }
 
-/// A non-idempotent producer for the two tests below: one record per
-/// batch, two requests in flight, a short request timeout.
-fn unordered_producer(cluster: &Cluster) -> Producer {
+/// A non-idempotent producer for the two tests below (one record per
+/// batch, two requests in flight, a short request timeout), after a first
+/// record written to partition 0 of a new `topic`.
+async fn unordered_producer(cluster: &Cluster, topic: &str) -> Producer {
+    cluster.create_topic(topic, 1).expect("topic");
     let mut settings = settings(cluster);
     settings.idempotence = false;
     settings.acks = 1;
@@ -518,7 +520,18 @@ fn unordered_producer(cluster: &Cluster) -> Producer {
     settings.linger = Duration::ZERO;
     settings.retry_backoff = Duration::from_millis(200);
     settings.network.request_timeout = Duration::from_millis(300);
-    Producer::new(settings).expect("producer")
+    let producer = Producer::new(settings).expect("producer");
+    producer
+        .send_and_wait(to_partition_0(topic, "warm-up"))
+        .await
+        .expect("warm-up");
+    producer
+}
+
+fn to_partition_0(topic: &str, value: &str) -> ProducerRecord {
+    ProducerRecord::new(topic.to_owned())
+        .partition(0)
+        .value(value.to_owned())
 }
 
 /// Without idempotence, a batch whose response was lost is appended again
@@ -526,17 +539,8 @@ fn unordered_producer(cluster: &Cluster) -> Producer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_idempotence_a_lost_response_duplicates_the_batch() {
     let cluster = cluster(1).await;
-    cluster.create_topic("duplicated", 1).expect("topic");
-    let producer = unordered_producer(&cluster);
-    let record = |value: &str| {
-        ProducerRecord::new("duplicated")
-            .partition(0)
-            .value(value.to_owned())
-    };
-    producer
-        .send_and_wait(record("warm-up"))
-        .await
-        .expect("warm-up");
+    let producer = unordered_producer(&cluster, "duplicated").await;
+    let record = |value: &str| to_partition_0("duplicated", value);
     let dropped = cluster.drop_responses(ApiKey::Produce, 1);
     producer
         .send_and_wait(record("A"))
@@ -556,17 +560,8 @@ async fn without_idempotence_a_retry_can_reorder() {
     use kafka_broker::{FaultAction, FaultScope};
     use kafka_client::protocol::ErrorCode;
     let cluster = cluster(1).await;
-    cluster.create_topic("unordered", 1).expect("topic");
-    let producer = unordered_producer(&cluster);
-    let record = |value: &str| {
-        ProducerRecord::new("unordered")
-            .partition(0)
-            .value(value.to_owned())
-    };
-    producer
-        .send_and_wait(record("warm-up"))
-        .await
-        .expect("warm-up");
+    let producer = unordered_producer(&cluster, "unordered").await;
+    let record = |value: &str| to_partition_0("unordered", value);
     // The first batch is refused with a retriable error, not appended; the
     // second, sent while the first waits out its backoff, is appended.
     let refused = cluster.faults().add(
