@@ -8,93 +8,22 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{FetchResponse, ProduceRequest};
-use kafka_protocol::records::{BatchBuilder, Compression, RecordBatch};
+use kafka_protocol::records::{Compression, RecordBatch};
 use kafka_protocol::vectored::{EncodeVectored, VectoredBuf};
 use kafka_protocol::{Decode, Encode};
 use peer::protocol::{Decodable as _, Encodable as _, StrBytes};
-use peer::records::{RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use peer::records::RecordBatchDecoder;
 use peer_kafka_protocol as peer;
 
-const RECORDS: usize = 1_000;
-const VALUE_LEN: usize = 100;
-const BASE_TS: i64 = 1_700_000_000_000;
-
-/// Moderately compressible values: JSON-ish text with a counter, padded to 100 bytes.
-fn values() -> Vec<Vec<u8>> {
-    (0..RECORDS)
-        .map(|i| {
-            let mut v = format!(
-                "{{\"order\":{i},\"customer\":\"c-{}\",\"amount\":{}}}",
-                i % 97,
-                i * 7 % 1000
-            )
-            .into_bytes();
-            v.resize(VALUE_LEN, b'.');
-            v
-        })
-        .collect()
-}
-
-fn ours_batch(values: &[Vec<u8>], compression: Compression) -> Bytes {
-    let mut builder = BatchBuilder::new(1 << 20);
-    builder.set_compression(compression);
-    for (i, value) in values.iter().enumerate() {
-        builder
-            .append(BASE_TS + i as i64, None, Some(value), &[])
-            .expect("append");
-    }
-    builder.finish().expect("finish")
-}
-
-fn peer_records(values: &[Vec<u8>]) -> Vec<peer::records::Record> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, value)| peer::records::Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The peer keeps records in one batch only while offset - sequence is constant.
-            sequence: i as i32,
-            timestamp: BASE_TS + i as i64,
-            key: None,
-            value: Some(Bytes::copy_from_slice(value)),
-            headers: Default::default(),
-        })
-        .collect()
-}
-
-fn peer_compression(c: Compression) -> peer::records::Compression {
-    match c {
-        Compression::None => peer::records::Compression::None,
-        Compression::Lz4 => peer::records::Compression::Lz4,
-        Compression::Zstd => peer::records::Compression::Zstd,
-        Compression::Gzip => peer::records::Compression::Gzip,
-        Compression::Snappy => peer::records::Compression::Snappy,
-    }
-}
-
-fn peer_batch(records: &[peer::records::Record], compression: Compression) -> Bytes {
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: peer_compression(compression),
-    };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("peer encode");
-    buf.freeze()
-}
+mod support;
+use support::{RECORDS, VALUE_LEN, ours_batch, peer_batch, peer_records, values};
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, bytes: usize) {
     group

@@ -555,3 +555,16 @@ proptest! {
         decode_everything(Bytes::from(input));
     }
 }
+
+proptest! {
+    /// The batch checksum against the `crc32c` crate, an implementation of
+    /// its own, at every length and alignment up to a few blocks.
+    #[test]
+    fn the_batch_checksum_is_crc32c(
+        data in proptest::collection::vec(any::<u8>(), 0..5000),
+        skip in 0usize..64,
+    ) {
+        let data = &data[skip.min(data.len())..];
+        prop_assert_eq!(kafka_protocol::records::crc32c(data), crc32c::crc32c(data));
+    }
+}

@@ -141,13 +141,21 @@ impl Idempotence {
         Ok(bumped)
     }
 
-    /// Records that a batch was acknowledged.
+    /// Records that a batch was acknowledged. Only moves forward: the
+    /// answer to a retried batch can come after a later batch's (a
+    /// duplicate of an attempt whose response was lost), and must not make
+    /// the later one look unacknowledged again, as in Java's
+    /// `maybeUpdateLastAckedSequence`.
     pub(crate) fn acknowledged(&self, tp: &TopicPartition, base_sequence: i32, records: usize) {
         let next = advance(base_sequence, records);
-        self.acked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tp.clone(), next);
+        let mut acked = self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        match acked.get_mut(tp) {
+            Some(current) if !is_ahead(next, *current) => {}
+            Some(current) => *current = next,
+            None => {
+                acked.insert(tp.clone(), next);
+            }
+        }
     }
 
     /// Whether a batch is the earliest unacknowledged one of its partition:
@@ -178,6 +186,13 @@ impl Idempotence {
 
 /// The sequence `records` after `sequence`, wrapping at i32::MAX as the
 /// broker expects.
+/// Whether sequence `a` comes after `b`, across the wrap at `i32::MAX`:
+/// sequences in flight together are far closer than half the range.
+fn is_ahead(a: i32, b: i32) -> bool {
+    let distance = (i64::from(a) - i64::from(b)).rem_euclid(i64::from(i32::MAX) + 1);
+    distance != 0 && distance < (1 << 30)
+}
+
 fn advance(sequence: i32, records: usize) -> i32 {
     ((i64::from(sequence) + records as i64) % (i64::from(i32::MAX) + 1)) as i32
 }
@@ -206,5 +221,29 @@ mod tests {
             .insert(a.clone(), i32::MAX - 1);
         assert_eq!(idem.next_sequence(&a, 3), i32::MAX - 1);
         assert_eq!(idem.next_sequence(&a, 1), 1);
+    }
+
+    #[test]
+    fn a_late_acknowledgement_of_an_earlier_batch_does_not_move_back() {
+        let idem = Idempotence::new(None);
+        let tp = TopicPartition {
+            topic: "t".into(),
+            partition: 0,
+        };
+        assert!(idem.is_next_expected(&tp, 0));
+        idem.acknowledged(&tp, 10, 10);
+        assert!(idem.is_next_expected(&tp, 20));
+        // The retry of 0..=9 answered as a duplicate, after 10..=19.
+        idem.acknowledged(&tp, 0, 10);
+        assert!(idem.is_next_expected(&tp, 20), "still 20, not 10");
+        // Across the wrap: MAX-1, MAX, then 0 is ahead.
+        idem.acked.lock().unwrap().insert(tp.clone(), i32::MAX - 1);
+        idem.acknowledged(&tp, i32::MAX - 1, 3);
+        assert!(idem.is_next_expected(&tp, 1));
+        idem.acknowledged(&tp, i32::MAX - 5, 2);
+        assert!(
+            idem.is_next_expected(&tp, 1),
+            "an old one from before the wrap"
+        );
     }
 }

@@ -278,7 +278,7 @@ impl RecordBatch {
     /// on for v2, CRC32 (IEEE) from the magic byte on for legacy messages.
     pub fn verify_crc(&self) -> Result<(), DecodeError> {
         let computed = if self.header.magic >= 2 {
-            crc32c::crc32c(&self.raw[ATTRIBUTES_OFFSET..])
+            crate::records::crc32c(&self.raw[ATTRIBUTES_OFFSET..])
         } else {
             crc32fast::hash(&self.raw[MAGIC_OFFSET..])
         };
@@ -566,7 +566,7 @@ pub fn set_producer_state(
     batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
     batch[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
     batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    let crc = crate::records::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(())
 }
@@ -659,7 +659,7 @@ mod tests {
     fn a_hostile_record_count_is_an_error_not_an_allocation() {
         let mut wire = bytes::BytesMut::from(&batch(&[b"x"])[..]);
         wire[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
-        let crc = crc32c::crc32c(&wire[ATTRIBUTES_OFFSET..]);
+        let crc = crate::records::crc32c(&wire[ATTRIBUTES_OFFSET..]);
         wire[17..21].copy_from_slice(&crc.to_be_bytes());
         let batch = RecordBatch::from_bytes(wire.freeze()).unwrap();
         assert!(batch.records().unwrap().size_hint().1 <= Some(1));

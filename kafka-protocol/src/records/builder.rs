@@ -326,7 +326,7 @@ impl BatchBuilder {
         header[51..53].copy_from_slice(&self.producer_epoch.to_be_bytes());
         header[53..57].copy_from_slice(&self.base_sequence.to_be_bytes());
         header[57..61].copy_from_slice(&self.record_count.to_be_bytes());
-        let crc = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..]);
+        let crc = crate::records::crc32c(&buf[ATTRIBUTES_OFFSET..]);
         buf[17..21].copy_from_slice(&crc.to_be_bytes());
         Ok(buf.freeze())
     }

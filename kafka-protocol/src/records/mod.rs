@@ -38,6 +38,7 @@ mod batch;
 mod builder;
 mod compression;
 pub mod control;
+mod crc;
 mod cursor;
 mod legacy;
 mod record;
@@ -49,4 +50,5 @@ pub use batch::{
 pub use builder::BatchBuilder;
 pub use compression::{Compression, DEFAULT_DECOMPRESSION_LIMIT};
 pub use control::{ControlRecordType, TransactionMarker};
+pub use crc::crc32c;
 pub use record::{Header, HeaderIter, Headers, Record};
