@@ -78,14 +78,14 @@ impl Header {
     }
 }
 
-/// The headers of a decoded record: their validated wire bytes and count,
-/// so that decoding a record allocates nothing whatever its headers.
+/// The headers of a decoded record: their validated wire bytes, so that
+/// decoding a record allocates nothing whatever its headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
     /// `None` for no headers, the common case: then a record holds no third
-    /// `Bytes` to build and drop.
+    /// `Bytes` to build and drop. The count is not kept: headers are rare,
+    /// and every decoded record is smaller without it.
     raw: Option<Bytes>,
-    count: u32,
 }
 
 impl Headers {
@@ -109,26 +109,24 @@ impl Headers {
             return Err(malformed_record("bytes left after the headers"));
         }
         Ok(Self {
-            raw: Some(raw),
-            count: count as u32,
+            raw: (!raw.is_empty()).then_some(raw),
         })
     }
 
     /// How many headers there are.
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.iter().count()
     }
 
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.raw.is_none()
     }
 
     /// The headers in wire order.
     pub fn iter(&self) -> HeaderIter {
         HeaderIter {
             cursor: self.raw.clone().unwrap_or_default(),
-            remaining: self.count,
         }
     }
 
@@ -153,35 +151,38 @@ impl IntoIterator for &Headers {
     }
 }
 
-/// Iterates the headers of a record; they were validated when it was decoded.
+/// Iterates the headers of a record; they were validated when it was
+/// decoded to fill their bytes exactly, so they end where the bytes do.
 #[derive(Debug, Clone)]
 pub struct HeaderIter {
     cursor: Bytes,
-    remaining: u32,
 }
 
 impl Iterator for HeaderIter {
     type Item = Header;
 
     fn next(&mut self) -> Option<Header> {
-        if self.remaining == 0 {
+        if self.cursor.is_empty() {
             return None;
         }
-        self.remaining -= 1;
         // Validated at decode, so these cannot fail; stopping is the safe answer if they did.
         let key = read_nullable(&mut self.cursor).ok().flatten();
         let value = read_nullable(&mut self.cursor);
         match (key, value) {
             (Some(key), Ok(value)) => Some(Header { key, value }),
             _ => {
-                self.remaining = 0;
+                self.cursor = Bytes::new();
                 None
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.remaining as usize))
+        // Each header takes at least two bytes (two length varints).
+        (
+            usize::from(!self.cursor.is_empty()),
+            Some(self.cursor.len() / 2),
+        )
     }
 }
 
@@ -707,6 +708,15 @@ mod tests {
         assert_eq!(record.value.as_deref(), Some(&b"value"[..]));
         assert_eq!(record.headers.to_vec(), headers);
         assert_eq!(record.headers.last("b").unwrap().value(), None);
+        assert_eq!(
+            (record.headers.len(), record.headers.is_empty()),
+            (2, false)
+        );
+        let sizes = record.headers.iter().size_hint();
+        assert!(sizes.0 >= 1 && sizes.1 >= Some(2), "{sizes:?}");
+        let bare = decode_record(&encode(0, 0, None, None, &[]), &mut 0, 0, 0, None).unwrap();
+        assert_eq!((bare.headers.len(), bare.headers.is_empty()), (0, true));
+        assert_eq!(bare.headers.iter().next(), None);
     }
 
     #[test]
