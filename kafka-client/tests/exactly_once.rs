@@ -368,9 +368,20 @@ async fn read_output(
     HashMap<String, Vec<u64>>,
     HashMap<(String, u64), Vec<String>>,
 ) {
+    read_output_as(cluster, expected, IsolationLevel::ReadCommitted).await
+}
+
+async fn read_output_as(
+    cluster: &Cluster,
+    expected: usize,
+    isolation: IsolationLevel,
+) -> (
+    HashMap<String, Vec<u64>>,
+    HashMap<(String, u64), Vec<String>>,
+) {
     let mut tags: HashMap<(String, u64), Vec<String>> = HashMap::new();
     let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
-    settings.isolation_level = IsolationLevel::ReadCommitted;
+    settings.isolation_level = isolation;
     settings.auto_offset_reset = OffsetReset::Earliest;
     settings.fetch_max_wait = Duration::from_millis(50);
     let mut reader = Consumer::new(settings).expect("reader");
@@ -603,6 +614,31 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
             .map(|c| c.saturating_sub(1) as usize)
             .sum::<usize>();
         missing += counts.iter().filter(|c| **c == 0).count();
+    }
+    if missing > 0 {
+        // Which of two failures: results written but never made visible (a
+        // transaction left open holds back the last stable offset, or its
+        // data was aborted while its offsets committed), or never written.
+        let (written, tags) =
+            read_output_as(&cluster, RECORDS * 2, IsolationLevel::ReadUncommitted).await;
+        let mut reported = 0;
+        for k in 0..KEYS {
+            let key = format!("key-{k}");
+            let visible = by_key.get(&key).cloned().unwrap_or_default();
+            for seq in 0..per_key {
+                if visible.contains(&seq) || reported >= 12 {
+                    continue;
+                }
+                reported += 1;
+                let copies = tags.get(&(key.clone(), seq)).cloned().unwrap_or_default();
+                eprintln!(
+                    "missing {key}:{seq}: written {} times (read_uncommitted): {copies:?}",
+                    written
+                        .get(&key)
+                        .map_or(0, |s| s.iter().filter(|x| **x == seq).count())
+                );
+            }
+        }
     }
     let committed = committed_offsets(&network)
         .await
