@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ErrorCode;
@@ -60,6 +61,10 @@ pub(crate) async fn run(
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completed>();
     let mut in_flight: HashMap<i32, usize> = HashMap::new();
+    // Brokers with a request whose task is still connecting and has not
+    // queued it yet; `queued` wakes the loop when one has.
+    let mut connecting: HashMap<i32, Arc<AtomicBool>> = HashMap::new();
+    let queued = Arc::new(tokio::sync::Notify::new());
     loop {
         let now = Instant::now();
         for batch in accumulator.expire(now, config.delivery_timeout) {
@@ -166,7 +171,16 @@ pub(crate) async fn run(
             }
             // Requests must reach the connection in drain order. With the
             // connection open they are queued on it right here; without it,
-            // one request connects first and the rest wait for it.
+            // one request connects first and the rest wait until it is
+            // queued, even once the connection it opened is visible here:
+            // a later request queued first would arrive with later
+            // sequence numbers and be refused as out of order.
+            if connecting
+                .get(&broker)
+                .is_some_and(|pending| pending.load(Ordering::Acquire))
+            {
+                continue;
+            }
             let open = network.open_connection(broker);
             if open.is_none() && *used > 0 {
                 continue;
@@ -238,12 +252,17 @@ pub(crate) async fn run(
                 None => {
                     let network = network.clone();
                     let acks = config.acks;
+                    let pending_flag = Arc::new(AtomicBool::new(true));
+                    connecting.insert(broker, pending_flag.clone());
+                    let queued = queued.clone();
                     tokio::spawn(
                         async move {
                             let pending = match network.broker(broker).await {
                                 Ok(connection) => submit(&connection, &request, acks).await,
                                 Err(e) => Err(e),
                             };
+                            pending_flag.store(false, Ordering::Release);
+                            queued.notify_one();
                             finish_request(pending, done, broker, batches).await;
                         }
                         .instrument(span),
@@ -255,8 +274,10 @@ pub(crate) async fn run(
             .map(|at| at.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_millis(100))
             .min(Duration::from_millis(100));
+        connecting.retain(|_, pending| pending.load(Ordering::Acquire));
         tokio::select! {
             _ = accumulator.data_ready.notified() => {}
+            () = queued.notified() => {}
             completed = done_rx.recv() => {
                 if let Some(completed) = completed {
                     if let Some(n) = in_flight.get_mut(&completed.broker) {
