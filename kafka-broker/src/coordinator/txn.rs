@@ -102,6 +102,17 @@ struct TxnMeta {
 }
 
 impl TxnMeta {
+    /// Starts the coordinator's own abort of the ongoing transaction under a
+    /// bumped epoch, as on a timeout: the producer's old epoch stays
+    /// accepted for its EndTxn(abort) and its KIP-360 epoch bump.
+    fn abort_as_timed_out(&mut self, faults: &Faults, id: &str) {
+        let old = self.epoch;
+        let bumped = old.saturating_add(1);
+        self.epoch = bumped;
+        self.timed_out_epoch = Some(old);
+        self.prepare(faults, id, false, bumped);
+    }
+
     /// Ends the ongoing transaction as far as clients can tell: the markers
     /// are left to [`TransactionCoordinator::complete_prepared`].
     fn prepare(&mut self, faults: &Faults, id: &str, commit: bool, marker_epoch: i16) {
@@ -248,11 +259,7 @@ impl TransactionCoordinator {
                 marker_epoch: txn.marker_epoch,
             };
             if meta.state == TxnState::Ongoing {
-                let old = meta.epoch;
-                let bumped = old.saturating_add(1);
-                meta.epoch = bumped;
-                meta.timed_out_epoch = Some(old);
-                meta.prepare(faults, &txn.transactional_id, false, bumped);
+                meta.abort_as_timed_out(faults, &txn.transactional_id);
                 tracing::warn!(
                     transactional_id = txn.transactional_id,
                     producer_id = meta.producer_id,
@@ -704,16 +711,12 @@ impl TransactionCoordinator {
         let mut aborting = false;
         for (id, meta) in txns.iter_mut() {
             if meta.state == TxnState::Ongoing && meta.started.elapsed() > meta.timeout {
-                let old = meta.epoch;
-                let bumped = old.saturating_add(1);
                 tracing::info!(
                     transactional_id = id,
                     producer_id = meta.producer_id,
                     "transaction timed out; aborting"
                 );
-                meta.epoch = bumped;
-                meta.timed_out_epoch = Some(old);
-                meta.prepare(&shared.faults, id, false, bumped);
+                meta.abort_as_timed_out(&shared.faults, id);
                 aborting = true;
             }
         }
