@@ -1,35 +1,21 @@
-//! Committed group offsets in disk mode: a snapshot file written whenever
-//! they change and read back at start-up, so consumers resume where they
+//! Group offsets in disk mode: a snapshot file written whenever they
+//! change and read back at start-up, so consumers resume where they
 //! committed after a broker restart.
 //!
-//! The snapshot is taken through the coordinator's own API (ListGroups,
-//! then OffsetFetch for every group) and restored with OffsetCommit at
-//! generation -1, which an empty group accepts. It is written to a
-//! temporary file and renamed, so a crash leaves the old or the new one.
+//! It holds the offsets that transactions sent to groups too, still
+//! pending: a transaction whose commit was decided before a crash commits
+//! them on restart, as Kafka replays them from `__consumer_offsets`. Each
+//! group's entries are written in the order they were stored, which decides
+//! whether a pending offset or a later plain commit for the same partition
+//! wins. The file is written to a temporary name and renamed, so a crash
+//! leaves the old or the new one.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
-use kafka_protocol::messages::{ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest};
-
-use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::group::{CommittedOffset, GroupCoordinator, OffsetEntry};
 
 const FILE: &str = "__consumer_offsets.snapshot";
-
-/// One committed offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    group: String,
-    topic: String,
-    partition: i32,
-    offset: i64,
-    leader_epoch: i32,
-    metadata: Option<String>,
-}
 
 fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
@@ -54,56 +40,37 @@ pub(crate) fn unhex(s: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-fn snapshot(groups: &GroupCoordinator) -> Vec<Entry> {
-    let listed = groups.list_groups(ListGroupsRequest::default(), 4);
-    let mut entries = Vec::new();
-    for group in listed.groups {
-        let fetched = groups.offset_fetch(
-            OffsetFetchRequest {
-                groups: vec![OffsetFetchRequestGroup {
-                    group_id: group.group_id.clone(),
-                    topics: None,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            },
-            8,
-        );
-        for g in fetched.groups {
-            for topic in g.topics {
-                for p in topic.partitions {
-                    if p.error_code == 0 && p.committed_offset >= 0 {
-                        entries.push(Entry {
-                            group: g.group_id.clone(),
-                            topic: topic.name.clone(),
-                            partition: p.partition_index,
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata: p.metadata,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    entries
+/// One entry as a line: group, topic, partition, offset, leader epoch,
+/// metadata, commit time, and the producer id of the transaction holding
+/// it or `-`. Names and metadata are hex, so no field holds a space.
+fn line(e: &OffsetEntry) -> String {
+    let metadata = e
+        .offset
+        .metadata
+        .as_deref()
+        .map_or_else(|| "-".to_owned(), hex);
+    let transaction = e
+        .producer_id
+        .map_or_else(|| "-".to_owned(), |id| id.to_string());
+    format!(
+        "{} {} {} {} {} {} {} {}",
+        hex(&e.group),
+        hex(&e.topic),
+        e.partition,
+        e.offset.offset,
+        e.offset.leader_epoch,
+        metadata,
+        e.offset.commit_timestamp_ms,
+        transaction
+    )
 }
 
-/// Writes the current committed offsets of every group.
+/// Writes every group's committed and pending offsets.
 pub(crate) fn save(dir: &Path, groups: &GroupCoordinator) -> std::io::Result<()> {
     let mut text = String::new();
-    for e in snapshot(groups) {
-        let metadata = e.metadata.as_deref().map_or_else(|| "-".to_owned(), hex);
-        let _ = writeln!(
-            text,
-            "{} {} {} {} {} {}",
-            hex(&e.group),
-            hex(&e.topic),
-            e.partition,
-            e.offset,
-            e.leader_epoch,
-            metadata
-        );
+    for entry in groups.offset_entries() {
+        text.push_str(&line(&entry));
+        text.push('\n');
     }
     let target = path(dir);
     let temp = target.with_extension("tmp");
@@ -111,20 +78,42 @@ pub(crate) fn save(dir: &Path, groups: &GroupCoordinator) -> std::io::Result<()>
     std::fs::rename(temp, target)
 }
 
-fn parse(line: &str) -> Option<Entry> {
+/// Reads a line of [`line`], or of the six-field form of earlier versions
+/// (committed offsets only, without their commit time: `now_ms` stands in).
+fn parse(line: &str, now_ms: i64) -> Option<OffsetEntry> {
     let mut fields = line.split(' ');
-    let entry = Entry {
-        group: unhex(fields.next()?)?,
-        topic: unhex(fields.next()?)?,
-        partition: fields.next()?.parse().ok()?,
-        offset: fields.next()?.parse().ok()?,
-        leader_epoch: fields.next()?.parse().ok()?,
-        metadata: match fields.next()? {
-            "-" => None,
-            hexed => Some(unhex(hexed)?),
-        },
+    let group = unhex(fields.next()?)?;
+    let topic = unhex(fields.next()?)?;
+    let partition = fields.next()?.parse().ok()?;
+    let offset = fields.next()?.parse().ok()?;
+    let leader_epoch = fields.next()?.parse().ok()?;
+    let metadata = match fields.next()? {
+        "-" => None,
+        hexed => Some(unhex(hexed)?),
     };
-    fields.next().is_none().then_some(entry)
+    let (commit_timestamp_ms, producer_id) = match fields.next() {
+        None => (now_ms, None),
+        Some(time) => {
+            let time = time.parse().ok()?;
+            let producer_id = match fields.next()? {
+                "-" => None,
+                id => Some(id.parse().ok()?),
+            };
+            (time, producer_id)
+        }
+    };
+    fields.next().is_none().then_some(OffsetEntry {
+        group,
+        producer_id,
+        topic,
+        partition,
+        offset: CommittedOffset {
+            offset,
+            leader_epoch,
+            metadata,
+            commit_timestamp_ms,
+        },
+    })
 }
 
 /// Restores the snapshot into a fresh coordinator; returns how many offsets
@@ -135,39 +124,17 @@ pub(crate) fn restore(dir: &Path, groups: &GroupCoordinator) -> std::io::Result<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let mut restored = 0;
     for line in text.lines().filter(|l| !l.is_empty()) {
-        let Some(e) = parse(line) else {
-            tracing::warn!(line, "unreadable committed-offset line skipped");
+        let Some(entry) = parse(line, now_ms) else {
+            tracing::warn!(line, "unreadable group offset line skipped");
             continue;
         };
-        let response = groups.offset_commit(
-            OffsetCommitRequest {
-                group_id: e.group,
-                generation_id_or_member_epoch: -1,
-                topics: vec![OffsetCommitRequestTopic {
-                    name: e.topic,
-                    partitions: vec![OffsetCommitRequestPartition {
-                        partition_index: e.partition,
-                        committed_offset: e.offset,
-                        committed_leader_epoch: e.leader_epoch,
-                        committed_metadata: e.metadata,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            },
-            8,
-        );
-        let ok = response
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .all(|p| p.error_code == 0);
-        if ok {
-            restored += 1;
-        }
+        groups.restore_offset(entry);
+        restored += 1;
     }
     Ok(restored)
 }
@@ -176,57 +143,121 @@ pub(crate) fn restore(dir: &Path, groups: &GroupCoordinator) -> std::io::Result<
 mod tests {
     use super::*;
     use crate::coordinator::group::GroupConfig;
+    use kafka_protocol::messages::OffsetCommitRequest;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+
+    fn entry(producer_id: Option<i64>, metadata: Option<&str>) -> OffsetEntry {
+        OffsetEntry {
+            group: "group with spaces\nand a newline".into(),
+            producer_id,
+            topic: "orders".into(),
+            partition: 3,
+            offset: CommittedOffset {
+                offset: 42,
+                leader_epoch: 7,
+                metadata: metadata.map(str::to_owned),
+                commit_timestamp_ms: 1_700_000_000_000,
+            },
+        }
+    }
 
     #[test]
     fn lines_round_trip_whatever_the_names_and_metadata_contain() {
-        let entry = Entry {
-            group: "group with spaces\nand a newline".into(),
-            topic: "orders".into(),
-            partition: 3,
-            offset: 42,
-            leader_epoch: 7,
-            metadata: Some("meta data".into()),
-        };
-        let line = format!(
+        for e in [entry(None, Some("meta data")), entry(Some(12), None)] {
+            assert_eq!(parse(&line(&e), 5), Some(e));
+        }
+        // The six-field lines of earlier versions: committed, stamped now.
+        let old = format!(
             "{} {} 3 42 7 {}",
-            hex(&entry.group),
-            hex(&entry.topic),
+            hex("group with spaces\nand a newline"),
+            hex("orders"),
             hex("meta data")
         );
-        assert_eq!(parse(&line), Some(entry));
-        assert_eq!(parse("zz 00 1 2 3 -"), None);
-        assert_eq!(parse("00 00 1 2 3 - extra"), None);
+        let mut expected = entry(None, Some("meta data"));
+        expected.offset.commit_timestamp_ms = 5;
+        assert_eq!(parse(&old, 5), Some(expected));
+        assert_eq!(parse("zz 00 1 2 3 -", 5), None);
+        assert_eq!(
+            parse("00 00 1 2 3 - 9", 5),
+            None,
+            "a time without a transaction"
+        );
+        assert_eq!(parse("00 00 1 2 3 - 9 x", 5), None);
+        assert_eq!(parse("00 00 1 2 3 - 9 - extra", 5), None);
     }
 
-    #[tokio::test]
-    async fn committed_offsets_survive_a_new_coordinator() {
-        let dir = std::env::temp_dir().join(format!("kafka-broker-offsets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let first = GroupCoordinator::new(GroupConfig::default());
-        let commit = |offset: i64| OffsetCommitRequest {
-            group_id: "g".into(),
-            generation_id_or_member_epoch: -1,
-            topics: vec![OffsetCommitRequestTopic {
-                name: "t".into(),
-                partitions: vec![OffsetCommitRequestPartition {
-                    partition_index: 0,
-                    committed_offset: offset,
-                    committed_metadata: Some("m".into()),
+    fn commit(groups: &GroupCoordinator, offset: i64) {
+        groups.offset_commit(
+            OffsetCommitRequest {
+                group_id: "g".into(),
+                generation_id_or_member_epoch: -1,
+                topics: vec![OffsetCommitRequestTopic {
+                    name: "t".into(),
+                    partitions: vec![OffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: offset,
+                        committed_metadata: Some("m".into()),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
-            }],
-            ..Default::default()
+            },
+            8,
+        );
+    }
+
+    fn pending(groups: &GroupCoordinator, producer_id: i64, offset: i64) {
+        let offset = CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp_ms: 0,
         };
-        first.offset_commit(commit(17), 8);
-        save(&dir, &first).unwrap();
+        groups.add_pending_txn_offsets("g", producer_id, vec![("t".into(), 0, offset)]);
+    }
+
+    /// Saves `first`, restores it into a new coordinator and returns that.
+    fn reloaded(dir: &Path, first: &GroupCoordinator) -> std::sync::Arc<GroupCoordinator> {
+        save(dir, first).unwrap();
         let second = GroupCoordinator::new(GroupConfig::default());
-        assert_eq!(restore(&dir, &second).unwrap(), 1);
-        let committed = second.committed("g", "t", 0).expect("restored");
+        restore(dir, &second).unwrap();
+        second
+    }
+
+    fn committed(groups: &GroupCoordinator) -> Option<i64> {
+        groups.committed("g", "t", 0).map(|c| c.offset)
+    }
+
+    #[tokio::test]
+    async fn committed_and_pending_offsets_survive_a_new_coordinator() {
+        let dir = std::env::temp_dir().join(format!("kafka-broker-offsets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = GroupCoordinator::new(GroupConfig::default());
+        commit(&first, 17);
+        pending(&first, 9, 30);
+        pending(&first, 10, 31);
+        let second = reloaded(&dir, &first);
+        let restored = second.committed("g", "t", 0).expect("restored");
         assert_eq!(
-            (committed.offset, committed.metadata.as_deref()),
+            (restored.offset, restored.metadata.as_deref()),
             (17, Some("m"))
         );
+        // The pending offsets came back with their transactions.
+        second.complete_txn("g", 10, false);
+        assert_eq!(committed(&second), Some(17), "an abort drops its offsets");
+        second.complete_txn("g", 9, true);
+        assert_eq!(committed(&second), Some(30), "a commit applies its offsets");
+
+        // A plain commit after a pending offset still wins over it.
+        let first = GroupCoordinator::new(GroupConfig::default());
+        pending(&first, 9, 50);
+        commit(&first, 40);
+        let second = reloaded(&dir, &first);
+        second.complete_txn("g", 9, true);
+        assert_eq!(committed(&second), Some(40));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

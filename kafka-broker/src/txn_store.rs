@@ -5,9 +5,10 @@
 //! What must survive a crash is the decision: once EndTxn(commit) is
 //! answered, the commit happens, even if the broker dies before its markers
 //! are written. Recovery writes the markers of a transaction found in a
-//! Prepare state. An ongoing one is aborted as if it had timed out (its
-//! pending group offsets lived in memory), and its producer learns so on
-//! its next call, as after a timeout. Like the offsets snapshot, the file
+//! Prepare state. An ongoing one is aborted as if it had timed out, so
+//! that its partitions' last stable offset moves on at once rather than
+//! after its timeout (Kafka would keep it open until then), and its
+//! producer learns so on its next call, as after a timeout. Like the offsets snapshot, the file
 //! is written to a temporary name and renamed, so a crash leaves the old
 //! or the new one.
 

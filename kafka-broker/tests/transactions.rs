@@ -754,19 +754,25 @@ async fn a_transaction_left_open_by_a_killed_disk_mode_broker_is_aborted_on_rest
         produce(&mut client, &open, 0, 0, &["never", "committed"]).await,
         0
     );
+    assert_eq!(add_offsets(&mut client, &open, "orphan-group").await, 0);
+    assert_eq!(
+        txn_offset_commit(&mut client, &open, "orphan-group", 5).await,
+        0
+    );
     let (high, stable) = watermarks(&mut client, 0).await;
     assert!(stable < high, "the open transaction holds back the LSO");
     drop(client);
     broker.kill();
 
-    // The offsets such a transaction sent to groups were in memory: the
-    // recovered coordinator aborts it, as on a timeout.
+    // The recovered coordinator aborts it, as on a timeout, and drops the
+    // offsets it sent to the group.
     let broker = support::BrokerProcess::start(&args);
     let mut client = RawClient::connect(&broker.bootstrap).await;
     settled(&mut client, 0).await;
     let (values, aborted) = read(&mut client, 0, 1).await;
     assert_eq!(values, ["kept"]);
     assert_eq!(aborted, [open.producer_id]);
+    assert_eq!(committed_offset(&mut client, "orphan-group").await, None);
     let (values, _) = read(&mut client, 0, 0).await;
     assert_eq!(values, ["kept", "never", "committed"]);
 
@@ -813,6 +819,11 @@ async fn a_commit_answered_before_its_markers_were_written_survives_a_restart() 
     }
     assert_eq!(produce(&mut client, &txn, 0, 0, &["committed"]).await, 0);
     assert_eq!(produce(&mut client, &txn, 1, 0, &["as well"]).await, 0);
+    assert_eq!(add_offsets(&mut client, &txn, "decided-group").await, 0);
+    assert_eq!(
+        txn_offset_commit(&mut client, &txn, "decided-group", 11).await,
+        0
+    );
     let held = cluster.hold_txn_completion("decided");
     assert_eq!(end(&mut client, &txn, true).await, 0, "EndTxn(commit)");
     let (high, stable) = watermarks(&mut client, 0).await;
@@ -830,6 +841,11 @@ async fn a_commit_answered_before_its_markers_were_written_survives_a_restart() 
         let (values, aborted) = read(&mut client, partition, 1).await;
         assert_eq!((values, aborted), (vec![value.to_owned()], vec![]));
     }
+    // The offsets it sent to the group are committed with it.
+    assert_eq!(
+        committed_offset(&mut client, "decided-group").await,
+        Some(11)
+    );
     // The retried EndTxn of a producer that missed the answer succeeds.
     completed(&mut client, &txn, true).await;
     drop(client);

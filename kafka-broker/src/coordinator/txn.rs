@@ -242,8 +242,8 @@ impl TransactionCoordinator {
     /// Takes over the state a disk-mode broker stored before it stopped.
     /// Prepared transactions keep their outcome; their markers are written
     /// by [`drive_transactions`]. An ongoing transaction is aborted under a
-    /// bumped epoch, as on a timeout: the offsets it sent to groups were
-    /// held in memory, so it could not commit whole.
+    /// bumped epoch, as on a timeout, rather than left to hold back its
+    /// partitions' last stable offset until its timeout.
     pub(crate) fn restore(&self, faults: &Faults, stored: Vec<StoredTxn>) {
         let mut txns = self.lock();
         for txn in stored {
@@ -628,6 +628,8 @@ impl TransactionCoordinator {
             shared
                 .groups
                 .add_pending_txn_offsets(&request.group_id, request.producer_id, offsets);
+            // A commit decided before a crash must still find them.
+            shared.persist_offsets();
         }
         TxnOffsetCommitResponse {
             topics,

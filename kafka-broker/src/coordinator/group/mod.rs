@@ -67,6 +67,7 @@ use tokio::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 pub use self::offsets::MAX_OFFSET_METADATA_BYTES;
+pub(crate) use self::offsets::OffsetEntry;
 use self::state::Group;
 
 /// Settings of the group coordinator, named after Kafka's broker properties.

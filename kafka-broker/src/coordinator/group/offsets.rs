@@ -27,6 +27,18 @@ use super::{CommittedOffset, GroupCoordinator, GroupState};
 /// same limit before calling [`GroupCoordinator::add_pending_txn_offsets`].
 pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
 
+/// One stored offset of a group: committed, or pending in a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OffsetEntry {
+    pub group: String,
+    /// The producer whose transaction holds the offset until it ends;
+    /// `None` for a committed offset.
+    pub producer_id: Option<i64>,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: CommittedOffset,
+}
+
 impl GroupCoordinator {
     /// Handles OffsetCommit (all versions).
     ///
@@ -305,6 +317,60 @@ impl GroupCoordinator {
         if group.is_unused() {
             groups.remove(group_id);
         }
+    }
+
+    /// Every group's committed and pending transactional offsets, each
+    /// group's in the order they were stored, for the disk-mode snapshot.
+    /// Restoring them in this order with
+    /// [`restore_offset`](Self::restore_offset) keeps which of a pending and
+    /// a committed offset for the same partition is the newer.
+    pub(crate) fn offset_entries(&self) -> Vec<OffsetEntry> {
+        let groups = self.lock_groups();
+        let mut entries: Vec<(u64, OffsetEntry)> = Vec::new();
+        for group in groups.values() {
+            let maps = std::iter::once((None, &group.offsets)).chain(
+                group
+                    .pending_txn_offsets
+                    .iter()
+                    .map(|(producer_id, map)| (Some(*producer_id), map)),
+            );
+            for (producer_id, map) in maps {
+                for (topic, partitions) in map {
+                    for (partition, stored) in partitions {
+                        entries.push((
+                            stored.seq,
+                            OffsetEntry {
+                                group: group.group_id.clone(),
+                                producer_id,
+                                topic: topic.clone(),
+                                partition: *partition,
+                                offset: stored.offset.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        entries.sort_by(|(seq_a, a), (seq_b, b)| a.group.cmp(&b.group).then(seq_a.cmp(seq_b)));
+        entries.into_iter().map(|(_, entry)| entry).collect()
+    }
+
+    /// Stores an offset read back from the snapshot as its group's newest,
+    /// creating the group (Empty) if needed.
+    pub(crate) fn restore_offset(&self, entry: OffsetEntry) {
+        let mut groups = self.lock_groups();
+        let group = groups
+            .entry(entry.group.clone())
+            .or_insert_with(|| Group::new(entry.group));
+        let stored = StoredOffset {
+            offset: entry.offset,
+            seq: group.next_offset_seq(),
+        };
+        let map = match entry.producer_id {
+            None => &mut group.offsets,
+            Some(producer_id) => group.pending_txn_offsets.entry(producer_id).or_default(),
+        };
+        store_offset(map, &entry.topic, entry.partition, stored);
     }
 
     /// The offset the group committed for a partition, if any (pending
