@@ -562,8 +562,11 @@ impl TransactionCoordinator {
         shared: &Shared,
         request: &TxnOffsetCommitRequest,
     ) -> TxnOffsetCommitResponse {
+        // Held until the offsets are in the group: a transaction that ended
+        // between the check and the add (a timeout abort, say) would leave
+        // them pending, to be committed by this producer's next transaction.
+        let txns = self.lock();
         let code = {
-            let txns = self.lock();
             let meta = txns.get(&request.transactional_id);
             match check(meta, request.producer_id, request.producer_epoch) {
                 Err(code) => code,
@@ -631,6 +634,7 @@ impl TransactionCoordinator {
             // A commit decided before a crash must still find them.
             shared.persist_offsets();
         }
+        drop(txns);
         TxnOffsetCommitResponse {
             topics,
             ..Default::default()
@@ -682,15 +686,21 @@ impl TransactionCoordinator {
         }
     }
 
-    /// For Produce: may `producer_id` at `epoch` write transactional data to
-    /// this partition now?
-    pub(crate) fn check_produce(
+    /// For Produce: runs `append` if `producer_id` at `epoch` may write
+    /// transactional data to this partition now. The check and the append
+    /// are one step for the transaction's end: markers are written under
+    /// the same lock, so a batch checked before its transaction ended
+    /// cannot land after the markers, where it would open a transaction
+    /// nobody ends and hold back the partition's last stable offset (the
+    /// hanging transaction of KIP-890).
+    pub(crate) fn produce<T>(
         &self,
         producer_id: i64,
         epoch: i16,
         topic: &str,
         partition: i32,
-    ) -> Result<(), ErrorCode> {
+        append: impl FnOnce() -> T,
+    ) -> Result<T, ErrorCode> {
         let txns = self.lock();
         let Some(meta) = txns.values().find(|m| m.producer_id == producer_id) else {
             return Err(ErrorCode::InvalidProducerIdMapping);
@@ -699,7 +709,7 @@ impl TransactionCoordinator {
         if meta.state == TxnState::Ongoing
             && meta.partitions.contains(&(topic.to_owned(), partition))
         {
-            Ok(())
+            Ok(append())
         } else {
             Err(ErrorCode::InvalidTxnState)
         }

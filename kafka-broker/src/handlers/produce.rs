@@ -99,24 +99,27 @@ fn append(
     let records =
         records.ok_or_else(|| AppendError::new(ErrorCode::InvalidRecord, "null records"))?;
     let batch = ValidBatch::parse(records, ctx.shared.config.message_max_bytes)?;
-    if batch.is_transactional() {
-        let (producer_id, epoch) = batch.producer();
-        ctx.shared
-            .txns
-            .check_produce(producer_id, epoch, topic, partition.index)
-            .map_err(|code| {
-                AppendError::new(
-                    code,
-                    format!("transactional batch from producer {producer_id} epoch {epoch} for {topic}-{}", partition.index),
-                )
-            })?;
-    }
     if batch.is_control() {
         return Err(AppendError::new(
             ErrorCode::InvalidRecord,
             "producers may not write control batches",
         ));
     }
-    let appended = lock(&partition.log).append(batch)?;
+    let appended = if batch.is_transactional() {
+        let (producer_id, epoch) = batch.producer();
+        ctx.shared
+            .txns
+            .produce(producer_id, epoch, topic, partition.index, || {
+                lock(&partition.log).append(batch)
+            })
+            .map_err(|code| {
+                AppendError::new(
+                    code,
+                    format!("transactional batch from producer {producer_id} epoch {epoch} for {topic}-{}", partition.index),
+                )
+            })??
+    } else {
+        lock(&partition.log).append(batch)?
+    };
     Ok((appended.base_offset, appended.log_start_offset))
 }
