@@ -32,6 +32,19 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// The broker refused the client's credentials (SASL), or TLS failed:
+    /// the broker's certificate is not trusted or names another host.
+    /// Retrying with the same settings cannot help.
+    #[error("authentication with {broker} failed: {reason}")]
+    Authentication {
+        /// `host:port` of the broker.
+        broker: String,
+        /// The broker's error code, when it sent one
+        /// (`SASL_AUTHENTICATION_FAILED`, `UNSUPPORTED_SASL_MECHANISM`, ...).
+        code: Option<ErrorCode>,
+        /// What happened.
+        reason: String,
+    },
     /// A deadline passed (`request.timeout.ms`, `delivery.timeout.ms`,
     /// `max.block.ms`, ...).
     #[error("timed out: {0}")]
@@ -78,6 +91,7 @@ impl Error {
             Error::Kafka { code, .. } => code.retriable(),
             Error::Network { .. } | Error::Timeout(_) => true,
             Error::Config { .. }
+            | Error::Authentication { .. }
             | Error::Protocol(_)
             | Error::RecordTooLarge { .. }
             | Error::Closed
@@ -93,6 +107,7 @@ impl Error {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Kafka { code, .. } => Some(*code),
+            Error::Authentication { code, .. } => *code,
             Error::AbortableTransaction(inner) | Error::Fatal(inner) => inner.code(),
             _ => None,
         }

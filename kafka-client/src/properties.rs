@@ -63,9 +63,10 @@ pub(crate) fn boolean(name: &str, value: &str) -> Result<bool> {
 }
 
 /// "; did you mean `x`?" for the known name closest to `name`, if close.
-pub(crate) fn suggestion(name: &str, known: &[&str]) -> String {
+pub(crate) fn suggestion(name: &str, known: &[&[&str]]) -> String {
     known
         .iter()
+        .flat_map(|names| names.iter())
         .map(|p| (distance(name, p), p))
         .min()
         .filter(|(d, _)| *d <= 3)

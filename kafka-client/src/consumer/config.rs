@@ -14,6 +14,7 @@ use super::assignor::{
     Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor, common_protocol,
 };
 use super::{ConsumerSettings, IsolationLevel, OffsetReset};
+use crate::network::{SECURITY_PROPERTIES, set_security_property};
 use crate::properties::{
     boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
 };
@@ -114,8 +115,12 @@ impl ConsumerConfig {
 
     /// Sets a property by its Kafka name.
     pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
+        if let Some(&known) = SECURITY_PROPERTIES.iter().find(|p| **p == name) {
+            set_security_property(&mut self.settings.network.security, known, value)?;
+            return Ok(self);
+        }
         let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
-            let hint = suggestion(name, PROPERTIES);
+            let hint = suggestion(name, &[PROPERTIES, SECURITY_PROPERTIES]);
             return Err(Error::config(
                 name,
                 format!("unknown consumer property{hint}"),

@@ -21,11 +21,13 @@ use kafka_protocol::frame::{
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::vectored::{ChunkBuf, EncodeVectored, VectoredBuf};
 use kafka_protocol::{ApiKey, EncodeError, ErrorCode, Request, VersionRange};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::security::Connector;
 use crate::{Error, Result};
 
 /// Requests queued for the writer beyond those in flight.
@@ -64,15 +66,58 @@ fn network(broker: &str, reason: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The host part of `host:port` (without the brackets of an IPv6 address).
+fn host_of(broker: &str) -> &str {
+    let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// A failed TLS handshake: refused certificates are an authentication
+/// failure (retrying cannot help), anything else a network error.
+fn tls_failure(broker: &str, e: std::io::Error) -> Error {
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(error) => Error::Authentication {
+            broker: broker.to_owned(),
+            code: None,
+            reason: format!("TLS handshake failed: {error}"),
+        },
+        None => network(broker, format!("TLS handshake failed: {e}")),
+    }
+}
+
 impl Connection {
-    /// Connects to `broker` (`host:port`, resolved now), within
-    /// `setup_timeout`, and learns the broker's API versions.
+    /// Connects to `broker` (`host:port`, resolved now) in plain text,
+    /// within `setup_timeout`, and learns the broker's API versions.
     pub async fn connect(
         broker: &str,
         client_id: Option<&str>,
         setup_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Self> {
+        Self::open(
+            broker,
+            client_id,
+            setup_timeout,
+            request_timeout,
+            &Connector::default(),
+        )
+        .await
+    }
+
+    /// [`connect`](Self::connect), then TLS and SASL as `connector` says.
+    pub(crate) async fn open(
+        broker: &str,
+        client_id: Option<&str>,
+        setup_timeout: Duration,
+        request_timeout: Duration,
+        connector: &Connector,
+    ) -> Result<Self> {
+        let started = tokio::time::Instant::now();
         let stream = tokio::time::timeout(setup_timeout, TcpStream::connect(broker))
             .await
             .map_err(|_| {
@@ -82,14 +127,37 @@ impl Connection {
             })?
             .map_err(|e| network(broker, e))?;
         let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let closed = Arc::new(AtomicBool::new(false));
         // Everything the connection task logs carries the broker address.
-        tokio::spawn(
-            run(broker.to_owned(), reader, writer, queue, closed.clone())
-                .instrument(tracing::debug_span!("connection", broker)),
-        );
+        let span = tracing::debug_span!("connection", broker);
+        match &connector.tls {
+            None => {
+                let (reader, writer) = stream.into_split();
+                tokio::spawn(
+                    run(broker.to_owned(), reader, writer, queue, closed.clone()).instrument(span),
+                );
+            }
+            Some(tls) => {
+                let name = ServerName::try_from(host_of(broker).to_owned())
+                    .map_err(|e| Error::config("bootstrap.servers", format!("`{broker}`: {e}")))?;
+                let left = setup_timeout.saturating_sub(started.elapsed());
+                let handshake =
+                    tokio_rustls::TlsConnector::from(tls.0.clone()).connect(name, stream);
+                let stream = tokio::time::timeout(left, handshake)
+                    .await
+                    .map_err(|_| {
+                        Error::Timeout(format!(
+                            "the TLS handshake with {broker} took over {setup_timeout:?}"
+                        ))
+                    })?
+                    .map_err(|e| tls_failure(broker, e))?;
+                let (reader, writer) = tokio::io::split(stream);
+                tokio::spawn(
+                    run(broker.to_owned(), reader, writer, queue, closed.clone()).instrument(span),
+                );
+            }
+        }
         let mut connection = Self {
             inner: Arc::new(Inner {
                 broker: broker.to_owned(),
@@ -101,7 +169,8 @@ impl Connection {
                 request_timeout,
             }),
         };
-        let versions = tokio::time::timeout(setup_timeout, connection.negotiate())
+        let left = setup_timeout.saturating_sub(started.elapsed());
+        let versions = tokio::time::timeout(left, connection.negotiate())
             .await
             .map_err(|_| {
                 Error::Timeout(format!(
@@ -111,6 +180,22 @@ impl Connection {
         // Only this function holds the Arc so far.
         if let Some(inner) = Arc::get_mut(&mut connection.inner) {
             inner.versions = versions;
+        }
+        if let Some(credentials) = &connector.sasl {
+            let left = setup_timeout.saturating_sub(started.elapsed());
+            let authenticated =
+                tokio::time::timeout(left, super::sasl::authenticate(&connection, credentials))
+                    .await
+                    .map_err(|_| {
+                        Error::Timeout(format!(
+                            "SASL authentication with {broker} took over {setup_timeout:?}"
+                        ))
+                    })
+                    .and_then(|result| result);
+            if let Err(e) = authenticated {
+                connection.close();
+                return Err(e);
+            }
         }
         tracing::debug!(broker, "connected");
         Ok(connection)
@@ -360,8 +445,8 @@ impl<R: Request> PendingResponse<R> {
 /// The connection task: writes queued frames, reads responses, routes them.
 async fn run(
     broker: String,
-    mut reader: tokio::net::tcp::OwnedReadHalf,
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin,
     mut queue: mpsc::Receiver<Outgoing>,
     closed: Arc<AtomicBool>,
 ) {

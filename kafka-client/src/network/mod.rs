@@ -9,13 +9,16 @@
 //! that it is stale (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, a
 //! lost connection).
 //!
-//! TLS and SASL will wrap the stream inside [`Connection::connect`]; nothing
-//! above it changes.
+//! TLS and SASL (`security.protocol`, see [`Security`]) happen inside
+//! connecting; nothing above it changes.
 
 mod backoff;
 mod connection;
 mod coordinator;
 mod metadata;
+mod sasl;
+mod scram;
+mod security;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -28,6 +31,9 @@ pub use backoff::Backoff;
 pub use connection::{Connection, PendingResponse};
 pub use coordinator::{CoordinatorKind, find_coordinator};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
+pub(crate) use security::PROPERTIES as SECURITY_PROPERTIES;
+pub use security::{SaslMechanism, Security, SecurityProtocol};
+pub(crate) use security::{set as set_security_property, value_shown as security_value_shown};
 
 use crate::{Error, Result};
 
@@ -52,6 +58,8 @@ pub struct NetworkConfig {
     pub metadata_max_age: Duration,
     /// Whether Metadata may create missing topics (`allow.auto.create.topics`).
     pub allow_auto_create_topics: bool,
+    /// `security.protocol` and the `ssl.*` and `sasl.*` settings.
+    pub security: Security,
 }
 
 impl NetworkConfig {
@@ -67,6 +75,7 @@ impl NetworkConfig {
             connections_max_idle: Duration::from_secs(540),
             metadata_max_age: Duration::from_secs(300),
             allow_auto_create_topics: true,
+            security: Security::new(),
         }
     }
 }
@@ -92,6 +101,8 @@ pub struct Network {
     refreshing: tokio::sync::Mutex<()>,
     /// Tells the idle sweep to stop when the network is dropped.
     shutdown: Arc<tokio::sync::Notify>,
+    /// TLS and SASL, built from `config.security`.
+    connector: security::Connector,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,8 +116,10 @@ impl Network {
         if config.bootstrap_servers.is_empty() {
             return Err(Error::config("bootstrap.servers", "no servers given"));
         }
+        let connector = security::Connector::new(&config.security)?;
         let network = Arc::new(Self {
             config,
+            connector,
             slots: Mutex::new(HashMap::new()),
             metadata: RwLock::new(Arc::new(ClusterMetadata::default())),
             topics: Mutex::new(Vec::new()),
@@ -146,11 +159,12 @@ impl Network {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let result = Connection::connect(
+        let result = Connection::open(
             addr,
             self.config.client_id.as_deref(),
             self.config.connection_setup_timeout,
             self.config.request_timeout,
+            &self.connector,
         )
         .await;
         let mut slots = lock(&self.slots);

@@ -24,7 +24,7 @@
 //! | `connections.max.idle.ms` | `540000` |
 //! | `reconnect.backoff.ms` / `reconnect.backoff.max.ms` | `50` / `1000` |
 //! | `socket.connection.setup.timeout.ms` | `10000` |
-//! | `security.protocol` | `PLAINTEXT` (the only one implemented yet) |
+//! | `security.protocol`, `ssl.*`, `sasl.*` | `PLAINTEXT`; see [`Security`](crate::network::Security) |
 //! | `transactional.id` | none |
 //! | `transaction.timeout.ms` | `60000` |
 //!
@@ -42,6 +42,7 @@ use kafka_protocol::records::Compression;
 
 use super::ProducerSettings;
 use super::partitioner::{DefaultPartitioner, Partitioner};
+use crate::network::{SECURITY_PROPERTIES, security_value_shown, set_security_property};
 use crate::properties::{
     boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
 };
@@ -77,7 +78,6 @@ const PROPERTIES: &[&str] = &[
     "reconnect.backoff.max.ms",
     "socket.connection.setup.timeout.ms",
     "socket.connection.setup.timeout.max.ms",
-    "security.protocol",
     "transactional.id",
     "transaction.timeout.ms",
 ];
@@ -154,8 +154,15 @@ impl ProducerConfig {
 
     /// Sets a property by its Kafka name.
     pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
+        if let Some(&known) = SECURITY_PROPERTIES.iter().find(|p| **p == name) {
+            set_security_property(&mut self.settings.network.security, known, value)?;
+            self.explicit.insert(known);
+            self.values
+                .push((known, security_value_shown(known, value)));
+            return Ok(self);
+        }
         let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
-            let suggestion = suggestion(name, PROPERTIES);
+            let suggestion = suggestion(name, &[PROPERTIES, SECURITY_PROPERTIES]);
             if name == "partitioner.class" {
                 return Err(Error::config(
                     name,
@@ -249,21 +256,6 @@ impl ProducerConfig {
             "socket.connection.setup.timeout.max.ms" => {
                 millis(known, value)?;
             }
-            "security.protocol" => match value.trim().to_ascii_uppercase().as_str() {
-                "PLAINTEXT" => {}
-                "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => {
-                    return Err(Error::config(
-                        known,
-                        format!("`{value}` is not supported yet; only PLAINTEXT is"),
-                    ));
-                }
-                other => {
-                    return Err(Error::config(
-                        known,
-                        format!("`{other}` is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
-                    ));
-                }
-            },
             "transactional.id" => {
                 self.transactional_id = (!value.is_empty()).then(|| value.to_owned())
             }
@@ -628,9 +620,12 @@ mod tests {
             "bootstrap.servers"
         );
         assert_eq!(
-            property_of(config.set("security.protocol", "SSL").unwrap_err()),
+            property_of(config.set("security.protocol", "TLS").unwrap_err()),
             "security.protocol"
         );
+        config.set("sasl.password", "secret").unwrap();
+        assert_eq!(config.get("sasl.password"), Some("[hidden]"));
+        assert!(!format!("{config:?}").contains("secret"));
         config.set("linger.ms", "7").unwrap();
         assert_eq!(config.get("linger.ms"), Some("7"));
     }
