@@ -6,6 +6,8 @@
 //! `fetch.max.bytes=52428800`, `fetch.max.wait.ms=500`,
 //! `max.partition.fetch.bytes=1048576`, `check.crcs=true`,
 //! `partition.assignment.strategy=range,cooperative-sticky`.
+//! `security.protocol` and the `ssl.*` and `sasl.*` properties are the
+//! producer's; see [`Security`](crate::network::Security).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -465,6 +465,11 @@ async fn run(
                 if let Err(e) = writer.write_all_buf(&mut frame).await {
                     break format!("write failed: {e}");
                 }
+                // TLS may hold the last records of a frame until flushed
+                // (a no-op on plain TCP).
+                if let Err(e) = writer.flush().await {
+                    break format!("write failed: {e}");
+                }
             }
             read = reader.read_buf(&mut input) => {
                 match read {

@@ -5,6 +5,24 @@
 //! the Java ones (`ssl.truststore.location` with `ssl.truststore.type=PEM`,
 //! `sasl.jaas.config`, ...) are accepted. Certificates are PEM; Java
 //! keystores (JKS, PKCS12) are not read.
+//!
+//! ```
+//! use kafka_client::producer::ProducerConfig;
+//!
+//! let settings = ProducerConfig::new()
+//!     .set("bootstrap.servers", "broker-1.example:9093")?
+//!     .set("security.protocol", "SASL_SSL")?
+//!     .set("sasl.mechanism", "SCRAM-SHA-512")?
+//!     .set("sasl.username", "orders-service")?
+//!     .set("sasl.password", "s3cret")?
+//!     .build()?;
+//! assert!(settings.network.security.protocol.uses_tls());
+//! # Ok::<(), kafka_client::Error>(())
+//! ```
+//!
+//! Brokers that ask clients to re-authenticate periodically (KIP-368,
+//! `connections.max.reauth.ms`) close the connection when the session
+//! expires; the client then connects and authenticates again.
 
 use std::sync::Arc;
 

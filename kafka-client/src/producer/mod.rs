@@ -446,6 +446,11 @@ impl Producer {
             {
                 return Ok(metadata.clone());
             }
+            // Refused credentials or certificates stay refused: say so now
+            // rather than after max.block.ms.
+            if let Err(e @ Error::Authentication { .. }) = metadata {
+                return Err(e);
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Timeout(format!(
                     "no metadata for topic `{topic}` within max.block.ms ({:?}){}",
