@@ -87,6 +87,15 @@ impl Cluster {
                 config.brokers
             )));
         }
+        // Credentials are derived before any port is bound, so a bad setting
+        // fails the start without a listener having been up.
+        let sasl = config
+            .sasl
+            .as_ref()
+            .map(crate::security::sasl::SaslServer::new)
+            .transpose()
+            .map_err(|e| ClusterError::Config(e.to_string()))?
+            .map(Arc::new);
         let mut listeners = Vec::new();
         for i in 0..config.brokers {
             let port = if config.port == 0 {
@@ -101,7 +110,7 @@ impl Cluster {
         }
         let host = config.host.to_string();
         let brokers = config.brokers as i32;
-        let shared = Arc::new(Shared::open(config, brokers)?);
+        let shared = Arc::new(Shared::open(config, brokers, sasl)?);
         let mut slots = Vec::new();
         {
             let mut brokers = shared.brokers.write().unwrap_or_else(|e| e.into_inner());

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use crate::coordinator::group::GroupConfig;
+use crate::security::{SaslSettings, TlsIdentity};
 
 /// A configuration value that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +69,14 @@ pub struct BrokerConfig {
     pub transaction_max_timeout_ms: i32,
     /// The cluster id reported in Metadata.
     pub cluster_id: String,
+    /// With an identity, every listener speaks TLS (security.protocol SSL,
+    /// or SASL_SSL with [`Self::sasl`]); `None` is plain TCP.
+    pub tls: Option<TlsIdentity>,
+    /// With settings, every connection must authenticate with SASL before
+    /// it is served (SASL_PLAINTEXT, or SASL_SSL with [`Self::tls`]); `None`
+    /// serves every connection as it comes. `sasl.enabled.mechanisms` and the
+    /// `user_NAME="PASSWORD"` entries of `sasl.jaas.config` set it by name.
+    pub sasl: Option<SaslSettings>,
 }
 
 impl Default for BrokerConfig {
@@ -86,6 +95,8 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             transaction_max_timeout_ms: 900_000,
             cluster_id: "kafka-sdk-local-cluster".to_owned(),
+            tls: None,
+            sasl: None,
         }
     }
 }
@@ -149,8 +160,127 @@ impl BrokerConfig {
                 self.transaction_max_timeout_ms = positive(name, value)?
             }
             "cluster.id" => self.cluster_id = value.to_owned(),
+            "sasl.enabled.mechanisms" => {
+                let mechanisms = SaslSettings::parse_mechanisms(value)
+                    .map_err(|e| invalid(name, value, e.to_string()))?;
+                self.sasl
+                    .get_or_insert_with(SaslSettings::default)
+                    .mechanisms = mechanisms;
+            }
+            "sasl.jaas.config" => {
+                let users =
+                    jaas_users(value).map_err(|reason| invalid(name, "(hidden)", reason))?;
+                self.sasl
+                    .get_or_insert_with(SaslSettings::default)
+                    .users
+                    .extend(users);
+            }
             _ => return Err(ConfigError::UnknownProperty(name.to_owned())),
         }
         Ok(self)
+    }
+}
+
+/// The users of a broker-side JAAS entry in Kafka's PlainLoginModule form:
+/// `org.apache.kafka.common.security.plain.PlainLoginModule required
+/// user_alice="alice-secret" user_bob="bob-secret";`. Options other than
+/// `user_*` (the broker's own `username`/`password`) are ignored; values are
+/// double-quoted, with `\"` and `\\` escapes.
+fn jaas_users(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut users = Vec::new();
+    let mut rest = value.trim().trim_end_matches(';');
+    // The login module class and its control flag come first.
+    for _ in 0..2 {
+        let (_, tail) = rest
+            .trim_start()
+            .split_once(char::is_whitespace)
+            .unwrap_or((rest, ""));
+        rest = tail;
+    }
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Ok(users);
+        }
+        let (key, tail) = rest
+            .split_once('=')
+            .ok_or("expected NAME=\"VALUE\" pairs after the login module and its flag")?;
+        let key = key.trim();
+        if key.contains(char::is_whitespace) {
+            return Err("text between options that is no NAME=\"VALUE\" pair".into());
+        }
+        let mut chars = tail.trim_start().chars();
+        if chars.next() != Some('"') {
+            return Err(format!("the value of `{key}` is not double-quoted"));
+        }
+        let mut parsed = String::new();
+        let mut closed = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    closed = true;
+                    break;
+                }
+                '\\' => parsed.push(chars.next().ok_or("a value ends in a backslash")?),
+                c => parsed.push(c),
+            }
+        }
+        if !closed {
+            return Err(format!("the value of `{key}` has no closing quote"));
+        }
+        if let Some(user) = key.strip_prefix("user_") {
+            users.push((user.to_owned(), parsed));
+        }
+        rest = chars.as_str();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::SaslMechanism;
+
+    #[test]
+    fn sasl_properties_set_mechanisms_and_users() {
+        let mut config = BrokerConfig::default();
+        config
+            .set("sasl.enabled.mechanisms", "PLAIN, SCRAM-SHA-512")
+            .unwrap();
+        config
+            .set(
+                "sasl.jaas.config",
+                r#"org.apache.kafka.common.security.plain.PlainLoginModule required
+                   username="admin" password="admin-secret"
+                   user_admin="admin-secret" user_alice="a \"quoted\" one";"#,
+            )
+            .unwrap();
+        let sasl = config.sasl.as_ref().unwrap();
+        assert_eq!(
+            sasl.mechanisms,
+            [SaslMechanism::Plain, SaslMechanism::ScramSha512]
+        );
+        assert_eq!(sasl.users.len(), 2);
+        assert_eq!(sasl.users["admin"], "admin-secret");
+        assert_eq!(sasl.users["alice"], r#"a "quoted" one"#);
+    }
+
+    #[test]
+    fn bad_sasl_properties_name_the_property_and_hide_the_secret() {
+        let mut config = BrokerConfig::default();
+        let err = config.set("sasl.enabled.mechanisms", "GSSAPI").unwrap_err();
+        assert!(err.to_string().contains("sasl.enabled.mechanisms"), "{err}");
+        let err = config
+            .set("sasl.jaas.config", "Module required user_a=\"secret")
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("sasl.jaas.config") && !shown.contains("secret"),
+            "{shown}"
+        );
+        assert!(
+            config
+                .set("sasl.jaas.config", "Module required user_a=x;")
+                .is_err()
+        );
     }
 }

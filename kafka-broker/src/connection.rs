@@ -1,6 +1,10 @@
 //! One client connection: read frames, handle each request in order, write
 //! its response. Like Kafka, a connection's requests are processed one at a
 //! time, so responses leave in request order.
+//!
+//! On a TLS listener the handshake comes first; on a SASL listener the
+//! connection's [`Session`] decides what may be served until it has
+//! authenticated.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use kafka_protocol::frame::{
 use kafka_protocol::messages::{ResponseHeader, ResponseKind};
 use kafka_protocol::vectored::{ChunkBuf, EncodeVectored, VectoredBuf};
 use kafka_protocol::{ApiKey, Encode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::faults::FaultAction;
@@ -20,6 +24,7 @@ use crate::handlers::{
     Reply, RequestContext, dispatch, error_response, supported_versions,
     unsupported_version_response,
 };
+use crate::security::sasl::{AUTHENTICATION_TIMEOUT, MAX_RECEIVE_SIZE, Session, Verdict};
 use crate::state::Shared;
 
 /// Why a connection was closed by the broker.
@@ -39,6 +44,12 @@ enum CloseReason {
     UnsupportedVersion { api: ApiKey, version: i16 },
     #[error("closed by a fault rule")]
     Fault,
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(ApiKey),
+    #[error("SASL: {0}")]
+    Sasl(String),
+    #[error("not authenticated within {0:?}")]
+    AuthenticationTimeout(std::time::Duration),
 }
 
 /// Serves one connection until the client closes it or sends something
@@ -50,46 +61,102 @@ pub(crate) async fn serve(
     peer: SocketAddr,
 ) {
     let _ = stream.set_nodelay(true);
-    match run(shared, broker_id, stream, peer).await {
+    let result = match shared.config.tls.as_ref().map(|tls| tls.acceptor()) {
+        None => run(shared, broker_id, stream, peer).await,
+        Some(acceptor) => match crate::security::tls::accept(&acceptor, stream).await {
+            Ok(stream) => run(shared, broker_id, stream, peer).await,
+            Err(e) => {
+                // A scanner, a client that does not trust us, or plain text
+                // on a TLS port: the peer's problem, not worth more than debug.
+                tracing::debug!(%peer, broker_id, error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+    };
+    match result {
         Ok(()) => tracing::debug!(%peer, broker_id, "client closed the connection"),
         Err(reason) => tracing::info!(%peer, broker_id, %reason, "closing connection"),
     }
 }
 
-async fn run(
+async fn run<S>(
     shared: Arc<Shared>,
     broker_id: i32,
-    mut stream: TcpStream,
+    mut stream: S,
     peer: SocketAddr,
-) -> Result<(), CloseReason> {
+) -> Result<(), CloseReason>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let decoder = FrameDecoder::new(shared.config.socket_request_max_bytes);
+    let anonymous = FrameDecoder::new(shared.config.socket_request_max_bytes.min(MAX_RECEIVE_SIZE));
+    let authentication_deadline = tokio::time::Instant::now() + AUTHENTICATION_TIMEOUT;
+    let mut session = Session::new(shared.sasl.clone());
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut ctx = RequestContext::new(shared, broker_id, peer.ip().to_string());
     loop {
-        while let Some(frame) = decoder.decode(&mut input)? {
+        loop {
+            // Chosen per frame: the first frame after authentication may
+            // already be in the buffer, and may be large.
+            let decoder = if session.is_authenticated() {
+                decoder
+            } else {
+                anonymous
+            };
+            let Some(frame) = decoder.decode(&mut input)? else {
+                break;
+            };
             let mut output = VectoredBuf::new();
-            if handle_frame(&mut ctx, frame, &mut output).await? == Handled::Silenced {
+            if session.awaits_raw_token() {
+                let token = session.raw_token(&frame).map_err(CloseReason::Sasl)?;
+                let mut frame = BytesMut::with_capacity(4 + token.len());
+                frame.extend_from_slice(&(token.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&token);
+                stream.write_all(&frame).await?;
+                stream.flush().await?;
+                continue;
+            }
+            let handled = handle_frame(&mut ctx, &mut session, frame, &mut output).await?;
+            if handled == Handled::Silenced {
                 return discard_until_closed(stream, input).await;
             }
             if output.encoded_len() > 0 {
                 let mut chunks = ChunkBuf::new(output.into_chunks()?);
                 stream.write_all_buf(&mut chunks).await?;
+                // TLS buffers records; without a flush the response may wait.
+                stream.flush().await?;
+            }
+            if let Handled::Close(reason) = handled {
+                // Best effort: a TLS client then sees close_notify, not a reset.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown())
+                    .await;
+                return Err(CloseReason::Sasl(reason));
             }
         }
-        if stream.read_buf(&mut input).await? == 0 {
+        let read = if session.is_authenticated() {
+            stream.read_buf(&mut input).await?
+        } else {
+            tokio::time::timeout_at(authentication_deadline, stream.read_buf(&mut input))
+                .await
+                .map_err(|_| CloseReason::AuthenticationTimeout(AUTHENTICATION_TIMEOUT))??
+        };
+        if read == 0 {
             return Ok(());
         }
     }
 }
 
 /// What became of a request frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Handled {
     /// Applied, its response (if it has one) appended to the output.
     Answered,
     /// Applied, but a fault rule dropped its response: the connection goes
     /// silent (see [`discard_until_closed`]).
     Silenced,
+    /// Answered, and the connection closes once the response is written:
+    /// a failed or out-of-order SASL step, after which Kafka closes too.
+    Close(String),
 }
 
 /// A connection whose response was dropped behaves as one whose path to the
@@ -98,8 +165,8 @@ enum Handled {
 /// the client times out and closes it. Answering later requests instead
 /// would hand the client something no TCP connection can deliver: responses
 /// past a lost one.
-async fn discard_until_closed(
-    mut stream: TcpStream,
+async fn discard_until_closed<S: AsyncRead + Unpin>(
+    mut stream: S,
     mut input: BytesMut,
 ) -> Result<(), CloseReason> {
     loop {
@@ -113,16 +180,21 @@ async fn discard_until_closed(
 /// Handles one request frame, appending its response (if any) to `output`.
 async fn handle_frame(
     ctx: &mut RequestContext,
+    session: &mut Session,
     frame: Bytes,
     output: &mut VectoredBuf,
 ) -> Result<Handled, CloseReason> {
     let preamble = peek_request(&frame)?;
     let api =
         ApiKey::from_i16(preamble.api_key).ok_or(CloseReason::UnknownApi(preamble.api_key))?;
+    if !session.allows(api) {
+        return Err(CloseReason::Unauthenticated(api));
+    }
     let version = preamble.api_version;
-    if !supported_versions(api).is_some_and(|range| range.contains(version)) {
+    let sasl = ctx.shared.sasl.is_some();
+    if !supported_versions(api, sasl).is_some_and(|range| range.contains(version)) {
         if api == ApiKey::ApiVersions {
-            let body = ResponseKind::ApiVersions(unsupported_version_response());
+            let body = ResponseKind::ApiVersions(unsupported_version_response(sasl));
             return encode(output, preamble.correlation_id, api, 0, body.into())
                 .map(|()| Handled::Answered);
         }
@@ -149,7 +221,17 @@ async fn handle_frame(
         return encode(output, header.correlation_id, api, version, body.into())
             .map(|()| Handled::Answered);
     }
-    let response = dispatch(ctx, request, version).await;
+    let (response, verdict) = match request {
+        kafka_protocol::messages::RequestKind::SaslHandshake(r) => {
+            let (body, verdict) = session.handshake(&r, version);
+            (Some(ResponseKind::SaslHandshake(body).into()), verdict)
+        }
+        kafka_protocol::messages::RequestKind::SaslAuthenticate(r) => {
+            let (body, verdict) = session.authenticate(&r);
+            (Some(ResponseKind::SaslAuthenticate(body).into()), verdict)
+        }
+        request => (dispatch(ctx, request, version).await, Verdict::Continue),
+    };
     match fault {
         Some(FaultAction::DropResponse) => {
             tracing::debug!(
@@ -172,7 +254,10 @@ async fn handle_frame(
     if let Some(reply) = response {
         encode(output, header.correlation_id, api, version, reply)?;
     }
-    Ok(Handled::Answered)
+    Ok(match verdict {
+        Verdict::Continue => Handled::Answered,
+        Verdict::Close(reason) => Handled::Close(reason),
+    })
 }
 
 fn encode(
@@ -208,9 +293,10 @@ pub(crate) async fn handle_one(
     broker_id: i32,
     frame: Bytes,
 ) -> Result<Option<Bytes>, String> {
+    let mut session = Session::new(shared.sasl.clone());
     let mut ctx = RequestContext::new(shared, broker_id, "127.0.0.1".to_owned());
     let mut output = VectoredBuf::new();
-    handle_frame(&mut ctx, frame, &mut output)
+    handle_frame(&mut ctx, &mut session, frame, &mut output)
         .await
         .map_err(|reason| reason.to_string())?;
     if output.encoded_len() == 0 {

@@ -16,6 +16,10 @@
 //! committed offsets and the transaction coordinator's state are snapshot
 //! files, all recovered at start-up: a commit that was answered survives a
 //! crash, and a transaction still open at the crash is aborted.
+//!
+//! Listeners are PLAINTEXT unless [`BrokerConfig::tls`] (SSL) or
+//! [`BrokerConfig::sasl`] (SASL_PLAINTEXT; both: SASL_SSL) say otherwise;
+//! see [`security`].
 
 pub use kafka_protocol as protocol;
 
@@ -27,9 +31,11 @@ mod faults;
 mod handlers;
 mod log;
 mod offsets_store;
+pub mod security;
 mod state;
 mod txn_store;
 
 pub use cluster::{Broker, Cluster, ClusterError};
 pub use config::{BrokerConfig, ConfigError};
 pub use faults::{FaultAction, FaultHandle, FaultScope, Faults};
+pub use security::{SaslMechanism, SaslSettings, SecurityError, TlsIdentity};

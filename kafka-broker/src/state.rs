@@ -151,12 +151,18 @@ pub(crate) struct Shared {
     pub faults: Faults,
     /// Serialises snapshots of committed offsets (disk mode).
     offsets_file: Mutex<()>,
+    /// Mechanisms and credentials when connections must authenticate.
+    pub sasl: Option<Arc<crate::security::sasl::SaslServer>>,
 }
 
 impl Shared {
     /// The shared state; with a data dir, the topics found there, their
     /// logs recovered. `brokers` is the cluster size, for leader placement.
-    pub(crate) fn open(config: BrokerConfig, brokers: i32) -> std::io::Result<Self> {
+    pub(crate) fn open(
+        config: BrokerConfig,
+        brokers: i32,
+        sasl: Option<Arc<crate::security::sasl::SaslServer>>,
+    ) -> std::io::Result<Self> {
         let groups = GroupCoordinator::new(config.group.clone());
         let shared = Self {
             config,
@@ -174,6 +180,7 @@ impl Shared {
             appended: Notify::new(),
             faults: Faults::default(),
             offsets_file: Mutex::new(()),
+            sasl,
         };
         if let Some(dir) = shared.config.data_dir.clone() {
             std::fs::create_dir_all(&dir)?;

@@ -3,7 +3,15 @@
 //! ```text
 //! kafka-broker --listen 127.0.0.1:0 --brokers 3 [--default-partitions N]
 //!              [--auto-create-topics true|false] [--config name=value]...
+//!              [--tls-cert PATH --tls-key PATH]
+//!              [--sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512]
+//!              [--sasl-user NAME:PASSWORD]...
 //! ```
+//!
+//! `--tls-cert`/`--tls-key` (PEM files: the chain, server certificate
+//! first, and its key) make every listener TLS; `--sasl-mechanisms` with
+//! at least one `--sasl-user` makes every connection authenticate. Both
+//! together are SASL_SSL.
 //!
 //! Prints one line, the bootstrap servers, once every listener accepts
 //! connections; stops cleanly on SIGTERM or Ctrl-C.
@@ -11,13 +19,41 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use kafka_broker::{BrokerConfig, Cluster};
+use kafka_broker::{BrokerConfig, Cluster, SaslSettings, TlsIdentity};
 
-const USAGE: &str = "usage: kafka-broker [--listen HOST:PORT] [--brokers N] [--data-dir DIR] \
-[--default-partitions N] [--auto-create-topics true|false] [--config NAME=VALUE]...";
+const USAGE: &str = "usage: kafka-broker [--listen HOST:PORT] [--brokers N] [--data-dir DIR]
+                    [--default-partitions N] [--auto-create-topics true|false]
+                    [--config NAME=VALUE]...
+                    [--tls-cert PATH --tls-key PATH]
+                    [--sasl-mechanisms LIST] [--sasl-user NAME:PASSWORD]...
+
+  --tls-cert PATH         PEM certificate chain (server certificate first); with
+                          --tls-key, every listener speaks TLS 1.2/1.3
+                          (security.protocol SSL, or SASL_SSL with SASL)
+  --tls-key PATH          PEM private key of that certificate
+  --sasl-mechanisms LIST  comma-separated: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
+                          every connection must then authenticate
+                          (SASL_PLAINTEXT, or SASL_SSL with TLS)
+  --sasl-user NAME:PASSWORD
+                          a user for every enabled mechanism (repeatable; the
+                          name ends at the first ':')";
+
+/// Reads the TLS identity once both halves are known.
+fn tls_identity(cert: Option<String>, key: Option<String>) -> Result<Option<TlsIdentity>, String> {
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => return Err(format!("--tls-cert and --tls-key go together\n{USAGE}")),
+    };
+    let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
+    TlsIdentity::from_pem(&read(&cert)?, &read(&key)?)
+        .map(Some)
+        .map_err(|e| format!("--tls-cert {cert} --tls-key {key}: {e}"))
+}
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String> {
     let mut config = BrokerConfig::default();
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -50,9 +86,31 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String
                     .ok_or_else(|| format!("--config {value}: expected NAME=VALUE"))?;
                 set(&mut config, name, value)?;
             }
+            "--tls-cert" => tls_cert = Some(value),
+            "--tls-key" => tls_key = Some(value),
+            "--sasl-mechanisms" => {
+                let mechanisms = SaslSettings::parse_mechanisms(&value)
+                    .map_err(|e| format!("--sasl-mechanisms {value}: {e}"))?;
+                config
+                    .sasl
+                    .get_or_insert_with(SaslSettings::default)
+                    .mechanisms = mechanisms;
+            }
+            "--sasl-user" => {
+                // The password is not echoed back in the error.
+                let (name, password) = value
+                    .split_once(':')
+                    .ok_or("--sasl-user: expected NAME:PASSWORD")?;
+                config
+                    .sasl
+                    .get_or_insert_with(SaslSettings::default)
+                    .users
+                    .insert(name.to_owned(), password.to_owned());
+            }
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
+    config.tls = tls_identity(tls_cert, tls_key)?;
     Ok(config)
 }
 

@@ -3,6 +3,10 @@
 //! The ranges are what this broker implements, capped by what the codec
 //! knows. Produce starts at 3 and Fetch at 4 because older versions carry
 //! pre-v2 message formats, which Kafka 4 no longer accepts either.
+//!
+//! SaslHandshake and SaslAuthenticate are listed only when connections must
+//! authenticate: they are served by the connection's SASL session
+//! (`crate::security::sasl`), and a PLAINTEXT listener has none.
 
 use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -35,9 +39,18 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 3),
 ];
 
-/// The versions of `api` this broker serves, if any.
-pub(crate) fn supported_versions(api: ApiKey) -> Option<VersionRange> {
-    let &(_, min, max) = SUPPORTED.iter().find(|(key, _, _)| *key == api)?;
+/// Served only with SASL on: SaslHandshake v0 (bare tokens after it) and
+/// v1 (tokens in SaslAuthenticate), SaslAuthenticate v0..v2 (KIP-152).
+const SASL: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+];
+
+/// The versions of `api` this broker serves, if any; `sasl` says whether
+/// connections authenticate.
+pub(crate) fn supported_versions(api: ApiKey, sasl: bool) -> Option<VersionRange> {
+    let table = SUPPORTED.iter().chain(if sasl { SASL } else { &[] });
+    let &(_, min, max) = table.clone().find(|(key, _, _)| *key == api)?;
     let codec = api.valid_versions();
     Some(VersionRange {
         min: min.max(codec.min),
@@ -46,13 +59,14 @@ pub(crate) fn supported_versions(api: ApiKey) -> Option<VersionRange> {
 }
 
 /// The ApiVersions response body.
-pub(crate) fn handle(error: ErrorCode) -> ApiVersionsResponse {
+pub(crate) fn handle(error: ErrorCode, sasl: bool) -> ApiVersionsResponse {
     ApiVersionsResponse {
         error_code: error.code(),
         api_keys: SUPPORTED
             .iter()
+            .chain(if sasl { SASL } else { &[] })
             .filter_map(|&(key, _, _)| {
-                let range = supported_versions(key)?;
+                let range = supported_versions(key, sasl)?;
                 Some(ApiVersion {
                     api_key: key as i16,
                     min_version: range.min,
@@ -68,8 +82,8 @@ pub(crate) fn handle(error: ErrorCode) -> ApiVersionsResponse {
 /// The answer to an ApiVersions request of a version this broker does not
 /// know: UNSUPPORTED_VERSION with the supported ranges, encoded at v0 so
 /// any client can read it and retry at a version it shares (KIP-511).
-pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
-    handle(ErrorCode::UnsupportedVersion)
+pub(crate) fn unsupported_version_response(sasl: bool) -> ApiVersionsResponse {
+    handle(ErrorCode::UnsupportedVersion, sasl)
 }
 
 #[cfg(test)]
@@ -78,8 +92,8 @@ mod tests {
 
     #[test]
     fn every_advertised_range_is_within_the_codec() {
-        for &(key, _, _) in SUPPORTED {
-            let ours = supported_versions(key).unwrap();
+        for &(key, _, _) in SUPPORTED.iter().chain(SASL) {
+            let ours = supported_versions(key, true).unwrap();
             let codec = key.valid_versions();
             assert!(ours.min <= ours.max, "{key:?}");
             assert!(
@@ -87,6 +101,11 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert!(supported_versions(ApiKey::LeaderAndIsr).is_none());
+        assert!(supported_versions(ApiKey::LeaderAndIsr, true).is_none());
+        assert!(supported_versions(ApiKey::SaslHandshake, false).is_none());
+        assert_eq!(
+            handle(ErrorCode::None, true).api_keys.len(),
+            SUPPORTED.len() + 2
+        );
     }
 }

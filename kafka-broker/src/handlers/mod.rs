@@ -68,9 +68,10 @@ pub(crate) async fn dispatch(
     version: i16,
 ) -> Option<Reply> {
     let response = match request {
-        RequestKind::ApiVersions(_) => {
-            ResponseKind::ApiVersions(api_versions::handle(kafka_protocol::ErrorCode::None))
-        }
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(
+            kafka_protocol::ErrorCode::None,
+            ctx.shared.sasl.is_some(),
+        )),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r, version)),
         RequestKind::Produce(r) => {
             return produce::handle(ctx, r).map(|r| ResponseKind::Produce(r).into());
