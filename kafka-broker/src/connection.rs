@@ -27,6 +27,11 @@ use crate::handlers::{
 use crate::security::sasl::{AUTHENTICATION_TIMEOUT, MAX_RECEIVE_SIZE, Session, Verdict};
 use crate::state::Shared;
 
+/// How long a connection that failed SASL stays open after its error is
+/// written (Kafka's `connection.failed.authentication.delay.ms` default,
+/// KIP-306).
+const FAILED_AUTHENTICATION_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Why a connection was closed by the broker.
 #[derive(Debug, thiserror::Error)]
 enum CloseReason {
@@ -127,6 +132,11 @@ where
                 stream.flush().await?;
             }
             if let Handled::Close(reason) = handled {
+                // Kafka's connection.failed.authentication.delay.ms: clients
+                // such as kafka-python drop a response that arrives with the
+                // end of the stream, and would see a lost connection instead
+                // of the error.
+                tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
                 // Best effort: a TLS client then sees close_notify, not a reset.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown())
                     .await;

@@ -327,7 +327,10 @@ fn client_final(hash: Hash, pending: &Pending, message: &[u8]) -> Result<String,
         .next()
         .and_then(|a| a.strip_prefix("r="))
         .ok_or(ScramError::Malformed("nonce"))?;
-    if !constant_time_eq(nonce.as_bytes(), pending.nonce.as_bytes()) {
+    // RFC 5802 wants the nonce exactly as sent, but Kafka accepts any that
+    // ends with it (ScramSaslServer's `endsWith`), and librdkafka up to
+    // at least 2.0 relies on that: it sends its own nonce again in front.
+    if !nonce.ends_with(&pending.nonce) {
         return Err(ScramError::Nonce);
     }
     let auth_message = format!(
@@ -446,6 +449,10 @@ mod tests {
             (format!("c=biws,r={nonce},p=AAAA"), ScramError::Proof),
             (format!("c=biws,r={nonce}x,{proof}"), ScramError::Nonce),
             (
+                format!("c=biws,r=rOprNGfwEbeRWgbNEkqO,{proof}"),
+                ScramError::Nonce,
+            ),
+            (
                 format!("c=eSws,r={nonce},{proof}"),
                 ScramError::BindingMismatch,
             ),
@@ -473,6 +480,57 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    /// The client's side of RFC 5802 section 3, to make proofs for messages
+    /// the RFC has no example of.
+    fn client_proof(hash: Hash, password: &str, salt: &[u8], auth_message: &str) -> String {
+        let mut salted = vec![0u8; hash.digest.output_len()];
+        pbkdf2::derive(
+            hash.pbkdf2,
+            NonZeroU32::new(ITERATIONS).unwrap(),
+            salt,
+            password.as_bytes(),
+            &mut salted,
+        );
+        let client_key = hash.hmac(&salted, b"Client Key");
+        let stored_key = digest::digest(hash.digest, &client_key);
+        let signature = hash.hmac(stored_key.as_ref(), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        BASE64.encode(proof)
+    }
+
+    #[test]
+    fn a_nonce_repeating_the_client_part_in_front_is_accepted_as_kafka_does() {
+        // librdkafka 2.0's client-final: its nonce, then the whole nonce again.
+        let pending = rfc_pending();
+        let without_proof = format!("c=biws,r=rOprNGfwEbeRWgbNEkqO{}", pending.nonce);
+        let auth_message = format!(
+            "{},{},{without_proof}",
+            pending.client_first_bare, pending.server_first
+        );
+        let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let proof = client_proof(sha256(), "pencil", &salt, &auth_message);
+        let server_final = client_final(
+            sha256(),
+            &pending,
+            format!("{without_proof},p={proof}").as_bytes(),
+        )
+        .unwrap();
+        assert!(server_final.starts_with("v="), "{server_final}");
+        // The helper agrees with the RFC's own proof.
+        let rfc_auth = format!(
+            "n=user,r=rOprNGfwEbeRWgbNEkqO,{SERVER_FIRST},{}",
+            CLIENT_FINAL.rsplit_once(",p=").unwrap().0
+        );
+        assert_eq!(
+            format!("p={}", client_proof(sha256(), "pencil", &salt, &rfc_auth)),
+            CLIENT_FINAL.rsplit_once(',').unwrap().1
+        );
     }
 
     #[test]
