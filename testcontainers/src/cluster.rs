@@ -11,6 +11,7 @@ use kafka_protocol::{ApiKey, ErrorCode};
 
 use crate::error::{Error, Result};
 use crate::process::{BrokerProcess, broker_binary};
+use crate::security::{ClusterSecurity, Secured};
 
 /// How the brokers of a test cluster run. One API for all: the
 /// [`RunningCluster`] handle works the same in each, except for the
@@ -134,6 +135,7 @@ pub struct KafkaCluster {
     pub(crate) properties: Vec<(String, String)>,
     pub(crate) topics: Vec<TopicSpec>,
     pub(crate) startup_timeout: Duration,
+    pub(crate) security: ClusterSecurity,
 }
 
 impl Default for KafkaCluster {
@@ -154,6 +156,7 @@ impl KafkaCluster {
             properties: Vec::new(),
             topics: Vec::new(),
             startup_timeout: Duration::from_secs(60),
+            security: ClusterSecurity::Plaintext,
         }
     }
 
@@ -284,10 +287,48 @@ impl KafkaCluster {
         Ok(())
     }
 
+    /// Secures every listener (TLS with a CA made for the cluster, SASL
+    /// with the user [`TEST_USER`](crate::TEST_USER)); the running
+    /// cluster's [`producer_config`](RunningCluster::producer_config) and
+    /// [`consumer_config`](RunningCluster::consumer_config) carry the
+    /// matching client settings. In-process and child-process modes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafka_testcontainers::{ClusterSecurity, KafkaCluster, SaslMechanism};
+    ///
+    /// let cluster = KafkaCluster::new()
+    ///     .security(ClusterSecurity::SaslSsl(SaslMechanism::ScramSha512))
+    ///     .topic("payments", 1)
+    ///     .start()
+    ///     .await?;
+    /// let config = cluster.producer_config()?;
+    /// assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+    /// assert!(cluster.ca_pem().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn security(mut self, security: ClusterSecurity) -> Self {
+        self.security = security;
+        self
+    }
+
     /// Starts the brokers, creates the topics, and returns once clients can
     /// connect.
     pub async fn start(self) -> Result<RunningCluster> {
         self.validate()?;
+        let secured = Secured::new(self.security)?;
+        // The child process reads its certificate and key from files.
+        let security_dir = if secured.is_secured() && self.mode == Mode::ChildProcess {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("kafka-test-tls-")
+                    .tempdir()?,
+            )
+        } else {
+            None
+        };
         let temp_dir = match self.storage {
             Storage::TempDir => Some(tempfile::Builder::new().prefix("kafka-test-").tempdir()?),
             _ => None,
@@ -299,7 +340,8 @@ impl KafkaCluster {
         };
         let backend = match &self.mode {
             Mode::InProcess => {
-                let config = self.broker_config(data_dir.clone())?;
+                let mut config = self.broker_config(data_dir.clone())?;
+                (config.tls, config.sasl) = secured.broker()?;
                 let cluster = tokio::time::timeout(self.startup_timeout, Cluster::start(config))
                     .await
                     .map_err(|_| Error::Timeout {
@@ -312,7 +354,10 @@ impl KafkaCluster {
                 // Refuse bad properties here, with this crate's error,
                 // rather than as a dead child's stderr.
                 self.broker_config(data_dir.clone())?;
-                let args = self.process_args(data_dir.as_deref());
+                let mut args = self.process_args(data_dir.as_deref());
+                if let Some(dir) = &security_dir {
+                    args.extend(secured.process_args(dir.path())?);
+                }
                 let binary = tokio::task::spawn_blocking(broker_binary)
                     .await
                     .map_err(|e| Error::Binary(format!("locating task failed: {e}")))??;
@@ -325,6 +370,13 @@ impl KafkaCluster {
             }
             #[cfg(feature = "docker")]
             Mode::Docker(image) => {
+                if secured.is_secured() {
+                    return Err(Error::Unsupported {
+                        operation: "security",
+                        mode: self.mode.clone(),
+                        reason: "secured listeners run in-process or as a child process",
+                    });
+                }
                 if !matches!(image, crate::docker::DockerImage::ApacheKafka { .. }) {
                     self.broker_config(None)?;
                 }
@@ -345,6 +397,8 @@ impl KafkaCluster {
             bootstrap,
             backend,
             data_dir,
+            secured,
+            _security_dir: security_dir,
             _temp_dir: temp_dir,
             _runtime: None,
         };
@@ -473,8 +527,10 @@ pub struct RunningCluster {
     bootstrap: String,
     backend: Backend,
     data_dir: Option<PathBuf>,
+    secured: Secured,
     // Dropped after `backend` (fields drop in order): the brokers stop
     // before their files go.
+    _security_dir: Option<tempfile::TempDir>,
     _temp_dir: Option<tempfile::TempDir>,
     // Last: the runtime of a `start_blocking` cluster ends after it.
     _runtime: Option<RuntimeGuard>,
@@ -527,7 +583,26 @@ impl RunningCluster {
     pub fn producer_config(&self) -> Result<ProducerConfig> {
         let mut config = ProducerConfig::new();
         config.set("bootstrap.servers", &self.bootstrap)?;
+        if self.secured.is_secured() {
+            for (name, value) in self.secured.client_properties() {
+                config.set(name, &value)?;
+            }
+        }
         Ok(config)
+    }
+
+    /// The client properties that match the cluster's
+    /// [`security`](KafkaCluster::security) (`security.protocol`,
+    /// `ssl.ca.pem`, `sasl.*`), for clients configured some other way,
+    /// such as a service's own configuration loader.
+    pub fn security_properties(&self) -> Vec<(&'static str, String)> {
+        self.secured.client_properties()
+    }
+
+    /// The PEM certificate of the CA that signed the brokers' certificates,
+    /// when the cluster speaks TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.secured.ca_pem()
     }
 
     /// A consumer configuration for `group_id` pointing at this cluster,
@@ -549,6 +624,11 @@ impl RunningCluster {
             .set("bootstrap.servers", &self.bootstrap)?
             .group_id(group_id)?
             .auto_offset_reset(OffsetReset::Earliest)?;
+        if self.secured.is_secured() {
+            for (name, value) in self.secured.client_properties() {
+                config.set(name, &value)?;
+            }
+        }
         Ok(config)
     }
 
@@ -636,7 +716,8 @@ impl RunningCluster {
                     other => Error::Broker(other),
                 });
         }
-        crate::wire::create_topic(&self.bootstrap, &spec, Duration::from_secs(30)).await
+        let security = self.secured.client_security()?;
+        crate::wire::create_topic(&self.bootstrap, &security, &spec, Duration::from_secs(30)).await
     }
 
     fn in_process(&self, operation: &'static str) -> Result<&Cluster> {

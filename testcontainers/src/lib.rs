@@ -92,6 +92,7 @@ pub mod docker;
 mod error;
 mod helpers;
 mod process;
+mod security;
 mod wire;
 
 pub use kafka_broker as broker;
@@ -103,7 +104,9 @@ pub use error::{Error, Result};
 pub use helpers::{
     collect_records, unique_group, unique_name, unique_topic, wait_for, wait_for_value,
 };
+pub use kafka_broker::SaslMechanism;
 pub use process::{BROKER_BIN_ENV, broker_binary};
+pub use security::{ClusterSecurity, TEST_PASSWORD, TEST_USER};
 
 /// Whether Docker can be used here: `Ok` when a Docker daemon socket
 /// answers, else why not. Docker tests call it first and return early,

@@ -1,21 +1,17 @@
-//! The two admin calls a test cluster needs, CreateTopics and Metadata,
-//! spoken directly over the Kafka protocol. kafka-client has no admin
-//! client yet, and the child-process and Docker modes have no in-process
-//! handle to create topics through.
+//! The two admin calls a test cluster needs, CreateTopics and Metadata.
+//! kafka-client has no admin client yet, and the child-process and Docker
+//! modes have no in-process handle to create topics through; its network
+//! layer does the talking, TLS and SASL included.
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use kafka_client::network::{Connection, Network, NetworkConfig, Security};
 use kafka_protocol::ErrorCode;
-use kafka_protocol::frame::{FrameDecoder, decode_response_as, encode_request};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse,
 };
-use kafka_protocol::{Request, Response};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::TopicSpec;
 use crate::error::{Error, Result};
@@ -25,90 +21,6 @@ use crate::error::{Error, Result};
 const CREATE_TOPICS_VERSION: i16 = 5;
 /// Metadata v9: flexible, topic names (not ids), Kafka 2.4+.
 const METADATA_VERSION: i16 = 9;
-/// The largest response frame accepted.
-const MAX_FRAME: usize = 64 << 20;
-
-/// One connection, one request at a time.
-struct Connection {
-    broker: String,
-    stream: TcpStream,
-    input: BytesMut,
-    correlation_id: i32,
-}
-
-impl Connection {
-    async fn open(broker: &str, timeout: Duration) -> Result<Self> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(broker))
-            .await
-            .map_err(|_| network(broker, format!("connect timed out after {timeout:?}")))?
-            .map_err(|e| network(broker, e.to_string()))?;
-        Ok(Self {
-            broker: broker.to_owned(),
-            stream,
-            input: BytesMut::new(),
-            correlation_id: 0,
-        })
-    }
-
-    async fn call<Q: Request, A: Response>(
-        &mut self,
-        request: &Q,
-        version: i16,
-        timeout: Duration,
-    ) -> Result<A> {
-        self.correlation_id += 1;
-        let mut out = BytesMut::new();
-        encode_request(
-            &mut out,
-            self.correlation_id,
-            Some("kafka-testcontainers"),
-            version,
-            request,
-        )
-        .map_err(|e| network(&self.broker, format!("encode: {e}")))?;
-        let exchange = async {
-            self.stream
-                .write_all(&out)
-                .await
-                .map_err(|e| network(&self.broker, e.to_string()))?;
-            let decoder = FrameDecoder::new(MAX_FRAME);
-            loop {
-                match decoder.decode(&mut self.input) {
-                    Ok(Some(frame)) => return Ok(frame),
-                    Ok(None) => {}
-                    Err(e) => return Err(network(&self.broker, format!("bad frame: {e}"))),
-                }
-                match self.stream.read_buf(&mut self.input).await {
-                    Ok(0) => return Err(network(&self.broker, "connection closed".into())),
-                    Ok(_) => {}
-                    Err(e) => return Err(network(&self.broker, e.to_string())),
-                }
-            }
-        };
-        let frame = tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| network(&self.broker, format!("no answer within {timeout:?}")))??;
-        let (header, body) = decode_response_as::<A>(frame, version)
-            .map_err(|e| network(&self.broker, format!("decode: {e}")))?;
-        if header.correlation_id != self.correlation_id {
-            return Err(network(
-                &self.broker,
-                format!(
-                    "correlation id {} answered {}",
-                    self.correlation_id, header.correlation_id
-                ),
-            ));
-        }
-        Ok(body)
-    }
-}
-
-fn network(broker: &str, reason: String) -> Error {
-    Error::Network {
-        broker: broker.to_owned(),
-        reason,
-    }
-}
 
 fn first_server(bootstrap: &str) -> Result<&str> {
     bootstrap
@@ -118,15 +30,32 @@ fn first_server(bootstrap: &str) -> Result<&str> {
         .ok_or_else(|| Error::Config(format!("no bootstrap server in `{bootstrap}`")))
 }
 
+/// A connection to the first bootstrap server, secured as `security` says.
+async fn connect(
+    bootstrap: &str,
+    security: &Security,
+    timeout: Duration,
+) -> Result<(std::sync::Arc<Network>, Connection)> {
+    let broker = first_server(bootstrap)?;
+    let mut config = NetworkConfig::new(vec![broker.to_owned()]);
+    config.client_id = Some("kafka-testcontainers".into());
+    config.request_timeout = timeout;
+    config.connection_setup_timeout = timeout;
+    config.security = security.clone();
+    let network = Network::new(config)?;
+    let connection = network.connect(broker).await?;
+    Ok((network, connection))
+}
+
 /// Creates `topic` through the broker at the head of `bootstrap`, then waits
 /// (within `timeout`) until Metadata shows a leader for every partition.
 pub(crate) async fn create_topic(
     bootstrap: &str,
+    security: &Security,
     topic: &TopicSpec,
     timeout: Duration,
 ) -> Result<()> {
-    let broker = first_server(bootstrap)?;
-    let mut connection = Connection::open(broker, timeout).await?;
+    let (_network, connection) = connect(bootstrap, security, timeout).await?;
     let request = CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: topic.name.clone(),
@@ -146,9 +75,7 @@ pub(crate) async fn create_topic(
         timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
         ..Default::default()
     };
-    let response: CreateTopicsResponse = connection
-        .call(&request, CREATE_TOPICS_VERSION, timeout)
-        .await?;
+    let response: CreateTopicsResponse = connection.call(&request, CREATE_TOPICS_VERSION).await?;
     for result in response.topics {
         let code = ErrorCode::from_code(result.error_code).unwrap_or(ErrorCode::UnknownServerError);
         if !code.is_ok() {
@@ -174,8 +101,7 @@ pub(crate) async fn create_topic(
             allow_auto_topic_creation: false,
             ..Default::default()
         };
-        let response: MetadataResponse =
-            connection.call(&request, METADATA_VERSION, timeout).await?;
+        let response: MetadataResponse = connection.call(&request, METADATA_VERSION).await?;
         let ready = response.topics.iter().any(|t| {
             t.error_code == 0
                 && t.name.as_deref() == Some(topic.name.as_str())

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use kafka_client::producer::{Producer, ProducerRecord};
 use kafka_testcontainers::{
-    ApiKey, Error, ErrorCode, KafkaCluster, Mode, RunningCluster, collect_records, unique_group,
-    unique_topic, wait_for,
+    ApiKey, ClusterSecurity, Error, ErrorCode, KafkaCluster, Mode, RunningCluster, SaslMechanism,
+    collect_records, unique_group, unique_topic, wait_for,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -86,6 +86,62 @@ async fn child_process_round_trip() {
     assert!(cluster.pid().is_some(), "a child process runs");
     assert_eq!(cluster.bootstrap_servers().split(',').count(), 2);
     round_trip(&cluster, 4, 40).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secured_clusters_round_trip_with_the_settings_they_hand_out() {
+    let cases = [
+        (
+            Mode::InProcess,
+            ClusterSecurity::SaslSsl(SaslMechanism::ScramSha512),
+        ),
+        (
+            Mode::InProcess,
+            ClusterSecurity::SaslPlaintext(SaslMechanism::Plain),
+        ),
+        (Mode::ChildProcess, ClusterSecurity::Ssl),
+        (
+            Mode::ChildProcess,
+            ClusterSecurity::SaslSsl(SaslMechanism::ScramSha256),
+        ),
+    ];
+    for (mode, security) in cases {
+        let cluster = KafkaCluster::new()
+            .mode(mode.clone())
+            .security(security)
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{mode} {security:?}: {e}"));
+        // Topics are created through the secured listener too.
+        round_trip(&cluster, 2, 10).await;
+        // A client without the settings gets nothing from it.
+        let mut plain = kafka_client::producer::ProducerConfig::new();
+        plain
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .and_then(|c| c.set("max.block.ms", "1500"))
+            .and_then(|c| c.set("request.timeout.ms", "500"))
+            .expect("properties");
+        let plain = Producer::new(plain.build().expect("settings")).expect("producer");
+        let refused = plain
+            .send_and_wait(ProducerRecord::new("anything").value("x"))
+            .await;
+        assert!(
+            refused.is_err(),
+            "{mode} {security:?}: a plain client got in"
+        );
+        let protocol = cluster
+            .security_properties()
+            .into_iter()
+            .find(|(name, _)| *name == "security.protocol")
+            .map(|(_, value)| value);
+        let expected = match security {
+            ClusterSecurity::Plaintext => "PLAINTEXT",
+            ClusterSecurity::Ssl => "SSL",
+            ClusterSecurity::SaslPlaintext(_) => "SASL_PLAINTEXT",
+            ClusterSecurity::SaslSsl(_) => "SASL_SSL",
+        };
+        assert_eq!(protocol.as_deref(), Some(expected));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
