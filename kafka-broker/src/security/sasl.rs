@@ -377,6 +377,46 @@ mod tests {
         session.authenticate(&request)
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever a client sends after the handshake, the session answers
+        /// or closes; it never panics and never lets it in.
+        #[test]
+        fn any_client_tokens_are_answered_or_refused(
+            mechanism in 0usize..3,
+            tokens in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160),
+                1..4,
+            ),
+            nonce in "[!-+--~]{1,40}",
+            proof in "[ -~]{0,60}",
+        ) {
+            // Deriving the SCRAM credentials is the slow part: once.
+            static SERVER: std::sync::OnceLock<Arc<SaslServer>> = std::sync::OnceLock::new();
+            let server = SERVER.get_or_init(|| server(&SaslMechanism::ALL));
+            let mechanism = SaslMechanism::ALL[mechanism];
+            for shaped in [false, true] {
+                let mut session = Session::new(Some(server.clone()));
+                let (response, _) = handshake(&mut session, mechanism.name());
+                proptest::prop_assert_eq!(response.error_code, 0);
+                let mut tokens = tokens.clone();
+                if shaped {
+                    // A well-formed SCRAM start, then a made-up proof.
+                    tokens.insert(0, format!("n,,n=alice,r={nonce}").into_bytes());
+                    tokens.insert(1, format!("c=biws,r={nonce}x,p={proof}").into_bytes());
+                }
+                for token in &tokens {
+                    let (_, verdict) = authenticate(&mut session, token);
+                    if verdict != Verdict::Continue {
+                        break;
+                    }
+                }
+                proptest::prop_assert!(!session.is_authenticated());
+            }
+        }
+    }
+
     #[test]
     fn settings_without_mechanisms_users_or_with_nul_are_refused() {
         let mut settings = SaslSettings::default();

@@ -288,6 +288,30 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Whatever the server sends, the client answers or refuses; it
+        /// never panics and never accepts a signature it did not derive.
+        #[test]
+        fn any_server_message_is_answered_or_refused(
+            server_first in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            server_final in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            extra in "[ -~]{0,40}",
+            salt in "[A-Za-z0-9+/]{0,24}={0,2}",
+            iterations in 4096u32..4200,
+        ) {
+            let mut client = ScramClient::new(ScramHash::Sha256, "u", "p", "abc".into());
+            let _ = client.client_final(&server_first);
+            // Well formed but for its fields' contents.
+            let shaped = format!("r=abc{extra},s={salt},i={iterations}");
+            let mut client = ScramClient::new(ScramHash::Sha512, "u", "p", "abc".into());
+            if client.client_final(shaped.as_bytes()).is_ok() {
+                proptest::prop_assert!(client.verify_server_final(&server_final).is_err());
+            }
+        }
+    }
+
     #[test]
     fn random_nonces_differ_and_hold_no_comma() {
         let a = ScramClient::random_nonce().expect("random");
