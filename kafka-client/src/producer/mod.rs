@@ -438,28 +438,40 @@ impl Producer {
     /// The topic's partition count and the partitions with a leader now.
     /// Waits for it when the current snapshot does not have it.
     async fn partitions(&self, topic: &str) -> Result<Arc<ClusterMetadata>> {
+        let network = &self.inner.network;
         let deadline = tokio::time::Instant::now() + self.inner.settings.max_block;
+        let mut last_error = None;
+        let mut first = true;
         loop {
-            let metadata = self.inner.network.metadata_for(topic).await;
-            if let Ok(metadata) = &metadata
-                && metadata.partition_count(topic).is_some()
-            {
-                return Ok(metadata.clone());
+            // Each attempt is cut off at the deadline too: a refresh that
+            // retries unreachable brokers can take longer than max.block.ms.
+            let attempt = tokio::time::timeout_at(deadline, async {
+                if !first {
+                    let _ = network.refresh().await;
+                }
+                network.metadata_for(topic).await
+            })
+            .await;
+            first = false;
+            match attempt {
+                Ok(Ok(metadata)) if metadata.partition_count(topic).is_some() => {
+                    return Ok(metadata);
+                }
+                // Refused credentials or certificates stay refused: say so
+                // now rather than after max.block.ms.
+                Ok(Err(e @ Error::Authentication { .. })) => return Err(e),
+                Ok(Err(e)) => last_error = Some(e),
+                Ok(Ok(_)) | Err(_) => {}
             }
-            // Refused credentials or certificates stay refused: say so now
-            // rather than after max.block.ms.
-            if let Err(e @ Error::Authentication { .. }) = metadata {
-                return Err(e);
-            }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Err(Error::Timeout(format!(
                     "no metadata for topic `{topic}` within max.block.ms ({:?}){}",
                     self.inner.settings.max_block,
-                    metadata.err().map(|e| format!(": {e}")).unwrap_or_default()
+                    last_error.map(|e| format!(": {e}")).unwrap_or_default()
                 )));
             }
-            tokio::time::sleep(self.inner.settings.retry_backoff).await;
-            let _ = self.inner.network.refresh().await;
+            tokio::time::sleep(self.inner.settings.retry_backoff.min(deadline - now)).await;
         }
     }
 
