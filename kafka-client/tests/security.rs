@@ -18,6 +18,21 @@ struct Pki {
     ca_pem: String,
     server_cert_pem: String,
     server_key_pem: String,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    /// A client certificate and key signed by this CA, PEM.
+    fn client(&self, name: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params
+            .signed_by(&key, &self.ca, &self.ca_key)
+            .expect("client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
 }
 
 fn pki(names: &[&str]) -> Pki {
@@ -38,6 +53,8 @@ fn pki(names: &[&str]) -> Pki {
         ca_pem: ca.pem(),
         server_cert_pem: server.pem(),
         server_key_pem: server_key.serialize_pem(),
+        ca,
+        ca_key,
     }
 }
 
@@ -333,6 +350,66 @@ async fn tls_trusts_only_the_given_ca_and_checks_the_host_name() {
         matches!(error, Error::Timeout(_) | Error::Network { .. }),
         "{error:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_requires_client_certificates_takes_only_those_its_ca_signed() {
+    let pki = pki(&["127.0.0.1"]);
+    let cluster = Cluster::start(BrokerConfig {
+        tls: Some(
+            TlsIdentity::requiring_client_certificates(
+                &pki.server_cert_pem,
+                &pki.server_key_pem,
+                &pki.ca_pem,
+            )
+            .expect("identity"),
+        ),
+        ..Default::default()
+    })
+    .await
+    .expect("cluster");
+    cluster.create_topic("mutual", 1).expect("topic");
+    let (cert, key) = pki.client("orders-service");
+    let signed = producer(
+        &cluster,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.pem", pki.ca_pem.as_str()),
+            ("ssl.certificate.pem", cert.as_str()),
+            ("ssl.key.pem", key.as_str()),
+        ],
+    )
+    .expect("producer");
+    signed
+        .send_and_wait(ProducerRecord::new("mutual").value("with a certificate"))
+        .await
+        .expect("sent with a client certificate");
+
+    let stranger = self::pki(&["127.0.0.1"]);
+    let (foreign_cert, foreign_key) = stranger.client("mallory");
+    let cases = [
+        ("no certificate", None),
+        (
+            "another CA's",
+            Some((foreign_cert.as_str(), foreign_key.as_str())),
+        ),
+    ];
+    for (case, identity) in cases {
+        let mut security = vec![
+            ("security.protocol", "SSL"),
+            ("ssl.ca.pem", pki.ca_pem.as_str()),
+        ];
+        if let Some((cert, key)) = identity {
+            security.extend([("ssl.certificate.pem", cert), ("ssl.key.pem", key)]);
+        }
+        let refused = producer(&cluster, &security).expect("producer");
+        let (error, took) = first_send_error(&refused, "mutual").await;
+        assert!(
+            matches!(error, Error::Authentication { .. }),
+            "{case}: {error:?}"
+        );
+        assert!(took < Duration::from_secs(10), "{case}: took {took:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

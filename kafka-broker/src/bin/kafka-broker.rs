@@ -3,7 +3,7 @@
 //! ```text
 //! kafka-broker --listen 127.0.0.1:0 --brokers 3 [--default-partitions N]
 //!              [--auto-create-topics true|false] [--config name=value]...
-//!              [--tls-cert PATH --tls-key PATH]
+//!              [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]]
 //!              [--sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512]
 //!              [--sasl-user NAME:PASSWORD]...
 //! ```
@@ -24,13 +24,15 @@ use kafka_broker::{BrokerConfig, Cluster, SaslSettings, TlsIdentity};
 const USAGE: &str = "usage: kafka-broker [--listen HOST:PORT] [--brokers N] [--data-dir DIR]
                     [--default-partitions N] [--auto-create-topics true|false]
                     [--config NAME=VALUE]...
-                    [--tls-cert PATH --tls-key PATH]
+                    [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]]
                     [--sasl-mechanisms LIST] [--sasl-user NAME:PASSWORD]...
 
   --tls-cert PATH         PEM certificate chain (server certificate first); with
                           --tls-key, every listener speaks TLS 1.2/1.3
                           (security.protocol SSL, or SASL_SSL with SASL)
   --tls-key PATH          PEM private key of that certificate
+  --tls-client-ca PATH    PEM CA certificates; clients must present a certificate
+                          one of them signed (mutual TLS, ssl.client.auth=required)
   --sasl-mechanisms LIST  comma-separated: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
                           every connection must then authenticate
                           (SASL_PLAINTEXT, or SASL_SSL with TLS)
@@ -39,21 +41,35 @@ const USAGE: &str = "usage: kafka-broker [--listen HOST:PORT] [--brokers N] [--d
                           name ends at the first ':')";
 
 /// Reads the TLS identity once both halves are known.
-fn tls_identity(cert: Option<String>, key: Option<String>) -> Result<Option<TlsIdentity>, String> {
-    let (cert, key) = match (cert, key) {
-        (None, None) => return Ok(None),
-        (Some(cert), Some(key)) => (cert, key),
-        _ => return Err(format!("--tls-cert and --tls-key go together\n{USAGE}")),
+fn tls_identity(
+    cert: Option<String>,
+    key: Option<String>,
+    client_ca: Option<String>,
+) -> Result<Option<TlsIdentity>, String> {
+    let (cert, key) = match (cert, key, &client_ca) {
+        (None, None, None) => return Ok(None),
+        (Some(cert), Some(key), _) => (cert, key),
+        _ => {
+            return Err(format!(
+                "--tls-cert and --tls-key go together, and --tls-client-ca needs them\n{USAGE}"
+            ));
+        }
     };
     let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
-    TlsIdentity::from_pem(&read(&cert)?, &read(&key)?)
+    let identity = match &client_ca {
+        None => TlsIdentity::from_pem(&read(&cert)?, &read(&key)?),
+        Some(ca) => {
+            TlsIdentity::requiring_client_certificates(&read(&cert)?, &read(&key)?, &read(ca)?)
+        }
+    };
+    identity
         .map(Some)
         .map_err(|e| format!("--tls-cert {cert} --tls-key {key}: {e}"))
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String> {
     let mut config = BrokerConfig::default();
-    let (mut tls_cert, mut tls_key) = (None, None);
+    let (mut tls_cert, mut tls_key, mut tls_client_ca) = (None, None, None);
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -88,6 +104,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String
             }
             "--tls-cert" => tls_cert = Some(value),
             "--tls-key" => tls_key = Some(value),
+            "--tls-client-ca" => tls_client_ca = Some(value),
             "--sasl-mechanisms" => {
                 let mechanisms = SaslSettings::parse_mechanisms(&value)
                     .map_err(|e| format!("--sasl-mechanisms {value}: {e}"))?;
@@ -110,7 +127,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
-    config.tls = tls_identity(tls_cert, tls_key)?;
+    config.tls = tls_identity(tls_cert, tls_key, tls_client_ca)?;
     Ok(config)
 }
 

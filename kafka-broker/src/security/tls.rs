@@ -22,7 +22,8 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Built once from PEM; cloning shares the same rustls configuration. The
 /// listener speaks TLS 1.2 and 1.3 (as Kafka's default
-/// `ssl.enabled.protocols`) and asks for no client certificate.
+/// `ssl.enabled.protocols`) and asks for no client certificate unless built
+/// with [`requiring_client_certificates`](Self::requiring_client_certificates).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), kafka_broker::SecurityError> {
@@ -49,6 +50,25 @@ impl TlsIdentity {
     /// PKCS#1 or SEC1). Fails if either does not parse or the key is not
     /// the certificate's.
     pub fn from_pem(cert_chain_pem: &str, private_key_pem: &str) -> Result<Self, SecurityError> {
+        Self::build(cert_chain_pem, private_key_pem, None)
+    }
+
+    /// [`from_pem`](Self::from_pem) for a listener that also requires every
+    /// client to present a certificate signed by one of the PEM CAs in
+    /// `client_ca_pem` (Kafka's `ssl.client.auth=required`, mutual TLS).
+    pub fn requiring_client_certificates(
+        cert_chain_pem: &str,
+        private_key_pem: &str,
+        client_ca_pem: &str,
+    ) -> Result<Self, SecurityError> {
+        Self::build(cert_chain_pem, private_key_pem, Some(client_ca_pem))
+    }
+
+    fn build(
+        cert_chain_pem: &str,
+        private_key_pem: &str,
+        client_ca_pem: Option<&str>,
+    ) -> Result<Self, SecurityError> {
         let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SecurityError::Certificate(e.to_string()))?;
@@ -60,10 +80,31 @@ impl TlsIdentity {
         // An explicit provider: the process-wide default may be unset, or
         // be another one installed by whoever embeds the broker.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        let builder = match client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                    let cert = cert.map_err(|e| SecurityError::Certificate(e.to_string()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| SecurityError::Certificate(e.to_string()))?;
+                }
+                if roots.is_empty() {
+                    return Err(SecurityError::NoCertificate);
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| SecurityError::Certificate(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(chain, key)?;
         Ok(Self {
             config: Arc::new(config),
         })
@@ -111,6 +152,16 @@ mod tests {
         let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
         let cert = params.self_signed(&key).unwrap();
         (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn client_certificates_need_a_usable_ca() {
+        let (cert, key) = self_signed();
+        assert!(TlsIdentity::requiring_client_certificates(&cert, &key, &cert).is_ok());
+        assert!(matches!(
+            TlsIdentity::requiring_client_certificates(&cert, &key, ""),
+            Err(SecurityError::NoCertificate)
+        ));
     }
 
     #[test]

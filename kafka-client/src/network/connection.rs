@@ -90,6 +90,32 @@ fn tls_failure(broker: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// Whether a read failed on a TLS alert about the client's certificate.
+/// With TLS 1.3 the broker checks that certificate after the client has
+/// finished its side of the handshake, so a missing or untrusted one shows
+/// up as an alert on the first read, not as a failed handshake.
+fn refuses_certificate(e: &std::io::Error) -> bool {
+    use rustls::AlertDescription as Alert;
+    let alert = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    matches!(
+        alert,
+        Some(rustls::Error::AlertReceived(
+            Alert::CertificateRequired
+                | Alert::BadCertificate
+                | Alert::UnsupportedCertificate
+                | Alert::CertificateRevoked
+                | Alert::CertificateExpired
+                | Alert::CertificateUnknown
+                | Alert::UnknownCA
+                | Alert::AccessDenied
+                // A certificate whose signature does not verify.
+                | Alert::DecryptError
+        ))
+    )
+}
+
 impl Connection {
     /// Connects to `broker` (`host:port`, resolved now) in plain text,
     /// within `setup_timeout`, and learns the broker's API versions.
@@ -454,6 +480,8 @@ async fn run(
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut pending: HashMap<i32, oneshot::Sender<Result<Bytes>>> = HashMap::new();
     let mut check_closed = tokio::time::interval(Duration::from_millis(50));
+    // Set when the broker ended the TLS session over our certificate.
+    let mut refused = false;
     let reason = loop {
         tokio::select! {
             outgoing = queue.recv() => {
@@ -474,7 +502,10 @@ async fn run(
             read = reader.read_buf(&mut input) => {
                 match read {
                     Ok(0) => break "the broker closed the connection".to_owned(),
-                    Err(e) => break format!("read failed: {e}"),
+                    Err(e) => {
+                        refused = refuses_certificate(&e);
+                        break format!("read failed: {e}");
+                    }
                     Ok(_) => {}
                 }
                 let mut failure = None;
@@ -509,6 +540,15 @@ async fn run(
     closed.store(true, Ordering::Release);
     tracing::debug!(broker, reason, pending = pending.len(), "connection ended");
     for (_, reply) in pending {
-        let _ = reply.send(Err(network(&broker, &reason)));
+        let error = if refused {
+            Error::Authentication {
+                broker: broker.clone(),
+                code: None,
+                reason: format!("the broker refused the TLS client certificate: {reason}"),
+            }
+        } else {
+            network(&broker, &reason)
+        };
+        let _ = reply.send(Err(error));
     }
 }
