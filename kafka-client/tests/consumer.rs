@@ -1000,3 +1000,34 @@ async fn an_out_of_range_position_resets_with_earliest_and_fails_with_none() {
         ["r-7", "r-8", "r-9"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_never_answers_holds_a_poll_for_the_coordinator_lookup_only() {
+    // Accepts connections and reads nothing: each request would wait out
+    // request.timeout.ms (10 s here).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let addr = silent.local_addr().expect("address").to_string();
+    let accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut settings = kafka_client::consumer::ConsumerSettings::new(&addr);
+    settings.group_id = Some("unanswered".into());
+    settings.network.request_timeout = Duration::from_secs(10);
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["t"]).expect("subscribe");
+    let started = std::time::Instant::now();
+    let polled = consumer.poll(Duration::from_millis(300)).await;
+    let took = started.elapsed();
+    assert!(
+        matches!(polled, Err(kafka_client::Error::Timeout(_))),
+        "{polled:?}"
+    );
+    // The lookup's own 2 s bound, not request.timeout.ms.
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    accepting.abort();
+}

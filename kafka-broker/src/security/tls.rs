@@ -137,10 +137,32 @@ pub(crate) async fn accept(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
 ) -> Result<TlsStream<TcpStream>, HandshakeError> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(result) => Ok(result?),
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream).into_fallible()).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err((error, stream))) => {
+            close_gently(stream).await;
+            Err(HandshakeError::Failed(error))
+        }
         Err(_) => Err(HandshakeError::TimedOut(HANDSHAKE_TIMEOUT)),
     }
+}
+
+/// How long a refused handshake's connection is drained before it closes.
+const DRAIN: Duration = Duration::from_millis(200);
+
+/// Closes a connection whose handshake failed so that the client reads the
+/// alert: a TLS 1.3 client sends its first request before it learns that
+/// its certificate was refused, and closing with that request unread would
+/// reset the connection, which can discard the alert before the client
+/// reads it. So: end our side, then read and drop what comes for a moment.
+async fn close_gently(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(DRAIN, async {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@
 //! never reused, as in the Java client.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -56,6 +56,8 @@ struct Inner {
     next_correlation_id: AtomicI32,
     versions: HashMap<i16, VersionRange>,
     closed: Arc<AtomicBool>,
+    /// Why the connection task ended, once it has.
+    ended: Arc<OnceLock<Error>>,
     request_timeout: Duration,
 }
 
@@ -155,13 +157,22 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let closed = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(OnceLock::new());
         // Everything the connection task logs carries the broker address.
         let span = tracing::debug_span!("connection", broker);
         match &connector.tls {
             None => {
                 let (reader, writer) = stream.into_split();
                 tokio::spawn(
-                    run(broker.to_owned(), reader, writer, queue, closed.clone()).instrument(span),
+                    run(
+                        broker.to_owned(),
+                        reader,
+                        writer,
+                        queue,
+                        closed.clone(),
+                        ended.clone(),
+                    )
+                    .instrument(span),
                 );
             }
             Some(tls) => {
@@ -180,7 +191,15 @@ impl Connection {
                     .map_err(|e| tls_failure(broker, e))?;
                 let (reader, writer) = tokio::io::split(stream);
                 tokio::spawn(
-                    run(broker.to_owned(), reader, writer, queue, closed.clone()).instrument(span),
+                    run(
+                        broker.to_owned(),
+                        reader,
+                        writer,
+                        queue,
+                        closed.clone(),
+                        ended.clone(),
+                    )
+                    .instrument(span),
                 );
             }
         }
@@ -192,6 +211,7 @@ impl Connection {
                 next_correlation_id: AtomicI32::new(0),
                 versions: HashMap::new(),
                 closed,
+                ended,
                 request_timeout,
             }),
         };
@@ -375,7 +395,7 @@ impl Connection {
         encode: fn(&R, i32, Option<&str>, i16) -> std::result::Result<ChunkBuf, EncodeError>,
     ) -> Result<()> {
         if self.is_closed() {
-            return Err(network(&self.inner.broker, "connection closed"));
+            return Err(self.ended());
         }
         let correlation_id = self
             .inner
@@ -397,7 +417,18 @@ impl Connection {
                 reply,
             })
             .await
-            .map_err(|_| network(&self.inner.broker, "connection closed"))
+            .map_err(|_| self.ended())
+    }
+
+    /// The error of a request that found the connection closed: why the
+    /// connection task ended, if it has (a refused TLS certificate, say),
+    /// else just that it is closed.
+    fn ended(&self) -> Error {
+        self.inner
+            .ended
+            .get()
+            .cloned()
+            .unwrap_or_else(|| network(&self.inner.broker, "connection closed"))
     }
 
     /// Closes the connection; pending requests fail.
@@ -444,7 +475,8 @@ impl<R: Request> PendingResponse<R> {
         let inner = &self.connection.inner;
         let frame = match tokio::time::timeout(inner.request_timeout, self.receiver).await {
             Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(network(&inner.broker, "connection closed")),
+            // Dropped unanswered: queued as the task ended.
+            Ok(Err(_)) => return Err(self.connection.ended()),
             Err(_) => {
                 self.connection.close();
                 return Err(Error::Timeout(format!(
@@ -475,6 +507,7 @@ async fn run(
     mut writer: impl AsyncWrite + Unpin,
     mut queue: mpsc::Receiver<Outgoing>,
     closed: Arc<AtomicBool>,
+    ended: Arc<OnceLock<Error>>,
 ) {
     let decoder = FrameDecoder::new(MAX_RESPONSE);
     let mut input = BytesMut::with_capacity(64 * 1024);
@@ -537,18 +570,20 @@ async fn run(
             }
         }
     };
+    let error = if refused {
+        Error::Authentication {
+            broker: broker.clone(),
+            code: None,
+            reason: format!("the broker refused the TLS client certificate: {reason}"),
+        }
+    } else {
+        network(&broker, &reason)
+    };
+    // Before `closed`: a request that sees it closed reports this.
+    let _ = ended.set(error.clone());
     closed.store(true, Ordering::Release);
     tracing::debug!(broker, reason, pending = pending.len(), "connection ended");
     for (_, reply) in pending {
-        let error = if refused {
-            Error::Authentication {
-                broker: broker.clone(),
-                code: None,
-                reason: format!("the broker refused the TLS client certificate: {reason}"),
-            }
-        } else {
-            network(&broker, &reason)
-        };
-        let _ = reply.send(Err(error));
+        let _ = reply.send(Err(error.clone()));
     }
 }

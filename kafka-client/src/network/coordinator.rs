@@ -39,7 +39,14 @@ pub async fn find_coordinator(
 ) -> Result<Connection> {
     let mut backoff = Duration::from_millis(20);
     loop {
-        let attempt = lookup(network, kind, key).await;
+        // A broker that accepts connections but never answers must not hold
+        // the lookup past its deadline.
+        let attempt = match tokio::time::timeout_at(deadline, lookup(network, kind, key)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Err(Error::Timeout(
+                "the lookup was cut off at its deadline".into(),
+            )),
+        };
         match attempt {
             Ok(connection) => return Ok(connection),
             Err(e) if !e.retriable() => return Err(e),
