@@ -1002,7 +1002,8 @@ async fn an_out_of_range_position_resets_with_earliest_and_fails_with_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_that_never_answers_holds_a_poll_for_the_coordinator_lookup_only() {
+async fn a_broker_that_never_answers_holds_a_poll_for_the_coordinator_lookup_and_it_returns_nothing()
+ {
     // Accepts connections and reads nothing: each request would wait out
     // request.timeout.ms (10 s here).
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1023,11 +1024,12 @@ async fn a_broker_that_never_answers_holds_a_poll_for_the_coordinator_lookup_onl
     let started = std::time::Instant::now();
     let polled = consumer.poll(Duration::from_millis(300)).await;
     let took = started.elapsed();
+    // No records rather than an error, as in the Java client, after the
+    // lookup's own 2 s bound rather than request.timeout.ms.
     assert!(
-        matches!(polled, Err(kafka_client::Error::Timeout(_))),
+        matches!(&polled, Ok(records) if records.is_empty()),
         "{polled:?}"
     );
-    // The lookup's own 2 s bound, not request.timeout.ms.
     assert!(took < Duration::from_secs(4), "took {took:?}");
     accepting.abort();
 }

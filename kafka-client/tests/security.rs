@@ -300,6 +300,31 @@ async fn refused_credentials_fail_at_once_with_an_authentication_error() {
         Some(ErrorCode::SaslAuthenticationFailed),
         "{error:?}"
     );
+    // A consumer's poll returns the refusal instead of empty-handed retries.
+    let mut consumer = consumer(
+        &cluster,
+        "refused-group",
+        &[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", USER),
+            ("sasl.password", "not the password"),
+            ("ssl.ca.pem", pki.ca_pem.as_str()),
+        ],
+    );
+    consumer.subscribe(&["refused"]).expect("subscribe");
+    let started = Instant::now();
+    let polled = tokio::time::timeout(
+        Duration::from_secs(30),
+        consumer.poll(Duration::from_secs(5)),
+    )
+    .await
+    .expect("a poll ends");
+    assert!(
+        matches!(&polled, Err(Error::Authentication { .. })),
+        "{polled:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -902,6 +902,13 @@ impl Consumer {
     }
 
     /// Up to `max.poll.records` records, waiting up to `timeout` for some.
+    ///
+    /// While the group's coordinator or the partitions' leaders cannot be
+    /// reached, polls return no records (and log why) rather than an error,
+    /// as the Java client's do: a broker restart does not stop the
+    /// application's loop. Errors that retrying cannot fix (authentication,
+    /// authorization, configuration, a fenced member, `max.poll.interval.ms`
+    /// exceeded) are returned.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         if !self.fill(timeout, true).await? {
@@ -976,7 +983,10 @@ impl Consumer {
                     self.revocation_reported = true;
                     return Ok(ConsumerEvent::Revoked(self.drop_lost()));
                 }
-                let rebalanced = self.rejoin_if_needed().await?;
+                let rebalanced = match self.rejoin_if_needed().await {
+                    Ok(rebalanced) => rebalanced,
+                    Err(e) => return self.outage(e, None).await.map(ConsumerEvent::Records),
+                };
                 self.revocation_reported = false;
                 let Some(Rebalanced { revoked, added }) = rebalanced else {
                     continue;
@@ -996,7 +1006,9 @@ impl Consumer {
                     self.revocation_reported = true;
                     return Ok(ConsumerEvent::Revoked(self.assignment()));
                 }
-                self.rejoin_if_needed().await?;
+                if let Err(e) = self.rejoin_if_needed().await {
+                    return self.outage(e, None).await.map(ConsumerEvent::Records);
+                }
                 self.revocation_reported = false;
                 return Ok(ConsumerEvent::Assigned(self.assignment()));
             }
@@ -1006,6 +1018,26 @@ impl Consumer {
             }
         }
         Ok(ConsumerEvent::Records(Vec::new()))
+    }
+
+    /// A failure of the group, metadata or offsets calls a poll makes. As in
+    /// the Java client, a retriable one (no coordinator yet, a broker down or
+    /// slow) is not the application's to handle: it is logged, the poll
+    /// waits out its time (up to `deadline`, at once without one) and returns
+    /// no records, and the next poll tries again. Anything else is returned.
+    async fn outage(
+        &mut self,
+        error: Error,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Vec<ConsumerRecord>> {
+        if !error.retriable() {
+            return Err(error);
+        }
+        tracing::warn!(%error, "poll could not reach the group or the cluster; retrying at the next poll");
+        if let Some(deadline) = deadline {
+            tokio::time::sleep_until(deadline).await;
+        }
+        Ok(Vec::new())
     }
 
     /// With `enable.auto.commit`, commits what was handed out before the
@@ -1092,7 +1124,9 @@ impl Consumer {
                 return Err(e);
             }
             if rejoin {
-                self.rejoin_if_needed().await?;
+                if let Err(e) = self.rejoin_if_needed().await {
+                    return self.outage(e, Some(deadline)).await.map(|_| false);
+                }
             } else if self.group.as_ref().is_some_and(group::Group::needs_join) {
                 return Ok(false);
             }
@@ -1121,10 +1155,15 @@ impl Consumer {
             if waited && tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            if std::mem::take(&mut self.refresh_due) {
-                self.network.refresh().await?;
+            if std::mem::take(&mut self.refresh_due)
+                && let Err(e) = self.network.refresh().await
+            {
+                self.refresh_due = true;
+                return self.outage(e, Some(deadline)).await.map(|_| false);
             }
-            self.reset_positions().await?;
+            if let Err(e) = self.reset_positions().await {
+                return self.outage(e, Some(deadline)).await.map(|_| false);
+            }
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.send_fetches(remaining.min(self.settings.fetch_max_wait));
             if self.in_flight.is_empty() {
