@@ -1006,16 +1006,7 @@ async fn a_broker_that_never_answers_holds_a_poll_for_the_coordinator_lookup_and
  {
     // Accepts connections and reads nothing: each request would wait out
     // request.timeout.ms (10 s here).
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("listener");
-    let addr = silent.local_addr().expect("address").to_string();
-    let accepting = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let (addr, accepting) = support::unanswering_broker().await;
     let mut settings = kafka_client::consumer::ConsumerSettings::new(&addr);
     settings.group_id = Some("unanswered".into());
     settings.network.request_timeout = Duration::from_secs(10);

@@ -723,16 +723,7 @@ async fn a_producer_from_kafka_properties_compresses_with_the_configured_codec()
 async fn waiting_for_metadata_ends_at_max_block_ms_even_if_a_broker_never_answers() {
     // Accepts connections and reads nothing: ApiVersions would wait out
     // request.timeout.ms (10 s here), far past max.block.ms.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("listener");
-    let addr = silent.local_addr().expect("address").to_string();
-    let accepting = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
-        }
-    });
+    let (addr, accepting) = support::unanswering_broker().await;
     let mut settings = ProducerSettings::new(&addr);
     settings.network.request_timeout = Duration::from_secs(10);
     settings.max_block = Duration::from_millis(800);

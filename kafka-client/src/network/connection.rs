@@ -158,22 +158,10 @@ impl Connection {
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let closed = Arc::new(AtomicBool::new(false));
         let ended = Arc::new(OnceLock::new());
-        // Everything the connection task logs carries the broker address.
-        let span = tracing::debug_span!("connection", broker);
         match &connector.tls {
             None => {
                 let (reader, writer) = stream.into_split();
-                tokio::spawn(
-                    run(
-                        broker.to_owned(),
-                        reader,
-                        writer,
-                        queue,
-                        closed.clone(),
-                        ended.clone(),
-                    )
-                    .instrument(span),
-                );
+                spawn_task(broker, reader, writer, queue, &closed, &ended);
             }
             Some(tls) => {
                 let name = ServerName::try_from(host_of(broker).to_owned())
@@ -190,17 +178,7 @@ impl Connection {
                     })?
                     .map_err(|e| tls_failure(broker, e))?;
                 let (reader, writer) = tokio::io::split(stream);
-                tokio::spawn(
-                    run(
-                        broker.to_owned(),
-                        reader,
-                        writer,
-                        queue,
-                        closed.clone(),
-                        ended.clone(),
-                    )
-                    .instrument(span),
-                );
+                spawn_task(broker, reader, writer, queue, &closed, &ended);
             }
         }
         let mut connection = Self {
@@ -498,6 +476,31 @@ impl<R: Request> PendingResponse<R> {
                 ))
             })
     }
+}
+
+/// Starts the connection task on the halves of its stream.
+fn spawn_task<R, W>(
+    broker: &str,
+    reader: R,
+    writer: W,
+    queue: mpsc::Receiver<Outgoing>,
+    closed: &Arc<AtomicBool>,
+    ended: &Arc<OnceLock<Error>>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    // Everything the connection task logs carries the broker address.
+    let span = tracing::debug_span!("connection", broker);
+    let task = run(
+        broker.to_owned(),
+        reader,
+        writer,
+        queue,
+        closed.clone(),
+        ended.clone(),
+    );
+    tokio::spawn(task.instrument(span));
 }
 
 /// The connection task: writes queued frames, reads responses, routes them.
