@@ -19,6 +19,9 @@
 //! assert!(config.tls.is_none());
 //! ```
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod plain;
 pub(crate) mod sasl;
 mod scram;
