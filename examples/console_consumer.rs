@@ -5,8 +5,13 @@
 //! cargo run --example console_consumer -- --bootstrap-server HOST:PORT --topic T \
 //!     [--group G] [--from-beginning] [--isolation-level read_committed] \
 //!     [--max-messages N] [--timeout-ms MS] \
-//!     [--property print.key=true]... [--consumer-property name=value]...
+//!     [--property print.key=true]... [--consumer.config FILE] \
+//!     [--consumer-property name=value]...
 //! ```
+//!
+//! `--consumer.config` reads a Java properties file (a `client.properties`
+//! with `security.protocol`, `sasl.jaas.config`, ...); `--consumer-property`
+//! settings given after it win.
 //!
 //! As in Kafka's tool, `--property` sets formatter options and
 //! `--consumer-property` sets consumer configuration by Kafka property name:
@@ -93,7 +98,7 @@ impl Default for Format {
     }
 }
 
-const USAGE: &str = "usage: console_consumer --bootstrap-server HOST:PORT --topic T [--group G] [--from-beginning] [--isolation-level read_uncommitted|read_committed] [--max-messages N] [--timeout-ms MS] [--property name=value]... [--consumer-property name=value]...";
+const USAGE: &str = "usage: console_consumer --bootstrap-server HOST:PORT --topic T [--group G] [--from-beginning] [--isolation-level read_uncommitted|read_committed] [--max-messages N] [--timeout-ms MS] [--property name=value]... [--consumer.config FILE] [--consumer-property name=value]...";
 
 /// Parses the arguments after the program name.
 pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -154,6 +159,9 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--consumer-property" => parsed.consumer_properties.push(pair(&value)?),
+            "--consumer.config" => parsed.consumer_properties.extend(
+                kafka_sdk::client::properties_file::load(&value).map_err(|e| e.to_string())?,
+            ),
             other => return Err(format!("unknown option {other}")),
         }
     }

@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! cargo run --example console_producer -- --bootstrap-server HOST:PORT --topic T \
-//!     [--property parse.key=true] [--key-separator SEP] [--producer-property name=value]...
+//!     [--property parse.key=true] [--key-separator SEP] [--producer.config FILE] \
+//!     [--producer-property name=value]...
 //! ```
+//!
+//! `--producer.config` reads a Java properties file (a `client.properties`
+//! with `security.protocol`, `sasl.jaas.config`, ...); `--producer-property`
+//! settings given after it win.
 //!
 //! With `parse.key=true` each line is `key<SEP>value` (SEP defaults to a
 //! tab). Every record is acknowledged before the tool exits; failures are
@@ -24,7 +29,7 @@ struct Args {
     producer_properties: Vec<(String, String)>,
 }
 
-const USAGE: &str = "usage: console_producer --bootstrap-server HOST:PORT --topic T [--property parse.key=true] [--key-separator SEP] [--producer-property name=value]...";
+const USAGE: &str = "usage: console_producer --bootstrap-server HOST:PORT --topic T [--property parse.key=true] [--key-separator SEP] [--producer.config FILE] [--producer-property name=value]...";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut bootstrap = None;
@@ -53,6 +58,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 (k, _) => return Err(format!("unknown --property {k}")),
             },
             "--producer-property" => parsed.producer_properties.push(pair(&value)?),
+            "--producer.config" => parsed.producer_properties.extend(
+                kafka_sdk::client::properties_file::load(&value).map_err(|e| e.to_string())?,
+            ),
             other => return Err(format!("unknown option {other}")),
         }
     }

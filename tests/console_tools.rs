@@ -187,3 +187,60 @@ async fn console_consumer_exits_after_timeout_ms_without_records() {
     .expect_err("unknown property");
     assert!(error.contains("print.colour"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_consumer_reads_a_secured_cluster_with_a_client_properties_file() {
+    use kafka_testcontainers::{ClusterSecurity, KafkaCluster, SaslMechanism};
+    let cluster = KafkaCluster::new()
+        .security(ClusterSecurity::SaslSsl(SaslMechanism::ScramSha256))
+        .topic("secured-console", 1)
+        .start()
+        .await
+        .expect("cluster");
+    let producer = cluster.producer().expect("producer");
+    for i in 0..5 {
+        producer
+            .send_and_wait(ProducerRecord::new("secured-console").value(format!("secret-{i}")))
+            .await
+            .expect("sent");
+    }
+    // The client.properties a Java service would keep: a CA file, and the
+    // credentials in a JAAS line continued over two lines.
+    let dir = std::env::temp_dir().join(format!("console-secured-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, cluster.ca_pem().expect("a TLS cluster")).expect("ca");
+    let properties = dir.join("client.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "# as handed out by ops\n\
+             security.protocol=SASL_SSL\n\
+             sasl.mechanism=SCRAM-SHA-256\n\
+             ssl.truststore.type=PEM\n\
+             ssl.truststore.location={}\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n  \
+             username=\"{}\" password=\"{}\";\n",
+            ca.display(),
+            kafka_testcontainers::TEST_USER,
+            kafka_testcontainers::TEST_PASSWORD
+        ),
+    )
+    .expect("properties");
+    let (count, lines) = consume(&[
+        "--bootstrap-server",
+        cluster.bootstrap_servers(),
+        "--topic",
+        "secured-console",
+        "--from-beginning",
+        "--max-messages",
+        "5",
+        "--consumer.config",
+        properties.to_str().expect("utf-8 path"),
+    ])
+    .await;
+    assert_eq!(count, 5);
+    let expected: Vec<String> = (0..5).map(|i| format!("secret-{i}")).collect();
+    assert_eq!(lines, expected);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -9,6 +9,7 @@ pub mod error;
 pub mod network;
 pub mod producer;
 mod properties;
+pub mod properties_file;
 pub mod serializer;
 pub mod worker;
 
