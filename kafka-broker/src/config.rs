@@ -75,7 +75,8 @@ pub struct BrokerConfig {
     /// With settings, every connection must authenticate with SASL before
     /// it is served (SASL_PLAINTEXT, or SASL_SSL with [`Self::tls`]); `None`
     /// serves every connection as it comes. `sasl.enabled.mechanisms` and the
-    /// `user_NAME="PASSWORD"` entries of `sasl.jaas.config` set it by name.
+    /// `user_NAME="PASSWORD"` entries of `sasl.jaas.config` set it by name, and
+    /// `connections.max.reauth.ms` its session lifetime.
     pub sasl: Option<SaslSettings>,
 }
 
@@ -166,6 +167,12 @@ impl BrokerConfig {
                 self.sasl
                     .get_or_insert_with(SaslSettings::default)
                     .mechanisms = mechanisms;
+            }
+            "connections.max.reauth.ms" => {
+                let ms: u64 = parse(name, value)?;
+                self.sasl
+                    .get_or_insert_with(SaslSettings::default)
+                    .session_lifetime = (ms > 0).then(|| std::time::Duration::from_millis(ms));
             }
             "sasl.jaas.config" => {
                 let users =

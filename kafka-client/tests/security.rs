@@ -72,6 +72,7 @@ async fn secured_cluster(pki: Option<&Pki>, brokers: u32) -> Cluster {
             SaslMechanism::ScramSha512,
         ],
         users: BTreeMap::from([(USER.to_owned(), PASSWORD.to_owned())]),
+        ..Default::default()
     };
     Cluster::start(BrokerConfig {
         brokers,
@@ -230,6 +231,82 @@ async fn a_transaction_commits_over_sasl_ssl_with_a_jaas_config() {
     assert_eq!(
         consume(&mut consumer, "txn-secured", 1).await,
         ["committed"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_that_expire_are_renewed_without_a_failed_request() {
+    // The broker ends SASL sessions after 1.5 s (connections.max.reauth.ms):
+    // a connection that sends anything later is closed.
+    let pki = pki(&["127.0.0.1"]);
+    let lifetime = Duration::from_millis(1500);
+    let cluster = Cluster::start(BrokerConfig {
+        tls: Some(TlsIdentity::from_pem(&pki.server_cert_pem, &pki.server_key_pem).expect("tls")),
+        sasl: Some(SaslSettings {
+            mechanisms: vec![SaslMechanism::ScramSha256],
+            users: BTreeMap::from([(USER.to_owned(), PASSWORD.to_owned())]),
+            session_lifetime: Some(lifetime),
+        }),
+        ..Default::default()
+    })
+    .await
+    .expect("cluster");
+    cluster.create_topic("renewed", 2).expect("topic");
+    let security = [
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", USER),
+        ("sasl.password", PASSWORD),
+        ("ssl.ca.pem", pki.ca_pem.as_str()),
+    ];
+    // No retries: a request lost to an expired session fails its record.
+    let mut strict = security.to_vec();
+    strict.extend([
+        ("enable.idempotence", "false"),
+        ("retries", "0"),
+        ("linger.ms", "0"),
+    ]);
+    let producer = producer(&cluster, &strict).expect("producer");
+    let mut consumer = consumer(&cluster, "renewed-group", &security);
+    consumer.subscribe(&["renewed"]).expect("subscribe");
+    // Over three session lifetimes, one record at a time, read as it goes.
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut read = Vec::new();
+    while started.elapsed() < lifetime * 3 {
+        producer
+            .send_and_wait(ProducerRecord::new("renewed").value(format!("r-{sent}")))
+            .await
+            .unwrap_or_else(|e| panic!("record {sent} after {:?}: {e}", started.elapsed()));
+        sent += 1;
+        for record in consumer
+            .poll(Duration::from_millis(50))
+            .await
+            .expect("poll")
+        {
+            read.push(String::from_utf8(record.value.expect("value").to_vec()).expect("utf-8"));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read.len() < sent && Instant::now() < deadline {
+        for record in consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .expect("poll")
+        {
+            read.push(String::from_utf8(record.value.expect("value").to_vec()).expect("utf-8"));
+        }
+    }
+    read.sort();
+    let mut expected: Vec<String> = (0..sent).map(|i| format!("r-{i}")).collect();
+    expected.sort();
+    assert_eq!(read, expected, "every record read once");
+    let stats = producer.stats();
+    assert_eq!((stats.errors, stats.retries), (0, 0), "{stats:?}");
+    assert_eq!(
+        consumer.stats().rebalances,
+        1,
+        "the member never dropped out"
     );
 }
 

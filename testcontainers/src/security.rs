@@ -114,6 +114,7 @@ impl Secured {
         let sasl = self.security.mechanism().map(|mechanism| SaslSettings {
             mechanisms: vec![mechanism],
             users: BTreeMap::from([(TEST_USER.to_owned(), TEST_PASSWORD.to_owned())]),
+            session_lifetime: None,
         });
         Ok((tls, sasl))
     }

@@ -19,6 +19,7 @@ fn server() -> Arc<SaslServer> {
             let settings = SaslSettings {
                 mechanisms: SaslMechanism::ALL.to_vec(),
                 users: BTreeMap::from([("alice".to_owned(), "alice-secret".to_owned())]),
+                ..Default::default()
             };
             Arc::new(SaslServer::new(&settings).expect("fuzzing SASL settings"))
         })

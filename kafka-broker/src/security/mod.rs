@@ -130,6 +130,11 @@ pub struct SaslSettings {
     pub mechanisms: Vec<SaslMechanism>,
     /// User name to password, for every enabled mechanism.
     pub users: BTreeMap<String, String>,
+    /// How long an authentication lasts (Kafka's `connections.max.reauth.ms`,
+    /// KIP-368): SaslAuthenticate tells the client, and a connection that
+    /// sends anything after its session expired is closed. `None` (Kafka's
+    /// default, 0): sessions never expire.
+    pub session_lifetime: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for SaslSettings {
@@ -138,6 +143,7 @@ impl fmt::Debug for SaslSettings {
         f.debug_struct("SaslSettings")
             .field("mechanisms", &self.mechanisms)
             .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("session_lifetime", &self.session_lifetime)
             .finish()
     }
 }

@@ -38,6 +38,7 @@ pub(crate) struct SaslServer {
     scram_sha256: BTreeMap<String, Credential>,
     scram_sha512: BTreeMap<String, Credential>,
     random: SystemRandom,
+    session_lifetime: Option<Duration>,
 }
 
 impl std::fmt::Debug for SaslServer {
@@ -105,6 +106,7 @@ impl SaslServer {
             scram_sha256,
             scram_sha512,
             random,
+            session_lifetime: settings.session_lifetime,
         })
     }
 
@@ -154,6 +156,8 @@ struct Failure {
 pub(crate) struct Session {
     server: Option<Arc<SaslServer>>,
     state: State,
+    /// When the authentication stops counting (KIP-368), if it does.
+    expires: Option<tokio::time::Instant>,
 }
 
 impl Session {
@@ -164,7 +168,11 @@ impl Session {
         } else {
             State::Authenticated
         };
-        Self { server, state }
+        Self {
+            server,
+            state,
+            expires: None,
+        }
     }
 
     pub(crate) fn is_authenticated(&self) -> bool {
@@ -178,7 +186,15 @@ impl Session {
 
     /// Whether `api` may be served now. Kafka closes the connection of an
     /// unauthenticated client that sends anything else.
+    /// A session past its lifetime allows nothing: Kafka closes the
+    /// connection of a client that did not re-authenticate in time.
     pub(crate) fn allows(&self, api: ApiKey) -> bool {
+        if self
+            .expires
+            .is_some_and(|at| tokio::time::Instant::now() >= at)
+        {
+            return false;
+        }
         self.is_authenticated()
             || matches!(
                 api,
@@ -261,10 +277,20 @@ impl Session {
         }
         match self.evaluate(&request.auth_bytes) {
             Ok(token) => {
+                // The last step tells the client how long the session lasts
+                // (0: forever), so that it authenticates again in time.
+                let lifetime = self
+                    .server
+                    .as_ref()
+                    .and_then(|s| s.session_lifetime)
+                    .filter(|_| self.is_authenticated());
+                if let Some(lifetime) = lifetime {
+                    self.expires = Some(tokio::time::Instant::now() + lifetime);
+                }
                 let response = SaslAuthenticateResponse {
                     auth_bytes: Bytes::from(token),
-                    // No re-authentication (KIP-368): the session never expires.
-                    session_lifetime_ms: 0,
+                    session_lifetime_ms: lifetime
+                        .map_or(0, |l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX)),
                     ..Default::default()
                 };
                 (response, Verdict::Continue)
@@ -358,6 +384,7 @@ mod tests {
         let settings = SaslSettings {
             mechanisms: mechanisms.to_vec(),
             users: BTreeMap::from([("alice".to_owned(), "alice-secret".to_owned())]),
+            ..Default::default()
         };
         Arc::new(SaslServer::new(&settings).unwrap())
     }
@@ -451,6 +478,29 @@ mod tests {
         let (response, verdict) = handshake(&mut session, "PLAIN");
         assert_eq!(response.error_code, ErrorCode::IllegalSaslState.code());
         assert!(matches!(verdict, Verdict::Close(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_with_a_lifetime_says_so_and_allows_nothing_after_it() {
+        let settings = SaslSettings {
+            mechanisms: vec![SaslMechanism::Plain],
+            users: BTreeMap::from([("alice".to_owned(), "alice-secret".to_owned())]),
+            session_lifetime: Some(Duration::from_millis(1500)),
+        };
+        let mut session = Session::new(Some(Arc::new(SaslServer::new(&settings).unwrap())));
+        handshake(&mut session, "PLAIN");
+        let (response, verdict) = authenticate(&mut session, b"\0alice\0alice-secret");
+        assert_eq!((response.error_code, verdict), (0, Verdict::Continue));
+        assert_eq!(response.session_lifetime_ms, 1500);
+        assert!(session.allows(ApiKey::Metadata));
+        tokio::time::advance(Duration::from_millis(1499)).await;
+        assert!(session.allows(ApiKey::Produce));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(
+            !session.allows(ApiKey::Produce),
+            "expired: the connection closes"
+        );
+        assert!(!session.allows(ApiKey::ApiVersions));
     }
 
     #[test]

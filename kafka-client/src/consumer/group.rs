@@ -393,7 +393,7 @@ impl Group {
             let assignment = decode_assignment(&synced.assignment)?;
             self.rejoin.store(false, Ordering::Release);
             self.lost.store(false, Ordering::Release);
-            self.start_heartbeat(coordinator);
+            self.start_heartbeat(coordinator, network.clone());
             tracing::info!(
                 group = self.config.group_id,
                 member = self.member_id,
@@ -475,7 +475,7 @@ impl Group {
             .collect()
     }
 
-    fn start_heartbeat(&mut self, coordinator: Connection) {
+    fn start_heartbeat(&mut self, coordinator: Connection, network: Arc<Network>) {
         let request = HeartbeatRequest {
             group_id: self.config.group_id.clone(),
             generation_id: self.generation,
@@ -506,9 +506,24 @@ impl Group {
         // heartbeat thread resets its timeouts when enabled after a join. The
         // time the join took inside poll is not time between polls.
         self.reset_poll_timer();
+        let address = coordinator.broker().to_owned();
+        let mut coordinator = coordinator;
         self.heartbeat = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                // The connection may have been replaced (a SASL session
+                // about to expire, KIP-368) or lost: the same coordinator,
+                // anew, before concluding anything about the group.
+                if coordinator.is_closed() {
+                    match network.connect(&address).await {
+                        Ok(fresh) => coordinator = fresh,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "heartbeat: coordinator unreachable; rejoining");
+                            rejoin.store(true, Ordering::Release);
+                            return;
+                        }
+                    }
+                }
                 let since_poll = (clock.elapsed().as_millis() as u64)
                     .saturating_sub(last_poll.load(Ordering::Acquire));
                 if since_poll > max_poll_interval.as_millis() as u64 {
@@ -548,7 +563,15 @@ impl Group {
                         ..request.clone()
                     }
                 };
-                match coordinator.call(&request, version).await {
+                let mut answer = coordinator.call(&request, version).await;
+                if matches!(answer, Err(Error::Network { .. })) && coordinator.is_closed() {
+                    // Sent as the connection retired: once more on a new one.
+                    if let Ok(fresh) = network.connect(&address).await {
+                        coordinator = fresh;
+                        answer = coordinator.call(&request, version).await;
+                    }
+                }
+                match answer {
                     Ok(r) if r.error_code == 0 => {}
                     Ok(r) => {
                         let c = code(r.error_code);

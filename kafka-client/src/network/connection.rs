@@ -58,6 +58,10 @@ struct Inner {
     closed: Arc<AtomicBool>,
     /// Why the connection task ended, once it has.
     ended: Arc<OnceLock<Error>>,
+    /// When the connection stops being handed out, so that a new one
+    /// authenticates before the broker ends this one's SASL session
+    /// (KIP-368); the task ends once what was sent on it is answered.
+    retire: Arc<OnceLock<tokio::time::Instant>>,
     request_timeout: Duration,
 }
 
@@ -90,6 +94,18 @@ fn tls_failure(broker: &str, e: std::io::Error) -> Error {
         },
         None => network(broker, format!("TLS handshake failed: {e}")),
     }
+}
+
+/// When to stop handing out a connection whose SASL session lasts
+/// `lifetime`: at 85-95% of it, at random as the Java client does, so that
+/// connections made together do not all reconnect at once.
+fn retire_after(lifetime: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let spread = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte) {
+        Ok(()) => f64::from(byte[0]) / 255.0,
+        Err(_) => 0.5,
+    };
+    lifetime.mul_f64(0.85 + 0.10 * spread)
 }
 
 /// Whether a read failed on a TLS alert about the client's certificate.
@@ -158,10 +174,11 @@ impl Connection {
         let (outgoing, queue) = mpsc::channel(QUEUE);
         let closed = Arc::new(AtomicBool::new(false));
         let ended = Arc::new(OnceLock::new());
+        let retire = Arc::new(OnceLock::new());
         match &connector.tls {
             None => {
                 let (reader, writer) = stream.into_split();
-                spawn_task(broker, reader, writer, queue, &closed, &ended);
+                spawn_task(broker, reader, writer, queue, &closed, &ended, &retire);
             }
             Some(tls) => {
                 let name = ServerName::try_from(host_of(broker).to_owned())
@@ -178,7 +195,7 @@ impl Connection {
                     })?
                     .map_err(|e| tls_failure(broker, e))?;
                 let (reader, writer) = tokio::io::split(stream);
-                spawn_task(broker, reader, writer, queue, &closed, &ended);
+                spawn_task(broker, reader, writer, queue, &closed, &ended, &retire);
             }
         }
         let mut connection = Self {
@@ -190,6 +207,7 @@ impl Connection {
                 versions: HashMap::new(),
                 closed,
                 ended,
+                retire,
                 request_timeout,
             }),
         };
@@ -216,9 +234,18 @@ impl Connection {
                         ))
                     })
                     .and_then(|result| result);
-            if let Err(e) = authenticated {
-                connection.close();
-                return Err(e);
+            match authenticated {
+                Err(e) => {
+                    connection.close();
+                    return Err(e);
+                }
+                Ok(Some(lifetime)) => {
+                    let _ = connection
+                        .inner
+                        .retire
+                        .set(tokio::time::Instant::now() + retire_after(lifetime));
+                }
+                Ok(None) => {}
             }
         }
         tracing::debug!(broker, "connected");
@@ -266,8 +293,15 @@ impl Connection {
     }
 
     /// Whether the connection has failed or been closed.
+    /// Also true once a SASL session nears its end (KIP-368): callers then
+    /// connect again, while requests already sent on this one complete.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
+            || self
+                .inner
+                .retire
+                .get()
+                .is_some_and(|at| tokio::time::Instant::now() >= *at)
     }
 
     /// The newest version of `R` both sides support.
@@ -372,7 +406,9 @@ impl Connection {
         reply: Option<oneshot::Sender<Result<Bytes>>>,
         encode: fn(&R, i32, Option<&str>, i16) -> std::result::Result<ChunkBuf, EncodeError>,
     ) -> Result<()> {
-        if self.is_closed() {
+        // Not `is_closed`: a retiring connection still takes what a caller
+        // holding it sends, well before its session ends.
+        if self.inner.closed.load(Ordering::Acquire) {
             return Err(self.ended());
         }
         let correlation_id = self
@@ -486,6 +522,7 @@ fn spawn_task<R, W>(
     queue: mpsc::Receiver<Outgoing>,
     closed: &Arc<AtomicBool>,
     ended: &Arc<OnceLock<Error>>,
+    retire: &Arc<OnceLock<tokio::time::Instant>>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -499,6 +536,7 @@ fn spawn_task<R, W>(
         queue,
         closed.clone(),
         ended.clone(),
+        retire.clone(),
     );
     tokio::spawn(task.instrument(span));
 }
@@ -511,6 +549,7 @@ async fn run(
     mut queue: mpsc::Receiver<Outgoing>,
     closed: Arc<AtomicBool>,
     ended: Arc<OnceLock<Error>>,
+    retire: Arc<OnceLock<tokio::time::Instant>>,
 ) {
     let decoder = FrameDecoder::new(MAX_RESPONSE);
     let mut input = BytesMut::with_capacity(64 * 1024);
@@ -570,6 +609,10 @@ async fn run(
             }
             _ = check_closed.tick() => {
                 if closed.load(Ordering::Acquire) { break "closed".to_owned(); }
+                let retired = retire.get().is_some_and(|at| tokio::time::Instant::now() >= *at);
+                if retired && pending.is_empty() && queue.is_empty() {
+                    break "replaced before its SASL session expires".to_owned();
+                }
             }
         }
     };

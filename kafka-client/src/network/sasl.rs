@@ -3,6 +3,8 @@
 //! travel in SaslAuthenticate requests. Nothing else is sent before it
 //! succeeds.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::{
@@ -22,11 +24,13 @@ fn refused(broker: &str, code: Option<ErrorCode>, reason: impl Into<String>) -> 
     }
 }
 
-/// Authenticates `connection` with `credentials`.
+/// Authenticates `connection` with `credentials`. Returns how long the
+/// session lasts when the broker limits it (KIP-368,
+/// `connections.max.reauth.ms`).
 pub(crate) async fn authenticate(
     connection: &Connection,
     credentials: &SaslCredentials,
-) -> Result<()> {
+) -> Result<Option<Duration>> {
     let broker = connection.broker().to_owned();
     let mechanism = credentials.mechanism.name();
     // v0 would carry the tokens outside Kafka framing; every broker since
@@ -72,10 +76,10 @@ pub(crate) async fn authenticate(
                     .unwrap_or_else(|| format!("{mechanism} authentication failed"));
                 return Err(refused(&broker, code, message));
             }
-            Ok(response.auth_bytes)
+            Ok((response.auth_bytes, response.session_lifetime_ms))
         }
     };
-    match credentials.mechanism {
+    let lifetime_ms = match credentials.mechanism {
         SaslMechanism::Plain => {
             // authzid (empty: the user itself) NUL authcid NUL password.
             let mut message =
@@ -84,7 +88,7 @@ pub(crate) async fn authenticate(
             message.extend_from_slice(credentials.username.as_bytes());
             message.push(0);
             message.extend_from_slice(credentials.password.as_bytes());
-            step(message).await?;
+            step(message).await?.1
         }
         SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
             let hash = if credentials.mechanism == SaslMechanism::ScramSha256 {
@@ -97,19 +101,24 @@ pub(crate) async fn authenticate(
             let mut scram =
                 ScramClient::new(hash, &credentials.username, &credentials.password, nonce);
             let scram_error = |e: ScramError| refused(&broker, None, format!("{mechanism}: {e}"));
-            let server_first = step(scram.client_first()).await?;
+            let (server_first, _) = step(scram.client_first()).await?;
             let client_final = scram.client_final(&server_first).map_err(scram_error)?;
-            let server_final = step(client_final).await?;
+            let (server_final, lifetime_ms) = step(client_final).await?;
             scram
                 .verify_server_final(&server_final)
                 .map_err(scram_error)?;
+            lifetime_ms
         }
-    }
+    };
     tracing::debug!(
         broker,
         mechanism,
         user = credentials.username,
+        lifetime_ms,
         "authenticated"
     );
-    Ok(())
+    Ok(u64::try_from(lifetime_ms)
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis))
 }

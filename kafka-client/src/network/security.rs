@@ -20,9 +20,11 @@
 //! # Ok::<(), kafka_client::Error>(())
 //! ```
 //!
-//! Brokers that ask clients to re-authenticate periodically (KIP-368,
-//! `connections.max.reauth.ms`) close the connection when the session
-//! expires; the client then connects and authenticates again.
+//! Brokers that limit how long an authentication lasts (KIP-368,
+//! `connections.max.reauth.ms`) close a connection that goes on past it.
+//! The client stops handing out such a connection at 85-95% of its session
+//! lifetime, opens and authenticates a new one, and lets the old one finish
+//! what was sent on it, so no request is lost to the expiry.
 
 use std::sync::Arc;
 
