@@ -213,6 +213,51 @@ async fn committed_offsets(network: &Network) -> Result<BTreeMap<i32, i64>> {
     Ok(out)
 }
 
+/// Per output partition: (high watermark, last stable offset), from the
+/// broker, for the report of a failed run.
+async fn output_ends(network: &Network) -> Result<BTreeMap<i32, (i64, i64)>> {
+    use kafka_client::protocol::messages::ListOffsetsRequest;
+    use kafka_client::protocol::messages::list_offsets_request::{
+        ListOffsetsPartition, ListOffsetsTopic,
+    };
+    network.track(&[OUTPUT]);
+    let metadata = network.refresh().await?;
+    let mut ends = BTreeMap::new();
+    for partition in 0..PARTITIONS {
+        let leader = metadata
+            .leader(OUTPUT, partition)
+            .map(|b| b.id)
+            .ok_or_else(|| Error::Protocol(format!("no leader for {OUTPUT}-{partition}")))?;
+        let connection = network.broker(leader).await?;
+        let mut pair = [0i64; 2];
+        for (slot, isolation) in pair.iter_mut().zip([0i8, 1]) {
+            let response = connection
+                .send(&ListOffsetsRequest {
+                    replica_id: -1,
+                    isolation_level: isolation,
+                    topics: vec![ListOffsetsTopic {
+                        name: OUTPUT.into(),
+                        partitions: vec![ListOffsetsPartition {
+                            partition_index: partition,
+                            timestamp: -1,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .await?;
+            *slot = response
+                .topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map_or(-1, |p| p.offset);
+        }
+        ends.insert(partition, (pair[0], pair[1]));
+    }
+    Ok(ends)
+}
+
 /// What the workers did, for the report.
 #[derive(Default)]
 struct Tally {
@@ -387,6 +432,7 @@ async fn read_output_as(
     let mut reader = Consumer::new(settings).expect("reader");
     reader.assign((0..PARTITIONS).map(|p| tp(OUTPUT, p)));
     let mut by_key: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut last_offsets: BTreeMap<i32, i64> = BTreeMap::new();
     let mut seen = 0;
     let mut quiet = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -398,6 +444,7 @@ async fn read_output_as(
         quiet = if records.is_empty() { quiet + 1 } else { 0 };
         for r in records {
             seen += 1;
+            last_offsets.insert(r.partition, r.offset);
             let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).expect("utf-8");
             let rest = value.strip_prefix("out:").expect("transformed");
             let (key, seq) = rest.rsplit_once(':').expect("key:seq");
@@ -412,6 +459,15 @@ async fn read_output_as(
                 .or_default()
                 .push(format!("{tag} -> {}-{}@{}", r.topic, r.partition, r.offset));
         }
+    }
+    if seen < expected {
+        eprintln!(
+            "reader ({isolation:?}) saw {seen}; last offset read per partition {last_offsets:?}, \
+             positions {:?}",
+            (0..PARTITIONS)
+                .map(|p| (p, reader.position(&tp(OUTPUT, p))))
+                .collect::<Vec<_>>()
+        );
     }
     (by_key, tags)
 }
@@ -616,6 +672,10 @@ async fn three_killed_and_restarted_workers_produce_every_result_exactly_once() 
         missing += counts.iter().filter(|c| **c == 0).count();
     }
     if missing > 0 {
+        eprintln!(
+            "output (high watermark, last stable offset) per partition: {:?}",
+            output_ends(&network).await
+        );
         // Which of two failures: results written but never made visible (a
         // transaction left open holds back the last stable offset, or its
         // data was aborted while its offsets committed), or never written.
