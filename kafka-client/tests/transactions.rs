@@ -441,3 +441,43 @@ async fn a_failed_batch_makes_the_transaction_abortable_and_only_abort_is_allowe
     .await;
     assert_eq!(visible, ["good"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_right_after_a_send_never_succeeds_when_the_batch_is_refused() {
+    // The commit does not wait for the send's delivery: it must still learn
+    // of the refusal, however the sender's and the committer's threads
+    // interleave. Repeated, since only some interleavings went wrong: the
+    // batch's memory was released (which the commit's flush waits for)
+    // before the transaction was marked failed.
+    let cluster = cluster(1).await;
+    cluster.create_topic("refused-fast", 1).expect("topic");
+    let producer = transactional(&cluster, "refused-fast");
+    producer.init_transactions(TIMEOUT).await.expect("init");
+    for round in 0..300 {
+        producer.begin_transaction().expect("begin");
+        let refusal = cluster.inject_error(ApiKey::Produce, ErrorCode::InvalidRecord, 1);
+        let _delivery = producer
+            .send(
+                ProducerRecord::new("refused-fast")
+                    .partition(0)
+                    .value(format!("r{round}")),
+            )
+            .await
+            .expect("queued");
+        let commit = producer.commit_transaction(TIMEOUT).await;
+        assert_eq!(refusal.hits(), 1, "round {round}");
+        let Err(error) = commit else {
+            panic!("round {round}: committed without its refused record");
+        };
+        assert!(error.is_abortable(), "round {round}: {error}");
+        producer.abort_transaction(TIMEOUT).await.expect("abort");
+    }
+    let visible = read_values(
+        &cluster,
+        IsolationLevel::ReadCommitted,
+        &[tp("refused-fast", 0)],
+        0,
+    )
+    .await;
+    assert!(visible.is_empty(), "{visible:?}");
+}

@@ -74,16 +74,17 @@ pub(crate) async fn run(
                 // Its sequence numbers will never be acknowledged.
                 idem.request_bump();
             }
-            accumulator.release(&batch);
             Counters::add(&stats.errors, 1);
             let records = batch.record_count();
             let error = Error::Timeout(format!(
                 "delivery.timeout.ms ({:?}) passed before {records} records were acknowledged",
                 config.delivery_timeout
             ));
+            // Blocked before released: see `Outcome::retry_or_fail`.
             if let Some(txn) = &transactions {
                 txn.batch_failed(&error);
             }
+            accumulator.release(&batch);
             batch.fail(error);
         }
         if let Some(txn) = &transactions
@@ -209,11 +210,12 @@ pub(crate) async fn run(
                 let wire = match signed {
                     Ok(wire) => wire,
                     Err(e) => {
-                        accumulator.release(&batch);
                         Counters::add(&stats.errors, 1);
+                        // Blocked before released: see `Outcome::retry_or_fail`.
                         if let Some(txn) = &transactions {
                             txn.batch_failed(&e);
                         }
+                        accumulator.release(&batch);
                         batch.fail(e);
                         continue;
                     }
@@ -517,7 +519,6 @@ impl Outcome<'_> {
     fn retry_or_fail(&self, batch: ProducerBatch, error: Error, retriable: bool) {
         let expired = batch.created.elapsed() >= self.config.delivery_timeout;
         if !retriable || expired || batch.attempts > self.config.retries {
-            self.accumulator.release(&batch);
             Counters::add(&self.stats.errors, 1);
             if batch.base_sequence.is_some()
                 && let Some(idem) = self.idempotence
@@ -530,9 +531,15 @@ impl Outcome<'_> {
             } else {
                 error
             };
+            // The transaction is blocked before the batch's memory is
+            // released: `commit_transaction` waits for the memory, then asks
+            // whether a batch failed. Released first, a commit could see
+            // everything settled and nothing failed, and commit without
+            // this batch's records.
             if let Some(txn) = self.transactions {
                 txn.batch_failed(&error);
             }
+            self.accumulator.release(&batch);
             batch.fail(error);
             return;
         }
