@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::security::Connector;
+use super::security::{Connector, host_of, refuses_certificate, tls_failure};
 use crate::{Error, Result};
 
 /// Requests queued for the writer beyond those in flight.
@@ -72,30 +72,6 @@ fn network(broker: &str, reason: impl std::fmt::Display) -> Error {
     }
 }
 
-/// The host part of `host:port` (without the brackets of an IPv6 address).
-fn host_of(broker: &str) -> &str {
-    let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
-}
-
-/// A failed TLS handshake: refused certificates are an authentication
-/// failure (retrying cannot help), anything else a network error.
-fn tls_failure(broker: &str, e: std::io::Error) -> Error {
-    let rustls_error = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match rustls_error {
-        Some(error) => Error::Authentication {
-            broker: broker.to_owned(),
-            code: None,
-            reason: format!("TLS handshake failed: {error}"),
-        },
-        None => network(broker, format!("TLS handshake failed: {e}")),
-    }
-}
-
 /// When to stop handing out a connection whose SASL session lasts
 /// `lifetime`: at 85-95% of it, at random as the Java client does, so that
 /// connections made together do not all reconnect at once.
@@ -106,32 +82,6 @@ fn retire_after(lifetime: Duration) -> Duration {
         Err(_) => 0.5,
     };
     lifetime.mul_f64(0.85 + 0.10 * spread)
-}
-
-/// Whether a read failed on a TLS alert about the client's certificate.
-/// With TLS 1.3 the broker checks that certificate after the client has
-/// finished its side of the handshake, so a missing or untrusted one shows
-/// up as an alert on the first read, not as a failed handshake.
-fn refuses_certificate(e: &std::io::Error) -> bool {
-    use rustls::AlertDescription as Alert;
-    let alert = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    matches!(
-        alert,
-        Some(rustls::Error::AlertReceived(
-            Alert::CertificateRequired
-                | Alert::BadCertificate
-                | Alert::UnsupportedCertificate
-                | Alert::CertificateRevoked
-                | Alert::CertificateExpired
-                | Alert::CertificateUnknown
-                | Alert::UnknownCA
-                | Alert::AccessDenied
-                // A certificate whose signature does not verify.
-                | Alert::DecryptError
-        ))
-    )
 }
 
 impl Connection {

@@ -470,6 +470,59 @@ fn tls_config(security: &Security) -> Result<rustls::ClientConfig> {
     }
 }
 
+/// The host part of `host:port` (without the brackets of an IPv6 address).
+pub(crate) fn host_of(broker: &str) -> &str {
+    let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// The TLS error inside an I/O error from a TLS stream, if that is what it is.
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// A failed TLS handshake: refused certificates are an authentication
+/// failure (retrying cannot help), anything else a network error.
+pub(crate) fn tls_failure(broker: &str, e: std::io::Error) -> Error {
+    match rustls_error(&e) {
+        Some(error) => Error::Authentication {
+            broker: broker.to_owned(),
+            code: None,
+            reason: format!("TLS handshake failed: {error}"),
+        },
+        None => Error::Network {
+            broker: broker.to_owned(),
+            reason: format!("TLS handshake failed: {e}"),
+        },
+    }
+}
+
+/// Whether a read failed on a TLS alert about the client's certificate.
+/// With TLS 1.3 the broker checks that certificate after the client has
+/// finished its side of the handshake, so a missing or untrusted one shows
+/// up as an alert on the first read, not as a failed handshake.
+pub(crate) fn refuses_certificate(e: &std::io::Error) -> bool {
+    use rustls::AlertDescription as Alert;
+    matches!(
+        rustls_error(e),
+        Some(rustls::Error::AlertReceived(
+            Alert::CertificateRequired
+                | Alert::BadCertificate
+                | Alert::UnsupportedCertificate
+                | Alert::CertificateRevoked
+                | Alert::CertificateExpired
+                | Alert::CertificateUnknown
+                | Alert::UnknownCA
+                | Alert::AccessDenied
+                // A certificate whose signature does not verify.
+                | Alert::DecryptError
+        ))
+    )
+}
+
 /// Verifies the broker's chain against the trusted roots but accepts any
 /// host name: `ssl.endpoint.identification.algorithm=none`.
 #[derive(Debug)]
