@@ -169,12 +169,11 @@ impl Secured {
 
     /// The same, as the network layer's settings.
     pub(crate) fn client_security(&self) -> Result<ClientSecurity> {
-        let mut config = kafka_client::producer::ProducerConfig::new();
+        let mut security = ClientSecurity::new();
         for (name, value) in self.client_properties() {
-            config.set(name, &value)?;
+            security.set(name, &value)?;
         }
-        config.set("bootstrap.servers", "127.0.0.1:1")?;
-        Ok(config.build()?.network.security)
+        Ok(security)
     }
 
     /// The CA certificate, PEM, when the cluster speaks TLS.

@@ -137,6 +137,17 @@ impl Security {
             ..Self::default()
         }
     }
+
+    /// Sets a `security.protocol`, `ssl.*` or `sasl.*` property by its
+    /// Kafka name, as the producer's and consumer's `set` do; for code that
+    /// builds a [`NetworkConfig`](super::NetworkConfig) itself.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
+        let Some(known) = PROPERTIES.iter().find(|p| **p == name) else {
+            return Err(Error::config(name, "not a security property"));
+        };
+        set(self, known, value)?;
+        Ok(self)
+    }
 }
 
 /// The security properties both the producer and the consumer accept.
@@ -620,5 +631,10 @@ mod tests {
         assert!(built.tls.is_some() && built.sasl.is_some());
         s.ca_pem = Some("not a certificate".into());
         assert!(Connector::new(&s).is_err());
+        // The public setter takes the same names, and only those.
+        let mut typed = Security::new();
+        typed.set("security.protocol", "SSL").expect("protocol");
+        assert_eq!(typed.protocol, SecurityProtocol::Ssl);
+        assert!(typed.set("linger.ms", "5").is_err());
     }
 }
