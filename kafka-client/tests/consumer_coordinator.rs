@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_broker::Cluster;
+use kafka_broker::{BrokerConfig, Cluster, FaultAction, FaultScope};
 use kafka_client::consumer::{Consumer, ConsumerRecord, ConsumerSettings, OffsetReset};
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings, TopicPartition};
@@ -197,18 +197,23 @@ async fn commits_retry_on_a_moved_or_unavailable_coordinator() {
     consumer.close().await.expect("close");
 }
 
+/// What a member polling in its own task last showed.
+#[derive(Debug, Default, Clone)]
+struct Polled {
+    assignment: Vec<TopicPartition>,
+    /// Joins completed (`ConsumerStats::rebalances`).
+    rebalances: u64,
+}
+
 /// Polls `consumer` in its own task (a member's JoinGroup waits for the
-/// others, so members cannot share one task) and publishes its assignment,
-/// until `stop`; hands the consumer back.
+/// others, so members cannot share one task) and publishes its assignment
+/// and rebalance count, until `stop`; hands the consumer back.
 fn keep_polling(
     mut consumer: Consumer,
     stop: Arc<AtomicBool>,
-) -> (
-    Arc<Mutex<Vec<TopicPartition>>>,
-    tokio::task::JoinHandle<Consumer>,
-) {
-    let assignment = Arc::new(Mutex::new(Vec::new()));
-    let published = assignment.clone();
+) -> (Arc<Mutex<Polled>>, tokio::task::JoinHandle<Consumer>) {
+    let seen = Arc::new(Mutex::new(Polled::default()));
+    let published = seen.clone();
     let task = tokio::spawn(async move {
         for _ in 0..3000 {
             if stop.load(Ordering::Acquire) {
@@ -218,11 +223,18 @@ fn keep_polling(
                 .poll(Duration::from_millis(20))
                 .await
                 .expect("poll");
-            *published.lock().expect("lock") = consumer.assignment();
+            *published.lock().expect("lock") = Polled {
+                assignment: consumer.assignment(),
+                rebalances: consumer.stats().rebalances,
+            };
         }
         consumer
     });
-    (assignment, task)
+    (seen, task)
+}
+
+fn polled(member: &Arc<Mutex<Polled>>) -> Polled {
+    member.lock().expect("lock").clone()
 }
 
 /// Waits until `condition` holds, for up to 15 s.
@@ -242,6 +254,109 @@ fn static_member(cluster: &Cluster, instance: &str) -> Consumer {
     consumer
 }
 
+/// A heartbeat that fails because the connection broke or the coordinator
+/// moved, is unavailable or loading is not a rebalance: the members find
+/// the coordinator again and go on in the same generation, as Java's do.
+/// (Rejoining at once, as this client did, made every blip a rebalance of
+/// the whole group.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_that_fail_briefly_do_not_rebalance_the_group() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("blip", 2).expect("topic");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (a, a_task) = keep_polling(member(&cluster, "blip-group", "blip"), stop.clone());
+    let (b, b_task) = keep_polling(member(&cluster, "blip-group", "blip"), stop.clone());
+    until("both hold a partition", || {
+        polled(&a).assignment.len() == 1 && polled(&b).assignment.len() == 1
+    })
+    .await;
+    let (state, members) = describe(&cluster, "blip-group").await;
+    assert_eq!((state.as_str(), members.len()), ("Stable", 2));
+    let rebalances = (polled(&a).rebalances, polled(&b).rebalances);
+    for fault in [
+        FaultAction::CloseConnection,
+        FaultAction::Error(ErrorCode::NotCoordinator),
+        FaultAction::Error(ErrorCode::CoordinatorNotAvailable),
+        FaultAction::Error(ErrorCode::CoordinatorLoadInProgress),
+    ] {
+        let failing = cluster
+            .faults()
+            .add(FaultScope::api(ApiKey::Heartbeat).times(4), fault);
+        until("the failing heartbeats were sent", || failing.hits() == 4).await;
+        // Counts the heartbeats after the failures (served normally).
+        let answered = cluster.faults().add(
+            FaultScope::api(ApiKey::Heartbeat),
+            FaultAction::Delay(Duration::ZERO),
+        );
+        until("heartbeats go on", || answered.hits() >= 6).await;
+        answered.remove();
+        assert_eq!(
+            (polled(&a).rebalances, polled(&b).rebalances),
+            rebalances,
+            "no member rejoined after {fault:?}"
+        );
+        assert_eq!(
+            describe(&cluster, "blip-group").await,
+            ("Stable".to_owned(), members.clone()),
+            "after {fault:?}"
+        );
+    }
+    stop.store(true, Ordering::Release);
+    for task in [a_task, b_task] {
+        task.await.expect("member").close().await.expect("close");
+    }
+}
+
+/// A member whose heartbeats go unanswered for a whole session timeout
+/// takes its generation as over (the coordinator has removed it by then)
+/// and rejoins; not sooner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cut_off_for_its_session_timeout_rejoins() {
+    let mut config = BrokerConfig {
+        brokers: 1,
+        ..BrokerConfig::default()
+    };
+    config
+        .set("group.min.session.timeout.ms", "1000")
+        .expect("config");
+    let cluster = Cluster::start(config).await.expect("cluster");
+    cluster.create_topic("cut", 1).expect("topic");
+    let session_timeout = Duration::from_millis(1500);
+    let mut settings = settings(&cluster, "cut-group", OffsetReset::Earliest);
+    settings.session_timeout = session_timeout;
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["cut"]).expect("subscribe");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (member, task) = keep_polling(consumer, stop.clone());
+    until("it holds the partition", || {
+        polled(&member).assignment.len() == 1
+    })
+    .await;
+    let rebalances = polled(&member).rebalances;
+
+    let cut = cluster.faults().add(
+        FaultScope::api(ApiKey::Heartbeat),
+        FaultAction::CloseConnection,
+    );
+    let cut_at = tokio::time::Instant::now();
+    until("it rejoins", || polled(&member).rebalances > rebalances).await;
+    let waited = cut_at.elapsed();
+    assert!(cut.hits() >= 2, "heartbeats were retried: {}", cut.hits());
+    // The last answered heartbeat was at most one interval (100 ms) before
+    // the cut, so the session ended at least 1.4 s after it.
+    assert!(
+        waited >= session_timeout - Duration::from_millis(200),
+        "rejoined {waited:?} after the cut, before its session timeout"
+    );
+    cut.remove();
+    until("it holds the partition again", || {
+        polled(&member).assignment.len() == 1
+    })
+    .await;
+    stop.store(true, Ordering::Release);
+    task.await.expect("member").close().await.expect("close");
+}
+
 /// A static member (`group.instance.id`) that closes and comes back within
 /// its session timeout neither leaves nor rebalances the group: it takes its
 /// old membership back under a new member id, and the other member is not
@@ -254,10 +369,10 @@ async fn a_static_member_restarts_without_a_rebalance() {
     let stop_b = Arc::new(AtomicBool::new(false));
     let (a, a_task) = keep_polling(static_member(&cluster, "instance-a"), stop_a.clone());
     let (b, b_task) = keep_polling(static_member(&cluster, "instance-b"), stop_b.clone());
-    let len = |m: &Arc<Mutex<Vec<TopicPartition>>>| m.lock().expect("lock").len();
+    let len = |m: &Arc<Mutex<Polled>>| polled(m).assignment.len();
     until("both hold a partition", || len(&a) == 1 && len(&b) == 1).await;
-    let a_partitions = a.lock().expect("lock").clone();
-    let b_partitions = b.lock().expect("lock").clone();
+    let a_partitions = polled(&a).assignment;
+    let b_partitions = polled(&b).assignment;
     let (state, before) = describe(&cluster, "static-group").await;
     assert_eq!((state.as_str(), before.len()), ("Stable", 2));
 
@@ -278,7 +393,7 @@ async fn a_static_member_restarts_without_a_rebalance() {
     })
     .await;
     assert_eq!(
-        *again.lock().expect("lock"),
+        polled(&again).assignment,
         a_partitions,
         "the same partitions"
     );
@@ -286,11 +401,7 @@ async fn a_static_member_restarts_without_a_rebalance() {
     assert_eq!(state, "Stable");
     assert_eq!(after_restart.len(), 2);
     assert_ne!(after_restart, before, "instance-a holds a new member id");
-    assert_eq!(
-        *b.lock().expect("lock"),
-        b_partitions,
-        "b was not rebalanced"
-    );
+    assert_eq!(polled(&b).assignment, b_partitions, "b was not rebalanced");
     for (stop, task) in [(stop_again, again_task), (stop_b, b_task)] {
         stop.store(true, Ordering::Release);
         task.await.expect("member").close().await.expect("close");

@@ -25,6 +25,7 @@ use super::assignor::{
     Assignor, Member, RebalanceProtocol, common_protocol, decode_assignment, decode_subscription,
     encode_assignment, encode_subscription, withhold_transfers,
 };
+use super::heartbeat::{Heartbeat, MemberFlags};
 use crate::network::{Connection, CoordinatorKind, Network, find_coordinator};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
@@ -483,113 +484,43 @@ impl Group {
             group_instance_id: self.config.instance_id.clone(),
             ..Default::default()
         };
-        let interval = self.config.heartbeat_interval;
-        let rejoin = self.rejoin.clone();
-        let last_poll = self.last_poll.clone();
-        let poll_timeout = self.poll_timeout.clone();
-        let clock = self.clock;
-        let max_poll_interval = self.config.rebalance_timeout;
-        let leave = LeaveGroupRequest {
-            group_id: self.config.group_id.clone(),
-            members: vec![MemberIdentity {
-                member_id: self.member_id.clone(),
-                group_instance_id: self.config.instance_id.clone(),
-                reason: Some("consumer poll timeout has expired".into()),
+        // A static member keeps its membership until its session ends.
+        let leave = self
+            .config
+            .instance_id
+            .is_none()
+            .then(|| LeaveGroupRequest {
+                group_id: self.config.group_id.clone(),
+                members: vec![MemberIdentity {
+                    member_id: self.member_id.clone(),
+                    group_instance_id: None,
+                    reason: Some("consumer poll timeout has expired".into()),
+                    ..Default::default()
+                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let member_id = self.member_id.clone();
-        let is_static = self.config.instance_id.is_some();
-        let lost = self.lost.clone();
+            });
         // A join just completed: the poll timer starts again here, as Java's
         // heartbeat thread resets its timeouts when enabled after a join. The
         // time the join took inside poll is not time between polls.
         self.reset_poll_timer();
-        let address = coordinator.broker().to_owned();
-        let mut coordinator = coordinator;
-        self.heartbeat = Some(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                // The connection may have been replaced (a SASL session
-                // about to expire, KIP-368) or lost: the same coordinator,
-                // anew, before concluding anything about the group.
-                if coordinator.is_closed() {
-                    match network.connect(&address).await {
-                        Ok(fresh) => coordinator = fresh,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "heartbeat: coordinator unreachable; rejoining");
-                            rejoin.store(true, Ordering::Release);
-                            return;
-                        }
-                    }
-                }
-                let since_poll = (clock.elapsed().as_millis() as u64)
-                    .saturating_sub(last_poll.load(Ordering::Acquire));
-                if since_poll > max_poll_interval.as_millis() as u64 {
-                    // As Java does: a consumer that stopped polling leaves so
-                    // its partitions go to members that are making progress.
-                    tracing::warn!(
-                        since_poll,
-                        "max.poll.interval.ms passed without a poll; leaving the group"
-                    );
-                    if !is_static
-                        && let Ok(version) = coordinator.version_for::<LeaveGroupRequest>()
-                    {
-                        let request = if version >= 3 {
-                            leave.clone()
-                        } else {
-                            LeaveGroupRequest {
-                                group_id: leave.group_id.clone(),
-                                member_id: member_id.clone(),
-                                ..Default::default()
-                            }
-                        };
-                        let _ = coordinator.call(&request, version).await;
-                    }
-                    lost.store(true, Ordering::Release);
-                    poll_timeout.store(true, Ordering::Release);
-                    rejoin.store(true, Ordering::Release);
-                    return;
-                }
-                let Ok(version) = coordinator.version_for::<HeartbeatRequest>() else {
-                    return;
-                };
-                let request = if version >= 3 {
-                    request.clone()
-                } else {
-                    HeartbeatRequest {
-                        group_instance_id: None,
-                        ..request.clone()
-                    }
-                };
-                let mut answer = coordinator.call(&request, version).await;
-                if matches!(answer, Err(Error::Network { .. })) && coordinator.is_closed() {
-                    // Sent as the connection retired: once more on a new one.
-                    if let Ok(fresh) = network.connect(&address).await {
-                        coordinator = fresh;
-                        answer = coordinator.call(&request, version).await;
-                    }
-                }
-                match answer {
-                    Ok(r) if r.error_code == 0 => {}
-                    Ok(r) => {
-                        let c = code(r.error_code);
-                        tracing::debug!(code = %c, "heartbeat: rejoin needed");
-                        if generation_over(c) {
-                            lost.store(true, Ordering::Release);
-                        }
-                        rejoin.store(true, Ordering::Release);
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "heartbeat failed; rejoining");
-                        rejoin.store(true, Ordering::Release);
-                        return;
-                    }
-                }
-            }
-        }));
+        let heartbeat = Heartbeat {
+            network,
+            group_id: self.config.group_id.clone(),
+            coordinator,
+            request,
+            leave,
+            interval: self.config.heartbeat_interval,
+            session_timeout: self.config.session_timeout,
+            max_poll_interval: self.config.rebalance_timeout,
+            flags: MemberFlags {
+                rejoin: self.rejoin.clone(),
+                lost: self.lost.clone(),
+                poll_timeout: self.poll_timeout.clone(),
+                last_poll: self.last_poll.clone(),
+                clock: self.clock,
+            },
+        };
+        self.heartbeat = Some(tokio::spawn(heartbeat.run()));
     }
 
     /// Commits offsets (the next offset to read, per partition).
@@ -809,7 +740,7 @@ impl Group {
 }
 
 /// Whether `code` says this member is no longer part of its generation.
-fn generation_over(code: ErrorCode) -> bool {
+pub(super) fn generation_over(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId

@@ -37,6 +37,7 @@ pub mod assignor;
 mod config;
 mod fetcher;
 mod group;
+mod heartbeat;
 mod sticky;
 
 use std::collections::{BTreeMap, HashMap};
