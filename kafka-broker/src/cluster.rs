@@ -220,6 +220,13 @@ impl Cluster {
             .map_err(|(code, message)| ClusterError::Kafka { code, message })
     }
 
+    /// Adds partitions to a topic, up to `count` in all (CreatePartitions).
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<(), ClusterError> {
+        self.shared
+            .add_partitions(name, count)
+            .map_err(|(code, message)| ClusterError::Kafka { code, message })
+    }
+
     /// Moves the leadership of a partition to `broker`, bumping its leader
     /// epoch: clients talking to the old leader get NOT_LEADER_OR_FOLLOWER.
     pub fn move_leader(

@@ -360,6 +360,125 @@ async fn a_group_splits_partitions_commits_and_resumes() {
     late.close().await.expect("leave");
 }
 
+/// Polls until `stop`, publishing its assignment size and every value it
+/// read.
+fn reader(
+    mut consumer: Consumer,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    assigned: std::sync::Arc<std::sync::Mutex<usize>>,
+    read: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<Consumer> {
+    tokio::spawn(async move {
+        for _ in 0..2000 {
+            if stop.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
+            let records = consumer
+                .poll(Duration::from_millis(50))
+                .await
+                .expect("poll");
+            *assigned.lock().expect("lock") = consumer.assignment().len();
+            read.lock().expect("lock").extend(records.iter().map(value));
+        }
+        consumer
+    })
+}
+
+/// Waits up to 15 s for `condition`.
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Partitions added to a subscribed topic, and a subscribed topic created
+/// after the group formed, are assigned and read: the leader sees the
+/// partition counts change in the metadata it refreshes every
+/// `metadata.max.age.ms` and rebalances, as Java's does. (Before, they
+/// went unread until something else rebalanced the group.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_and_topics_that_appear_later_are_assigned_and_read() {
+    appearing_partitions_are_read(Vec::new()).await;
+}
+
+/// The same with cooperative rebalancing (KIP-429), where the leader's
+/// rejoin moves only what has to move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_that_appear_later_are_read_with_cooperative_sticky() {
+    use kafka_client::consumer::assignor::CooperativeStickyAssignor;
+    appearing_partitions_are_read(vec![std::sync::Arc::new(CooperativeStickyAssignor)]).await;
+}
+
+/// Two members subscribe to a topic that then grows from 2 to 4 partitions
+/// and to one created afterwards; `assignors` empty for the default.
+async fn appearing_partitions_are_read(
+    assignors: Vec<std::sync::Arc<dyn kafka_client::consumer::assignor::Assignor>>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let cluster = cluster(2).await;
+    cluster.create_topic("growing", 2).expect("topic");
+    let stop = Arc::new(AtomicBool::new(false));
+    let assigned = [Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0))];
+    let read = Arc::new(Mutex::new(Vec::new()));
+    let mut members = Vec::new();
+    for count in &assigned {
+        let mut settings = group_settings(&cluster, "growing-group");
+        // metadata.max.age.ms and allow.auto.create.topics.
+        settings.network.metadata_max_age = Duration::from_millis(300);
+        settings.network.allow_auto_create_topics = false;
+        if !assignors.is_empty() {
+            settings.assignors = assignors.clone();
+        }
+        let mut consumer = Consumer::new(settings).expect("consumer");
+        consumer
+            .subscribe(&["growing", "created-later"])
+            .expect("subscribe");
+        members.push(reader(consumer, stop.clone(), count.clone(), read.clone()));
+    }
+    let held = |assigned: &[Arc<Mutex<usize>>; 2]| {
+        (
+            *assigned[0].lock().expect("lock"),
+            *assigned[1].lock().expect("lock"),
+        )
+    };
+    eventually("each member holds one partition", || {
+        held(&assigned) == (1, 1)
+    })
+    .await;
+
+    cluster.add_partitions("growing", 4).expect("partitions");
+    eventually("the 4 partitions are shared", || held(&assigned) == (2, 2)).await;
+    cluster.create_topic("created-later", 2).expect("topic");
+    eventually("the new topic's partitions are shared too", || {
+        held(&assigned) == (3, 3)
+    })
+    .await;
+
+    let mut expected = Vec::new();
+    for (topic, partitions) in [("growing", 4), ("created-later", 2)] {
+        for p in 0..partitions {
+            let values: Vec<String> = (0..10).map(|i| format!("{topic}-{p}-{i}")).collect();
+            expected.extend(values.iter().cloned());
+            produce(&cluster, topic, p, values).await;
+        }
+    }
+    expected.sort();
+    eventually("every record is read", || {
+        read.lock().expect("lock").len() >= expected.len()
+    })
+    .await;
+    stop.store(true, Ordering::Release);
+    for member in members {
+        member.await.expect("member").close().await.expect("close");
+    }
+    let mut all = read.lock().expect("lock").clone();
+    all.sort();
+    assert_eq!(all, expected, "every record once, from every partition");
+}
+
 /// This client and kafka-python in one group: the range assignment is
 /// shared, and every record is read once across the two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,7 @@ use super::assignor::{
     encode_assignment, encode_subscription, withhold_transfers,
 };
 use super::heartbeat::{Heartbeat, MemberFlags};
-use crate::network::{Connection, CoordinatorKind, Network, find_coordinator};
+use crate::network::{ClusterMetadata, Connection, CoordinatorKind, Network, find_coordinator};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
 use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
@@ -87,6 +87,11 @@ pub(crate) struct Group {
     /// between polls; the next poll reports it.
     poll_timeout: Arc<AtomicBool>,
     heartbeat: Option<JoinHandle<()>>,
+    /// When this member led the last join: the partition count of every
+    /// topic the group subscribes to, as the assignment saw it (`None` for
+    /// a topic that did not exist). A change means partitions nobody reads
+    /// (Java's `assignmentSnapshot`).
+    assigned_counts: Option<BTreeMap<String, Option<usize>>>,
 }
 
 impl Drop for Group {
@@ -112,6 +117,7 @@ impl Group {
             clock: std::time::Instant::now(),
             poll_timeout: Arc::new(AtomicBool::new(false)),
             heartbeat: None,
+            assigned_counts: None,
         }
     }
 
@@ -330,11 +336,13 @@ impl Group {
             self.member_id = response.member_id.clone();
             self.generation = response.generation_id;
             let protocol_name = response.protocol_name.clone();
-            let assignments = if response.leader == response.member_id {
-                self.lead(network, &response.members, protocol_name.as_deref())
-                    .await?
+            let (assignments, counts) = if response.leader == response.member_id {
+                let (assignments, counts) = self
+                    .lead(network, &response.members, protocol_name.as_deref())
+                    .await?;
+                (assignments, Some(counts))
             } else {
-                Vec::new()
+                (Vec::new(), None)
             };
             let sync = SyncGroupRequest {
                 group_id: self.config.group_id.clone(),
@@ -394,6 +402,7 @@ impl Group {
             let assignment = decode_assignment(&synced.assignment)?;
             self.rejoin.store(false, Ordering::Release);
             self.lost.store(false, Ordering::Release);
+            self.assigned_counts = counts;
             self.start_heartbeat(coordinator, network.clone());
             tracing::info!(
                 group = self.config.group_id,
@@ -412,13 +421,17 @@ impl Group {
     }
 
     /// The leader's assignment of every member's subscription, by the
-    /// assignor of the protocol the coordinator chose.
+    /// assignor of the protocol the coordinator chose, and the partition
+    /// counts it was made for.
     async fn lead(
         &self,
         network: &Arc<Network>,
         members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
         protocol_name: Option<&str>,
-    ) -> Result<Vec<SyncGroupRequestAssignment>> {
+    ) -> Result<(
+        Vec<SyncGroupRequestAssignment>,
+        BTreeMap<String, Option<usize>>,
+    )> {
         // JoinGroup before v7 does not name the protocol: ours is the
         // first one every member supports, which with one assignor (all
         // such old-broker setups) is that one.
@@ -442,16 +455,20 @@ impl Group {
                 subscription: decode_subscription(&m.metadata)?,
             });
         }
-        let mut partitions = BTreeMap::new();
+        let mut counts = BTreeMap::new();
         for topic in parsed.iter().flat_map(|m| m.subscription.topics.iter()) {
-            if partitions.contains_key(topic) {
+            if counts.contains_key(topic) {
                 continue;
             }
+            // Also tracks the topic, so the periodic metadata refresh
+            // (metadata.max.age.ms) shows partitions added to it later.
             let metadata = network.metadata_for(topic).await?;
-            if let Some(count) = metadata.partition_count(topic) {
-                partitions.insert(topic.clone(), count as i32);
-            }
+            counts.insert(topic.clone(), metadata.partition_count(topic));
         }
+        let partitions: BTreeMap<String, i32> = counts
+            .iter()
+            .filter_map(|(topic, count)| Some((topic.clone(), i32::try_from((*count)?).ok()?)))
+            .collect();
         let mut assignment = assignor.assign(&parsed, &partitions);
         if self.protocol == RebalanceProtocol::Cooperative {
             // Java's validateCooperativeAssignment, enforced rather than
@@ -464,7 +481,7 @@ impl Group {
                 "cooperative assignment; held-back partitions wait for their owners to revoke"
             );
         }
-        assignment
+        let assignments = assignment
             .into_iter()
             .map(|(member_id, topics)| {
                 Ok(SyncGroupRequestAssignment {
@@ -473,7 +490,34 @@ impl Group {
                     ..Default::default()
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((assignments, counts))
+    }
+
+    /// As the leader, rejoins when `metadata` shows a subscribed topic with
+    /// more (or fewer) partitions than the last assignment was made for, or
+    /// one that was created or deleted since: the new partitions would
+    /// otherwise go unread until something else rebalanced the group.
+    pub(crate) fn rejoin_if_metadata_changed(&self, metadata: &ClusterMetadata) {
+        let Some(counts) = &self.assigned_counts else {
+            return;
+        };
+        if self.rejoin.load(Ordering::Acquire) {
+            return;
+        }
+        let changed = counts
+            .iter()
+            .find(|(topic, count)| metadata.partition_count(topic) != **count);
+        if let Some((topic, count)) = changed {
+            tracing::info!(
+                group = self.config.group_id,
+                topic,
+                assigned_for = ?count,
+                now = ?metadata.partition_count(topic),
+                "a subscribed topic's partitions changed; rebalancing"
+            );
+            self.rejoin.store(true, Ordering::Release);
+        }
     }
 
     fn start_heartbeat(&mut self, coordinator: Connection, network: Arc<Network>) {

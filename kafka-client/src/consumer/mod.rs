@@ -970,6 +970,7 @@ impl Consumer {
         // Before any rebalance event: the application first hears that it
         // left the group, then (next call) what that cost it.
         self.check_poll_interval()?;
+        self.rejoin_if_metadata_changed();
         // Two rounds at most: a fill can end because a rebalance began.
         for _ in 0..2 {
             if self.group.as_ref().is_some_and(group::Group::needs_join) && self.cooperative() {
@@ -1118,6 +1119,7 @@ impl Consumer {
         self.settle_commits().await?;
         self.forget_revoked();
         self.check_poll_interval()?;
+        self.rejoin_if_metadata_changed();
         self.auto_commit().await;
         let mut waited = false;
         loop {
@@ -1220,6 +1222,15 @@ impl Consumer {
             }
         }
         Ok(())
+    }
+
+    /// The leader's check that the topics it assigned still have the
+    /// partitions it assigned (see `Group::rejoin_if_metadata_changed`),
+    /// against the metadata the network keeps fresh.
+    fn rejoin_if_metadata_changed(&self) {
+        if let Some(group) = &self.group {
+            group.rejoin_if_metadata_changed(&self.network.metadata());
+        }
     }
 
     /// Whether a buffered record of a partition not paused is waiting.
