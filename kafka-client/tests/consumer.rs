@@ -682,6 +682,36 @@ async fn auto_commit_commits_what_poll_handed_out() {
     consumer.close().await.expect("close");
 }
 
+/// With `enable.auto.commit`, closing commits what poll handed out since
+/// the last auto-commit, as Java's close does: the partition's next owner
+/// starts after it instead of reading those records again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_commits_what_was_handed_out_with_auto_commit() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("closing", 1).expect("topic");
+    produce(&cluster, "closing", 0, (0..7).map(|i| format!("c-{i}"))).await;
+    let mut settings = group_settings(&cluster, "closing-group");
+    settings.enable_auto_commit = true;
+    // Not due during the test: only close can commit.
+    settings.auto_commit_interval = Duration::from_secs(600);
+    let mut consumer = Consumer::new(settings.clone()).expect("consumer");
+    consumer.subscribe(&["closing"]).expect("subscribe");
+    assert_eq!(collect(&mut consumer, 7).await.len(), 7);
+    consumer.close().await.expect("close");
+
+    let mut next = Consumer::new(settings).expect("consumer");
+    next.subscribe(&["closing"]).expect("subscribe");
+    let committed = next
+        .committed(&[tp("closing", 0)])
+        .await
+        .expect("committed");
+    assert_eq!(committed.get(&tp("closing", 0)), Some(&7));
+    produce(&cluster, "closing", 0, ["after".to_owned()]).await;
+    let read: Vec<String> = collect(&mut next, 1).await.iter().map(value).collect();
+    assert_eq!(read, ["after"], "the next member starts after the commit");
+    next.close().await.expect("close");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_stops_polling_leaves_and_hears_of_it() {
     use std::sync::atomic::AtomicBool;

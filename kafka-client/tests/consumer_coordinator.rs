@@ -357,6 +357,93 @@ async fn a_member_cut_off_for_its_session_timeout_rejoins() {
     task.await.expect("member").close().await.expect("close");
 }
 
+/// `subscribe` called again by a member changes the topics of the same
+/// membership: it rejoins at once with them, and the group never holds a
+/// second member for it (which the coordinator would wait for until the
+/// first one's session timed out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_again_changes_the_topics_of_the_same_member() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("first-topic", 1).expect("topic");
+    cluster.create_topic("second-topic", 1).expect("topic");
+    produce(&cluster, "second-topic", 0, 3).await;
+    let mut consumer = joined(&cluster, "resubscribe-group", "first-topic").await;
+    let (_, members) = describe(&cluster, "resubscribe-group").await;
+    assert_eq!(members.len(), 1);
+
+    consumer
+        .subscribe(&["first-topic", "second-topic"])
+        .expect("subscribe");
+    let started = tokio::time::Instant::now();
+    let records = collect(&mut consumer, 3, Duration::from_secs(10)).await;
+    assert_eq!(records.len(), 3, "the added topic is read");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "rejoined in {:?}; the session timeout is 6 s",
+        started.elapsed()
+    );
+    assert_eq!(
+        consumer.assignment(),
+        [tp("first-topic", 0), tp("second-topic", 0)]
+    );
+    assert_eq!(describe(&cluster, "resubscribe-group").await.1, members);
+
+    consumer.subscribe(&["second-topic"]).expect("subscribe");
+    for _ in 0..50 {
+        consumer
+            .poll(Duration::from_millis(50))
+            .await
+            .expect("poll");
+        if consumer.assignment() == [tp("second-topic", 0)] {
+            break;
+        }
+    }
+    assert_eq!(consumer.assignment(), [tp("second-topic", 0)]);
+    assert_eq!(describe(&cluster, "resubscribe-group").await.1, members);
+    consumer.close().await.expect("close");
+}
+
+/// `unsubscribe` leaves the group at once (the other member takes every
+/// partition without waiting for a session timeout) and leaves the
+/// consumer usable with a manual assignment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_leaves_the_group_and_the_consumer_can_assign() {
+    let cluster = cluster(2).await;
+    cluster.create_topic("unsub", 2).expect("topic");
+    let stop_a = Arc::new(AtomicBool::new(false));
+    let stop_b = Arc::new(AtomicBool::new(false));
+    let (a, a_task) = keep_polling(member(&cluster, "unsub-group", "unsub"), stop_a.clone());
+    let (b, b_task) = keep_polling(member(&cluster, "unsub-group", "unsub"), stop_b.clone());
+    until("both hold a partition", || {
+        polled(&a).assignment.len() == 1 && polled(&b).assignment.len() == 1
+    })
+    .await;
+    stop_a.store(true, Ordering::Release);
+    let mut leaving = a_task.await.expect("a");
+    let started = tokio::time::Instant::now();
+    leaving.unsubscribe().await.expect("unsubscribe");
+    assert!(leaving.assignment().is_empty());
+    until("the other member holds both partitions", || {
+        polled(&b).assignment.len() == 2
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}; the session timeout is 6 s",
+        started.elapsed()
+    );
+    let (_, members) = describe(&cluster, "unsub-group").await;
+    assert_eq!(members.len(), 1);
+
+    produce(&cluster, "unsub", 1, 2).await;
+    leaving.assign([tp("unsub", 1)]);
+    let records = collect(&mut leaving, 2, Duration::from_secs(10)).await;
+    assert_eq!(records.len(), 2, "read by manual assignment");
+    leaving.close().await.expect("close");
+    stop_b.store(true, Ordering::Release);
+    b_task.await.expect("b").close().await.expect("close");
+}
+
 /// A static member (`group.instance.id`) that closes and comes back within
 /// its session timeout neither leaves nor rebalances the group: it takes its
 /// old membership back under a new member id, and the other member is not

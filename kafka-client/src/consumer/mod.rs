@@ -292,6 +292,8 @@ pub struct Consumer {
     /// Cooperative rebalancing: the `Assigned` event that follows a
     /// `Revoked` one from the same rebalance.
     pending_assigned: Option<Vec<TopicPartition>>,
+    /// `subscribe` changed the topics of a member: the next poll rejoins.
+    resubscribed: bool,
     counters: Counters,
 }
 
@@ -520,6 +522,7 @@ impl Consumer {
             settings,
             commit_in_flight: None,
             revocation_reported: false,
+            resubscribed: false,
             revoking: Vec::new(),
             pending_assigned: None,
             counters: Counters::default(),
@@ -554,14 +557,30 @@ impl Consumer {
     /// Joins the consumer group (`group.id`) for these topics; partitions
     /// are assigned by the group on the next poll, starting from the
     /// group's committed offsets (or `auto.offset.reset`).
+    ///
+    /// Called again while a member, it changes the topics of the same
+    /// membership: the next poll rejoins with them (revoking what the new
+    /// subscription leaves out), as Java's consumer does.
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
         let group_id = self
             .settings
             .group_id
             .clone()
             .ok_or_else(|| Error::config("group.id", "subscribe needs a group.id"))?;
-        self.subscription = topics.iter().map(|t| (*t).to_owned()).collect();
+        let mut subscription: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        subscription.sort();
+        subscription.dedup();
         self.network.track(topics);
+        if self.group.is_some() || self.commit_in_flight.is_some() {
+            // A second member in its place would wait in the coordinator's
+            // rebalance until this one's session timed out.
+            if subscription != self.subscription {
+                self.subscription = subscription;
+                self.resubscribed = true;
+            }
+            return Ok(());
+        }
+        self.subscription = subscription;
         let config = group::GroupConfig {
             group_id,
             instance_id: self.settings.group_instance_id.clone(),
@@ -573,10 +592,37 @@ impl Consumer {
         let group = group::Group::new(config, self.settings.assignors.clone());
         self.metadata = ConsumerGroupMetadata::of(&group);
         self.group = Some(group);
-        // A commit still running belongs to the group just replaced: it
-        // finishes on its own (its handle still answers) and drops that group.
-        self.commit_in_flight = None;
         Ok(())
+    }
+
+    /// Leaves the group and drops the subscription and every partition
+    /// (subscribed or assigned); the consumer can subscribe or assign again.
+    /// With `enable.auto.commit`, what was handed out is committed first.
+    /// A static member (`group.instance.id`) does not send LeaveGroup, as
+    /// on close.
+    pub async fn unsubscribe(&mut self) -> Result<()> {
+        let settled = self.settle_commits().await;
+        if settled.is_ok() {
+            self.auto_commit_now().await;
+        }
+        let left = match self.group.take() {
+            Some(mut group) => group.leave(&self.network).await,
+            None => Ok(()),
+        };
+        self.subscription.clear();
+        self.resubscribed = false;
+        self.metadata = ConsumerGroupMetadata::unjoined(
+            self.settings.group_id.as_deref(),
+            self.settings.group_instance_id.as_deref(),
+        );
+        self.assign(Vec::new());
+        self.consumed.clear();
+        self.paused.clear();
+        self.reset_to.clear();
+        self.revoking.clear();
+        self.pending_assigned = None;
+        self.revocation_reported = false;
+        settled.and(left)
     }
 
     /// Commits the offsets of every record handed out so far, after any
@@ -668,10 +714,15 @@ impl Consumer {
         Ok(())
     }
 
-    /// Leaves the group (if any) and closes the connections.
+    /// Leaves the group (if any) and closes the connections. With
+    /// `enable.auto.commit`, what was handed out is committed first, as
+    /// Java's close does, so the partitions' next owner starts after it.
     pub async fn close(mut self) -> Result<()> {
         self.in_flight.clear();
         let settled = self.settle_commits().await;
+        if settled.is_ok() {
+            self.auto_commit_now().await;
+        }
         let result = match self.group.as_mut() {
             Some(group) => group.leave(&self.network).await,
             None => Ok(()),
@@ -756,7 +807,7 @@ impl Consumer {
             lost = self.drop_lost();
         }
         if !self.revocation_reported {
-            self.commit_before_rebalance().await;
+            self.auto_commit_now().await;
         }
         let owned = self.assignment();
         let Some(group) = self.group.as_mut() else {
@@ -970,7 +1021,7 @@ impl Consumer {
         // Before any rebalance event: the application first hears that it
         // left the group, then (next call) what that cost it.
         self.check_poll_interval()?;
-        self.rejoin_if_metadata_changed();
+        self.rejoin_if_topics_changed();
         // Two rounds at most: a fill can end because a rebalance began.
         for _ in 0..2 {
             if self.group.as_ref().is_some_and(group::Group::needs_join) && self.cooperative() {
@@ -1002,7 +1053,7 @@ impl Consumer {
             if self.group.as_ref().is_some_and(group::Group::needs_join) {
                 if !self.revocation_reported && !self.positions.is_empty() {
                     self.settle_commits().await?;
-                    self.commit_before_rebalance().await;
+                    self.auto_commit_now().await;
                     // Fetched but not handed out: the next owner reads them.
                     self.discard_all();
                     self.revocation_reported = true;
@@ -1042,15 +1093,16 @@ impl Consumer {
         Ok(Vec::new())
     }
 
-    /// With `enable.auto.commit`, commits what was handed out before the
-    /// member rejoins (Java's onJoinPrepare), so the partitions' next owner
-    /// starts after it.
-    async fn commit_before_rebalance(&mut self) {
-        if !self.settings.enable_auto_commit || self.positions.is_empty() {
+    /// With `enable.auto.commit`, commits what was handed out, before the
+    /// member rejoins (Java's onJoinPrepare), leaves or unsubscribes, so the
+    /// partitions' next owner starts after it. A failure is logged: the
+    /// next owner then reads those records again, as with Java.
+    async fn auto_commit_now(&mut self) {
+        if !self.settings.enable_auto_commit || self.positions.is_empty() || self.group.is_none() {
             return;
         }
         if let Err(e) = self.commit().await {
-            tracing::warn!(error = %e, "commit before rebalancing failed");
+            tracing::warn!(error = %e, "auto-commit before rebalancing or leaving failed");
         }
     }
 
@@ -1119,7 +1171,7 @@ impl Consumer {
         self.settle_commits().await?;
         self.forget_revoked();
         self.check_poll_interval()?;
-        self.rejoin_if_metadata_changed();
+        self.rejoin_if_topics_changed();
         self.auto_commit().await;
         let mut waited = false;
         loop {
@@ -1227,8 +1279,12 @@ impl Consumer {
     /// The leader's check that the topics it assigned still have the
     /// partitions it assigned (see `Group::rejoin_if_metadata_changed`),
     /// against the metadata the network keeps fresh.
-    fn rejoin_if_metadata_changed(&self) {
+    /// Also rejoins after `subscribe` changed the topics.
+    fn rejoin_if_topics_changed(&mut self) {
         if let Some(group) = &self.group {
+            if std::mem::take(&mut self.resubscribed) {
+                group.request_rejoin();
+            }
             group.rejoin_if_metadata_changed(&self.network.metadata());
         }
     }
