@@ -110,6 +110,19 @@ fn request(api: ApiKey, version: i16) -> Option<RequestKind> {
             RequestKind::CreatePartitions(m::CreatePartitionsRequest::default())
         }
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(m::DeleteGroupsRequest::default()),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(m::DeleteRecordsRequest {
+            topics: vec![m::delete_records_request::DeleteRecordsTopic {
+                name: topic.into(),
+                partitions: vec![m::delete_records_request::DeleteRecordsPartition {
+                    partition_index: 0,
+                    offset: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            timeout_ms: 1000,
+            ..Default::default()
+        }),
         ApiKey::AddPartitionsToTxn => {
             RequestKind::AddPartitionsToTxn(m::AddPartitionsToTxnRequest::default())
         }

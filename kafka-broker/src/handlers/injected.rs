@@ -78,6 +78,27 @@ pub(crate) fn error_response(
                 .collect(),
             ..Default::default()
         }),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(m::DeleteRecordsResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| m::delete_records_response::DeleteRecordsTopicResult {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| m::delete_records_response::DeleteRecordsPartitionResult {
+                            partition_index: p.partition_index,
+                            low_watermark: -1,
+                            error_code: error,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(if version >= 4 {
             m::FindCoordinatorResponse {
                 coordinators: r

@@ -4,6 +4,7 @@
 
 mod api_versions;
 mod configs;
+mod delete_records;
 mod fetch;
 mod groups;
 mod injected;
@@ -85,6 +86,9 @@ pub(crate) async fn dispatch(
         }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(ctx, r, version))
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::handle(ctx, r))
         }
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create(ctx, r)),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete(ctx, r)),

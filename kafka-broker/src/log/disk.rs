@@ -23,6 +23,9 @@ pub(crate) fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> Pat
     data_dir.join(format!("{topic}-{partition}"))
 }
 
+/// The checkpoint of the log start offset, beside the segments.
+const LOG_START_FILE: &str = "log-start-offset";
+
 fn segment_name(base_offset: i64) -> String {
     format!("{base_offset:020}.log")
 }
@@ -161,6 +164,23 @@ impl DiskLog {
             fs::remove_file(&segment.path)?;
         }
         Ok(())
+    }
+
+    /// The log start offset last checkpointed, if any: where the log
+    /// starts when DeleteRecords or retention moved it (Kafka's
+    /// `log-start-offset-checkpoint`). An unreadable file counts as none.
+    pub(crate) fn saved_log_start(&self) -> Option<i64> {
+        let text = fs::read_to_string(self.dir.join(LOG_START_FILE)).ok()?;
+        text.trim().parse().ok().filter(|&offset: &i64| offset >= 0)
+    }
+
+    /// Checkpoints the log start offset (temporary file, then rename, so a
+    /// crash leaves the old value or the new one).
+    pub(crate) fn save_log_start(&self, offset: i64) -> io::Result<()> {
+        let path = self.dir.join(LOG_START_FILE);
+        let temp = path.with_extension("tmp");
+        fs::write(&temp, offset.to_string())?;
+        fs::rename(temp, path)
     }
 
     /// Removes the partition's files (topic deletion).

@@ -225,6 +225,16 @@ impl PartitionLog {
         for batch in recovered.batches {
             log.restore(batch);
         }
+        // DeleteRecords may have moved the start inside a batch, or past
+        // batches whose segment is still the active one: the checkpoint
+        // says where the log really starts. Past the recovered end (a lost
+        // tail) the log continues from there, as Kafka's does.
+        if let Some(start) = disk.saved_log_start()
+            && start > log.log_start_offset
+        {
+            log.next_offset = log.next_offset.max(start);
+            log.drop_before(start);
+        }
         log.disk = Some(disk);
         Ok(log)
     }
@@ -352,13 +362,66 @@ impl PartitionLog {
         self.log_start_offset
     }
 
-    /// The first offset of the oldest open transaction, or the high watermark.
+    /// The first offset of the oldest open transaction, or the high
+    /// watermark; never below the log start offset (DeleteRecords may remove
+    /// the start of an open transaction, and Kafka then bounds the last
+    /// stable offset by the log start, not by data that is gone).
     pub(crate) fn last_stable_offset(&self) -> i64 {
         self.open_txns
             .keys()
             .next()
             .copied()
             .unwrap_or(self.next_offset)
+            .max(self.log_start_offset)
+    }
+
+    /// DeleteRecords: makes `offset` (-1: the high watermark) the log start
+    /// offset, dropping the batches wholly before it. Returns the new log
+    /// start offset (the response's low watermark). An offset at or below
+    /// the current start changes nothing; one beyond the high watermark is
+    /// OFFSET_OUT_OF_RANGE, as Kafka's `Partition.deleteRecordsOnLeader`.
+    pub(crate) fn delete_records(&mut self, offset: i64) -> Result<i64, ErrorCode> {
+        let target = if offset == -1 {
+            self.next_offset
+        } else {
+            offset
+        };
+        if target < 0 || target > self.next_offset {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
+        if target > self.log_start_offset {
+            self.drop_before(target);
+            self.persist_start();
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Sets the log start offset to `start` and forgets what lies wholly
+    /// before it: batches, their bytes, aborted ranges.
+    fn drop_before(&mut self, start: i64) {
+        while let Some(oldest) = self.batches.front() {
+            if oldest.last_offset >= start {
+                break;
+            }
+            self.size_bytes -= oldest.bytes.len();
+            self.batches.pop_front();
+        }
+        self.log_start_offset = start;
+        self.aborted.retain(|t| t.last_offset >= start);
+    }
+
+    /// In disk mode, deletes segments wholly before the log start offset
+    /// and checkpoints it, so a restart starts the log there too.
+    fn persist_start(&mut self) {
+        let start = self.log_start_offset;
+        if let Some(disk) = self.disk.as_mut() {
+            if let Err(e) = disk.save_log_start(start) {
+                tracing::error!(error = %e, "could not checkpoint the log start offset");
+            }
+            if let Err(e) = disk.delete_before(start) {
+                tracing::warn!(error = %e, "could not delete old segments");
+            }
+        }
     }
 
     /// Bytes stored.
@@ -580,18 +643,12 @@ impl PartitionLog {
             if !(too_old || too_big) || open {
                 break;
             }
-            self.size_bytes -= oldest.bytes.len();
-            self.log_start_offset = oldest.last_offset + 1;
-            self.batches.pop_front();
+            let next_start = oldest.last_offset + 1;
+            self.drop_before(next_start);
             dropped += 1;
         }
-        self.aborted
-            .retain(|t| t.last_offset >= self.log_start_offset);
-        if dropped > 0
-            && let Some(disk) = self.disk.as_mut()
-            && let Err(e) = disk.delete_before(self.log_start_offset)
-        {
-            tracing::warn!(error = %e, "could not delete old segments");
+        if dropped > 0 {
+            self.persist_start();
         }
         dropped
     }

@@ -162,3 +162,74 @@ fn retention_drops_old_batches_and_moves_the_start_offset() {
     append(&mut log, &batch(&["v"], None, false)).unwrap();
     assert_eq!(log.apply_retention(0, -1, size as i64), 1);
 }
+
+#[test]
+fn delete_records_moves_the_start_inside_a_batch_and_drops_whole_batches_before_it() {
+    let mut log = PartitionLog::new(0);
+    append(&mut log, &batch(&["a", "b", "c"], None, false)).unwrap();
+    append(&mut log, &batch(&["d", "e"], None, false)).unwrap();
+    let full = log.size_bytes();
+    // Inside the first batch: it stays (offset 1 and 2 are still stored).
+    assert_eq!(log.delete_records(1), Ok(1));
+    assert_eq!(log.size_bytes(), full);
+    assert_eq!(
+        log.read(0, 1 << 20, true, 5).unwrap_err(),
+        ErrorCode::OffsetOutOfRange
+    );
+    assert_eq!(log.offset_for(-2, 5), Some((-1, 1)));
+    // Past it: the first batch goes.
+    assert_eq!(log.delete_records(4), Ok(4));
+    assert!(log.size_bytes() < full);
+    assert_eq!(
+        values(&log.read(4, 1 << 20, true, 5).unwrap().chunks),
+        ["d", "e"]
+    );
+    // Backwards is no change; beyond the high watermark is refused.
+    assert_eq!(log.delete_records(2), Ok(4));
+    assert_eq!(log.delete_records(6), Err(ErrorCode::OffsetOutOfRange));
+    assert_eq!(log.delete_records(-5), Err(ErrorCode::OffsetOutOfRange));
+    // -1 is the high watermark: everything goes, appends continue after it.
+    assert_eq!(log.delete_records(-1), Ok(5));
+    assert_eq!(log.size_bytes(), 0);
+    assert_eq!(append(&mut log, &batch(&["f"], None, false)), Ok(5));
+    assert_eq!(
+        values(&log.read(5, 1 << 20, true, 6).unwrap().chunks),
+        ["f"]
+    );
+}
+
+#[test]
+fn deleting_the_start_of_an_open_transaction_keeps_the_last_stable_offset_at_the_start() {
+    let mut log = PartitionLog::new(0);
+    append(&mut log, &batch(&["t1", "t2"], Some((7, 0, 0)), true)).unwrap();
+    append(&mut log, &batch(&["t3"], Some((7, 0, 2)), true)).unwrap();
+    assert_eq!(log.last_stable_offset(), 0);
+    assert_eq!(log.delete_records(2), Ok(2));
+    assert_eq!(log.last_stable_offset(), 2);
+}
+
+#[test]
+fn a_disk_log_starts_where_delete_records_left_it_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("kafka-broker-logstart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut log = PartitionLog::open(dir.clone(), 0).unwrap();
+    append(&mut log, &batch(&["a", "b", "c"], None, false)).unwrap();
+    append(&mut log, &batch(&["d"], None, false)).unwrap();
+    assert_eq!(log.delete_records(2), Ok(2));
+    drop(log);
+    let mut log = PartitionLog::open(dir.clone(), 0).unwrap();
+    assert_eq!(log.log_start_offset(), 2);
+    assert_eq!(log.high_watermark(), 4);
+    assert_eq!(
+        log.read(1, 1 << 20, true, 4).unwrap_err(),
+        ErrorCode::OffsetOutOfRange
+    );
+    // Everything, then a restart: the log is empty and continues at 4.
+    assert_eq!(log.delete_records(-1), Ok(4));
+    drop(log);
+    let mut log = PartitionLog::open(dir.clone(), 0).unwrap();
+    assert_eq!((log.log_start_offset(), log.high_watermark()), (4, 4));
+    assert_eq!(append(&mut log, &batch(&["e"], None, false)), Ok(4));
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
