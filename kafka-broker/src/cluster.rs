@@ -367,21 +367,7 @@ async fn enforce_retention(shared: std::sync::Weak<Shared>) {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         for topic in shared.topics() {
-            for partition in topic.partitions() {
-                let dropped = lock(&partition.log).apply_retention(
-                    now_ms,
-                    topic.config.retention_ms,
-                    topic.config.retention_bytes,
-                );
-                if dropped > 0 {
-                    tracing::debug!(
-                        topic = topic.name,
-                        partition = partition.index,
-                        dropped,
-                        "retention"
-                    );
-                }
-            }
+            topic.enforce_retention(now_ms);
         }
     }
 }

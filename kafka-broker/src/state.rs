@@ -81,11 +81,42 @@ pub(crate) struct TopicConfig {
 pub(crate) struct Topic {
     pub name: String,
     pub id: Uuid,
-    pub config: TopicConfig,
+    /// Replaced whole by AlterConfigs / IncrementalAlterConfigs; readers
+    /// take a copy so no lock is held while they use it.
+    config: RwLock<TopicConfig>,
     partitions: RwLock<Vec<Arc<Partition>>>,
 }
 
 impl Topic {
+    /// The topic's current settings.
+    pub(crate) fn config(&self) -> TopicConfig {
+        read(&self.config).clone()
+    }
+
+    /// Applies `retention.ms` and `retention.bytes` to every partition;
+    /// returns how many batches were dropped.
+    pub(crate) fn enforce_retention(&self, now_ms: i64) -> usize {
+        let config = self.config();
+        let mut dropped = 0;
+        for partition in self.partitions() {
+            let count = lock(&partition.log).apply_retention(
+                now_ms,
+                config.retention_ms,
+                config.retention_bytes,
+            );
+            if count > 0 {
+                tracing::debug!(
+                    topic = self.name,
+                    partition = partition.index,
+                    dropped = count,
+                    "retention"
+                );
+            }
+            dropped += count;
+        }
+        dropped
+    }
+
     /// Partition `index`, if it exists.
     pub(crate) fn partition(&self, index: i32) -> Option<Arc<Partition>> {
         let index = usize::try_from(index).ok()?;
@@ -262,7 +293,7 @@ impl Shared {
                 Arc::new(Topic {
                     name: meta.name,
                     id: meta.id,
-                    config,
+                    config: RwLock::new(config),
                     partitions: RwLock::new(partitions),
                 }),
             );
@@ -278,7 +309,9 @@ impl Shared {
         }
     }
 
-    fn save_meta(&self, topic: &Topic) -> Result<(), (ErrorCode, String)> {
+    /// In disk mode, writes the topic's file with `config` as its settings
+    /// (passed in, as a config change saves before it is applied).
+    fn save_meta(&self, topic: &Topic, config: &TopicConfig) -> Result<(), (ErrorCode, String)> {
         let Some(dir) = &self.config.data_dir else {
             return Ok(());
         };
@@ -286,7 +319,7 @@ impl Shared {
             name: topic.name.clone(),
             id: topic.id,
             partitions: topic.partition_count(),
-            configs: topic.config.entries.clone().into_iter().collect(),
+            configs: config.entries.clone().into_iter().collect(),
         }
         .write(dir)
         .map_err(|e| (ErrorCode::KafkaStorageError, e.to_string()))
@@ -368,16 +401,18 @@ impl Shared {
         let topic = Arc::new(Topic {
             name: name.to_owned(),
             id: Uuid::new_v4(),
-            config,
+            config: RwLock::new(config.clone()),
             partitions: RwLock::new(parts),
         });
-        self.save_meta(&topic)?;
+        self.save_meta(&topic, &config)?;
         topics.insert(name.to_owned(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
     }
 
-    fn topic_config(
+    /// The settings `configs` give a topic (names not set take the broker's
+    /// defaults), or INVALID_CONFIG for a value this broker cannot honour.
+    pub(crate) fn topic_config(
         &self,
         configs: &[(String, Option<String>)],
     ) -> Result<TopicConfig, (ErrorCode, String)> {
@@ -435,7 +470,45 @@ impl Shared {
             parts.push(Arc::new(Partition::new(p, p % brokers, log)));
         }
         drop(parts);
-        self.save_meta(&topic)
+        self.save_meta(&topic, &topic.config())
+    }
+
+    /// Replaces a topic's explicit settings with what `edit` makes of the
+    /// current ones, validated as at creation. With `validate_only` nothing
+    /// changes. The change is saved (disk mode) before it is applied, and
+    /// retention runs at once under the new limits.
+    pub(crate) fn alter_topic_config(
+        &self,
+        name: &str,
+        validate_only: bool,
+        edit: impl FnOnce(
+            &BTreeMap<String, String>,
+        ) -> Result<BTreeMap<String, String>, (ErrorCode, String)>,
+    ) -> Result<(), (ErrorCode, String)> {
+        let topic = self.topic(name).ok_or_else(|| {
+            (
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            )
+        })?;
+        let updated = {
+            // Held from read to write so concurrent changes do not lose each other.
+            let mut current = write(&topic.config);
+            let entries = edit(&current.entries)?;
+            let configs: Vec<(String, Option<String>)> =
+                entries.into_iter().map(|(k, v)| (k, Some(v))).collect();
+            let updated = self.topic_config(&configs)?;
+            if validate_only {
+                return Ok(());
+            }
+            self.save_meta(&topic, &updated)?;
+            *current = updated.clone();
+            updated
+        };
+        tracing::info!(topic = name, configs = ?updated.entries, "altered topic configs");
+        let now_ms = crate::coordinator::txn::now_ms();
+        topic.enforce_retention(now_ms);
+        Ok(())
     }
 
     /// Deletes a topic.

@@ -337,3 +337,481 @@ async fn deleted_records_stay_deleted_after_a_disk_mode_restart() {
     cluster.shutdown().await;
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+/// DescribeConfigs' config_source values.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DEFAULT: i8 = 5;
+
+/// One IncrementalAlterConfigs operation: name, operation, value.
+type Op<'a> = (&'a str, i8, Option<&'a str>);
+
+/// IncrementalAlterConfigs at `version` for one resource: (code, message).
+async fn incremental_alter(
+    client: &mut RawClient,
+    version: i16,
+    resource_type: i8,
+    name: &str,
+    ops: &[Op<'_>],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use m::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let request = RequestKind::IncrementalAlterConfigs(m::IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type,
+            resource_name: name.into(),
+            configs: ops
+                .iter()
+                .map(|&(name, op, value)| AlterableConfig {
+                    name: name.into(),
+                    config_operation: op,
+                    value: value.map(str::to_owned),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        validate_only,
+        ..Default::default()
+    });
+    let ResponseKind::IncrementalAlterConfigs(response) = client.call(&request, version).await
+    else {
+        panic!("not an IncrementalAlterConfigs response")
+    };
+    let r = &response.responses[0];
+    assert_eq!(
+        (r.resource_type, r.resource_name.as_str()),
+        (resource_type, name)
+    );
+    (r.error_code, r.error_message.clone())
+}
+
+/// Legacy AlterConfigs at `version` for one resource.
+async fn alter(
+    client: &mut RawClient,
+    version: i16,
+    resource_type: i8,
+    name: &str,
+    configs: &[(&str, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use m::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let request = RequestKind::AlterConfigs(m::AlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type,
+            resource_name: name.into(),
+            configs: configs
+                .iter()
+                .map(|&(name, value)| AlterableConfig {
+                    name: name.into(),
+                    value: value.map(str::to_owned),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        validate_only,
+        ..Default::default()
+    });
+    let ResponseKind::AlterConfigs(response) = client.call(&request, version).await else {
+        panic!("not an AlterConfigs response")
+    };
+    let r = &response.responses[0];
+    (r.error_code, r.error_message.clone())
+}
+
+/// A topic's (value, source) for `key`, by DescribeConfigs v4.
+async fn described(client: &mut RawClient, topic: &str, key: &str) -> (String, i8) {
+    let request = RequestKind::DescribeConfigs(m::DescribeConfigsRequest {
+        resources: vec![m::describe_configs_request::DescribeConfigsResource {
+            resource_type: TOPIC,
+            resource_name: topic.into(),
+            configuration_keys: Some(vec![key.into()]),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::DescribeConfigs(response) = client.call(&request, 4).await else {
+        panic!("not a DescribeConfigs response")
+    };
+    let result = &response.results[0];
+    assert_eq!(result.error_code, NONE, "{:?}", result.error_message);
+    let entry = result
+        .configs
+        .iter()
+        .find(|c| c.name == key)
+        .unwrap_or_else(|| panic!("{key} not described: {:?}", result.configs));
+    (entry.value.clone().unwrap_or_default(), entry.config_source)
+}
+
+#[tokio::test]
+async fn incremental_alter_configs_sets_and_deletes_topic_configs_and_describe_shows_them() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("tuned", 1).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let default_ms = (7 * 24 * 3600 * 1000i64).to_string();
+    assert_eq!(
+        described(&mut client, "tuned", "retention.ms").await,
+        (default_ms.clone(), SOURCE_DEFAULT)
+    );
+    for version in 0..=1 {
+        let value = format!("{}", 3_600_000 + i64::from(version));
+        let ops = [
+            ("retention.ms", SET, Some(value.as_str())),
+            ("retention.bytes", SET, Some("1048576")),
+        ];
+        // validate_only checks and changes nothing.
+        let checked = incremental_alter(&mut client, version, TOPIC, "tuned", &ops, true).await;
+        assert_eq!(checked, (NONE, None), "v{version} validate_only");
+        let expected_before = if version == 0 {
+            (default_ms.clone(), SOURCE_DEFAULT)
+        } else {
+            ("3600000".to_owned(), SOURCE_TOPIC)
+        };
+        assert_eq!(
+            described(&mut client, "tuned", "retention.ms").await,
+            expected_before
+        );
+        let applied = incremental_alter(&mut client, version, TOPIC, "tuned", &ops, false).await;
+        assert_eq!(applied, (NONE, None), "v{version}");
+        assert_eq!(
+            described(&mut client, "tuned", "retention.ms").await,
+            (value, SOURCE_TOPIC)
+        );
+    }
+    assert_eq!(
+        described(&mut client, "tuned", "retention.bytes").await,
+        ("1048576".to_owned(), SOURCE_TOPIC)
+    );
+    // DELETE returns a name to its default and leaves the others.
+    let deleted = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "tuned",
+        &[("retention.ms", DELETE, None)],
+        false,
+    )
+    .await;
+    assert_eq!(deleted.0, NONE);
+    assert_eq!(
+        described(&mut client, "tuned", "retention.ms").await,
+        (default_ms, SOURCE_DEFAULT)
+    );
+    assert_eq!(
+        described(&mut client, "tuned", "retention.bytes").await,
+        ("1048576".to_owned(), SOURCE_TOPIC)
+    );
+    // APPEND on a list config adds what is missing.
+    let appended = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "tuned",
+        &[
+            ("leader.replication.throttled.replicas", APPEND, Some("0:0")),
+            ("cleanup.policy", APPEND, Some("delete")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(appended.0, NONE, "{:?}", appended.1);
+    assert_eq!(
+        described(&mut client, "tuned", "cleanup.policy").await,
+        ("delete".to_owned(), SOURCE_TOPIC)
+    );
+}
+
+#[tokio::test]
+async fn alter_configs_refusals_apply_nothing_of_the_resource() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("strict", 1).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let cases: [(&str, &[Op], ErrorCode); 6] = [
+        (
+            "a bad value beside a good one",
+            &[
+                ("retention.bytes", SET, Some("5")),
+                ("retention.ms", SET, Some("soon")),
+            ],
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            "a policy this broker cannot honour",
+            &[
+                ("retention.bytes", SET, Some("5")),
+                ("cleanup.policy", APPEND, Some("compact")),
+            ],
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            "APPEND to a scalar",
+            &[("retention.ms", APPEND, Some("5"))],
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "APPEND to an unknown name",
+            &[("no.such.config", APPEND, Some("5"))],
+            ErrorCode::InvalidConfig,
+        ),
+        (
+            "a name given twice",
+            &[
+                ("retention.bytes", SET, Some("5")),
+                ("retention.bytes", SET, Some("6")),
+            ],
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "an unknown operation",
+            &[("retention.bytes", 7, Some("5"))],
+            ErrorCode::InvalidRequest,
+        ),
+    ];
+    for (what, ops, code) in cases {
+        let (error, message) = incremental_alter(&mut client, 1, TOPIC, "strict", ops, false).await;
+        assert_eq!(error, code.code(), "{what}: {message:?}");
+        assert!(message.is_some_and(|m| !m.is_empty()), "{what}: a message");
+        assert_eq!(
+            described(&mut client, "strict", "retention.bytes").await,
+            ("-1".to_owned(), SOURCE_DEFAULT),
+            "{what}: nothing applied"
+        );
+    }
+    let unknown = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "no-such-topic",
+        &[("retention.ms", SET, Some("1"))],
+        false,
+    )
+    .await;
+    assert_eq!(unknown.0, ErrorCode::UnknownTopicOrPartition.code());
+    let broker = incremental_alter(
+        &mut client,
+        1,
+        BROKER,
+        "0",
+        &[("log.retention.ms", SET, Some("1"))],
+        false,
+    )
+    .await;
+    assert_eq!(broker.0, ErrorCode::InvalidRequest.code());
+    assert!(broker.1.unwrap_or_default().contains("broker configs"));
+    // The legacy API validates the same way.
+    for version in 0..=2 {
+        let bad = alter(
+            &mut client,
+            version,
+            TOPIC,
+            "strict",
+            &[("retention.ms", Some("x"))],
+            false,
+        )
+        .await;
+        assert_eq!(
+            bad.0,
+            ErrorCode::InvalidConfig.code(),
+            "AlterConfigs v{version}"
+        );
+        let missing = alter(&mut client, version, TOPIC, "gone", &[], false).await;
+        assert_eq!(missing.0, ErrorCode::UnknownTopicOrPartition.code());
+        let broker = alter(&mut client, version, BROKER, "0", &[], false).await;
+        assert_eq!(broker.0, ErrorCode::InvalidRequest.code());
+    }
+}
+
+#[tokio::test]
+async fn legacy_alter_configs_replaces_every_explicit_config() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("replaced", 1).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let set = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "replaced",
+        &[
+            ("retention.ms", SET, Some("60000")),
+            ("retention.bytes", SET, Some("999")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(set.0, NONE);
+    for version in 0..=2 {
+        let bytes = format!("{}", 1000 + version);
+        // validate_only leaves both.
+        let checked = alter(
+            &mut client,
+            version,
+            TOPIC,
+            "replaced",
+            &[("retention.bytes", Some(&bytes))],
+            true,
+        )
+        .await;
+        assert_eq!(checked, (NONE, None));
+        assert_eq!(
+            described(&mut client, "replaced", "retention.ms").await.1,
+            if version == 0 {
+                SOURCE_TOPIC
+            } else {
+                SOURCE_DEFAULT
+            }
+        );
+        let replaced = alter(
+            &mut client,
+            version,
+            TOPIC,
+            "replaced",
+            &[("retention.bytes", Some(&bytes)), ("segment.ms", None)],
+            false,
+        )
+        .await;
+        assert_eq!(replaced, (NONE, None), "v{version}");
+        // What the request left out is back to its default.
+        assert_eq!(
+            described(&mut client, "replaced", "retention.ms").await,
+            ((7 * 24 * 3600 * 1000i64).to_string(), SOURCE_DEFAULT),
+            "v{version}"
+        );
+        assert_eq!(
+            described(&mut client, "replaced", "retention.bytes").await,
+            (bytes, SOURCE_TOPIC)
+        );
+    }
+}
+
+#[tokio::test]
+async fn retention_set_by_alter_configs_applies_to_the_running_log() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("aging", 2).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    // An hour old: inside the default 7 days, outside the minute set below.
+    let hour_ago = now_ms() - 3_600_000;
+    for _ in 0..3 {
+        produce_batch(&mut client, "aging", 0, batch_at(hour_ago, 5)).await;
+    }
+    produce(&mut client, "aging", 0, 5).await;
+    for _ in 0..3 {
+        produce(&mut client, "aging", 1, 5).await;
+    }
+    assert_eq!(list_offset(&mut client, "aging", 0, -2).await, 0);
+    let set = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "aging",
+        &[("retention.ms", SET, Some("60000"))],
+        false,
+    )
+    .await;
+    assert_eq!(set.0, NONE);
+    // The three old batches go; the fresh one stays.
+    let start = wait_for_log_start(&mut client, "aging", 0, 15).await;
+    assert_eq!(start, 15);
+    assert_eq!(
+        list_offset(&mut client, "aging", 1, -2).await,
+        0,
+        "fresh data stays"
+    );
+    // retention.bytes: one byte keeps only the active (last) batch.
+    let set = alter(
+        &mut client,
+        2,
+        TOPIC,
+        "aging",
+        &[("retention.bytes", Some("1"))],
+        false,
+    )
+    .await;
+    assert_eq!(set.0, NONE);
+    assert_eq!(wait_for_log_start(&mut client, "aging", 1, 10).await, 10);
+}
+
+/// Polls ListOffsets earliest until it reaches `expected` (at most 10 s);
+/// returns the last value seen.
+async fn wait_for_log_start(
+    client: &mut RawClient,
+    topic: &str,
+    partition: i32,
+    expected: i64,
+) -> i64 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let start = list_offset(client, topic, partition, -2).await;
+        if start == expected || tokio::time::Instant::now() >= deadline {
+            return start;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn altered_topic_configs_survive_a_disk_mode_restart() {
+    let dir = temp_dir("configs");
+    let cluster = disk_cluster(&dir).await;
+    cluster.create_topic("durable-config", 1).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let set = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "durable-config",
+        &[
+            ("retention.ms", SET, Some("123456")),
+            ("segment.ms", SET, Some("1000")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(set.0, NONE);
+    let deleted = incremental_alter(
+        &mut client,
+        1,
+        TOPIC,
+        "durable-config",
+        &[("segment.ms", DELETE, None)],
+        false,
+    )
+    .await;
+    assert_eq!(deleted.0, NONE);
+    drop(client);
+    cluster.shutdown().await;
+
+    let cluster = disk_cluster(&dir).await;
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    assert_eq!(
+        described(&mut client, "durable-config", "retention.ms").await,
+        ("123456".to_owned(), SOURCE_TOPIC)
+    );
+    let request = RequestKind::DescribeConfigs(m::DescribeConfigsRequest {
+        resources: vec![m::describe_configs_request::DescribeConfigsResource {
+            resource_type: TOPIC,
+            resource_name: "durable-config".into(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::DescribeConfigs(all) = client.call(&request, 4).await else {
+        panic!("not a DescribeConfigs response")
+    };
+    assert!(
+        all.results[0]
+            .configs
+            .iter()
+            .all(|c| c.name != "segment.ms"),
+        "the deleted config stays deleted: {:?}",
+        all.results[0].configs
+    );
+    drop(client);
+    cluster.shutdown().await;
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -110,6 +110,32 @@ fn request(api: ApiKey, version: i16) -> Option<RequestKind> {
             RequestKind::CreatePartitions(m::CreatePartitionsRequest::default())
         }
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(m::DeleteGroupsRequest::default()),
+        ApiKey::AlterConfigs => RequestKind::AlterConfigs(m::AlterConfigsRequest {
+            resources: vec![m::alter_configs_request::AlterConfigsResource {
+                resource_type: 2,
+                resource_name: topic.into(),
+                ..Default::default()
+            }],
+            validate_only: true,
+            ..Default::default()
+        }),
+        ApiKey::IncrementalAlterConfigs => {
+            RequestKind::IncrementalAlterConfigs(m::IncrementalAlterConfigsRequest {
+                resources: vec![m::incremental_alter_configs_request::AlterConfigsResource {
+                    resource_type: 2,
+                    resource_name: topic.into(),
+                    configs: vec![m::incremental_alter_configs_request::AlterableConfig {
+                        name: "retention.ms".into(),
+                        config_operation: 0,
+                        value: Some("604800000".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                validate_only: true,
+                ..Default::default()
+            })
+        }
         ApiKey::DeleteRecords => RequestKind::DeleteRecords(m::DeleteRecordsRequest {
             topics: vec![m::delete_records_request::DeleteRecordsTopic {
                 name: topic.into(),

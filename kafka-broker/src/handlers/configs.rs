@@ -34,16 +34,17 @@ pub(crate) fn describe(
             let entries: Vec<(String, String, bool)> = match resource.resource_type {
                 TOPIC => match ctx.shared.topic(&resource.resource_name) {
                     Some(topic) => {
+                        let topic_config = topic.config();
                         let mut entries = vec![
                             ("cleanup.policy".to_owned(), "delete".to_owned(), false),
                             (
                                 "retention.ms".to_owned(),
-                                topic.config.retention_ms.to_string(),
+                                topic_config.retention_ms.to_string(),
                                 false,
                             ),
                             (
                                 "retention.bytes".to_owned(),
-                                topic.config.retention_bytes.to_string(),
+                                topic_config.retention_bytes.to_string(),
                                 false,
                             ),
                             (
@@ -57,7 +58,7 @@ pub(crate) fn describe(
                                 false,
                             ),
                         ];
-                        for (name, value) in &topic.config.entries {
+                        for (name, value) in &topic_config.entries {
                             entries.retain(|(n, _, _)| n != name);
                             entries.push((name.clone(), value.clone(), true));
                         }

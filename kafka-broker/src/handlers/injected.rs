@@ -99,6 +99,34 @@ pub(crate) fn error_response(
                 .collect(),
             ..Default::default()
         }),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(m::AlterConfigsResponse {
+            responses: r
+                .resources
+                .iter()
+                .map(|res| m::alter_configs_response::AlterConfigsResourceResponse {
+                    error_code: error,
+                    resource_type: res.resource_type,
+                    resource_name: res.resource_name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(m::IncrementalAlterConfigsResponse {
+                responses: r
+                    .resources
+                    .iter()
+                    .map(|res| m::incremental_alter_configs_response::AlterConfigsResourceResponse {
+                        error_code: error,
+                        resource_type: res.resource_type,
+                        resource_name: res.resource_name.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        }
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(if version >= 4 {
             m::FindCoordinatorResponse {
                 coordinators: r

@@ -2,6 +2,7 @@
 //! request to its handler and returns the response to encode, or `None`
 //! when Kafka sends none (produce with `acks=0`).
 
+mod alter_configs;
 mod api_versions;
 mod configs;
 mod delete_records;
@@ -98,6 +99,10 @@ pub(crate) async fn dispatch(
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(configs::describe(ctx, r, version))
         }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(alter_configs::incremental(ctx, r))
+        }
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::replace(ctx, r)),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::init(ctx, r)),
         RequestKind::AddPartitionsToTxn(r) => {
             ResponseKind::AddPartitionsToTxn(ctx.shared.txns.add_partitions(&ctx.shared, &r))
