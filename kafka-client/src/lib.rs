@@ -4,6 +4,7 @@
 
 pub use kafka_protocol as protocol;
 
+pub mod admin;
 pub mod consumer;
 pub mod error;
 pub mod network;
