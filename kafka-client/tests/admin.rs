@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use kafka_client::Error;
 use kafka_client::admin::{
-    Admin, AdminSettings, ConfigResource, ConfigSource, NewTopic, OffsetAndMetadata, OffsetSpec,
-    TopicOptions,
+    Admin, AdminSettings, AlterConfigOp, ConfigResource, ConfigSource, NewTopic, OffsetAndMetadata,
+    OffsetSpec, TopicOptions,
 };
 use kafka_client::consumer::{Consumer, ConsumerSettings, IsolationLevel, OffsetReset};
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
@@ -453,5 +453,95 @@ async fn topic_configs_are_described() {
         described
             .get(&ConfigResource::Topic("absent".into()))
             .is_some_and(|r| r.is_err())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_configs_are_altered_incrementally() {
+    let cluster = cluster(1).await;
+    let admin = admin(&cluster);
+    admin
+        .create_topics(&[NewTopic::new("altered", 1).config("retention.ms", "1000")])
+        .await
+        .expect("create")
+        .all()
+        .expect("created");
+    let topic = ConfigResource::Topic("altered".into());
+    let retention = |entries: &[kafka_client::admin::ConfigEntry]| {
+        entries
+            .iter()
+            .find(|e| e.name == "retention.ms")
+            .map(|e| (e.value.clone(), e.source))
+    };
+    let set = BTreeMap::from([(
+        topic.clone(),
+        vec![AlterConfigOp::Set("retention.ms".into(), "86400000".into())],
+    )]);
+    // Validate-only changes nothing.
+    admin
+        .incremental_alter_configs(&set, true)
+        .await
+        .expect("validate")
+        .all()
+        .expect("valid");
+    let described = admin
+        .describe_configs(&[topic.clone()])
+        .await
+        .expect("describe");
+    assert_eq!(
+        retention(&described.all().expect("configs")[&topic]),
+        Some((Some("1000".into()), ConfigSource::DynamicTopic))
+    );
+    admin
+        .incremental_alter_configs(&set, false)
+        .await
+        .expect("alter")
+        .all()
+        .expect("altered");
+    let described = admin
+        .describe_configs(&[topic.clone()])
+        .await
+        .expect("describe");
+    assert_eq!(
+        retention(&described.all().expect("configs")[&topic]),
+        Some((Some("86400000".into()), ConfigSource::DynamicTopic))
+    );
+    let deleted = BTreeMap::from([(
+        topic.clone(),
+        vec![AlterConfigOp::Delete("retention.ms".into())],
+    )]);
+    admin
+        .incremental_alter_configs(&deleted, false)
+        .await
+        .expect("alter")
+        .all()
+        .expect("deleted");
+    let described = admin
+        .describe_configs(&[topic.clone()])
+        .await
+        .expect("describe");
+    let (_, source) = retention(&described.all().expect("configs")[&topic]).expect("listed");
+    assert_ne!(source, ConfigSource::DynamicTopic, "back to the default");
+
+    let refused = admin
+        .incremental_alter_configs(
+            &BTreeMap::from([
+                (
+                    topic.clone(),
+                    vec![AlterConfigOp::Set("retention.ms".into(), "soon".into())],
+                ),
+                (
+                    ConfigResource::Topic("nowhere".into()),
+                    vec![AlterConfigOp::Set("retention.ms".into(), "1".into())],
+                ),
+            ]),
+            false,
+        )
+        .await
+        .expect("alter");
+    assert_eq!(code_of(refused.get(&topic)), Some(ErrorCode::InvalidConfig));
+    assert_eq!(
+        code_of(refused.get(&ConfigResource::Topic("nowhere".into()))),
+        Some(ErrorCode::UnknownTopicOrPartition)
     );
 }
