@@ -485,7 +485,7 @@ async fn topic_configs_are_altered_incrementally() {
         .all()
         .expect("valid");
     let described = admin
-        .describe_configs(&[topic.clone()])
+        .describe_configs(std::slice::from_ref(&topic))
         .await
         .expect("describe");
     assert_eq!(
@@ -499,7 +499,7 @@ async fn topic_configs_are_altered_incrementally() {
         .all()
         .expect("altered");
     let described = admin
-        .describe_configs(&[topic.clone()])
+        .describe_configs(std::slice::from_ref(&topic))
         .await
         .expect("describe");
     assert_eq!(
@@ -517,7 +517,7 @@ async fn topic_configs_are_altered_incrementally() {
         .all()
         .expect("deleted");
     let described = admin
-        .describe_configs(&[topic.clone()])
+        .describe_configs(std::slice::from_ref(&topic))
         .await
         .expect("describe");
     let (_, source) = retention(&described.all().expect("configs")[&topic]).expect("listed");
