@@ -682,6 +682,74 @@ async fn auto_commit_commits_what_poll_handed_out() {
     consumer.close().await.expect("close");
 }
 
+/// `beginning_offsets` and `end_offsets` as Java's: the end is the high
+/// watermark, or for `read_committed` the last stable offset, which an
+/// open transaction holds back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beginning_and_end_offsets_follow_the_isolation_level() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("ends", 1).expect("topic");
+    produce(&cluster, "ends", 0, (0..5).map(|i| format!("e-{i}"))).await;
+    let mut settings = ProducerSettings::new(&cluster.bootstrap_servers());
+    settings.transactional_id = Some("ends-txn".into());
+    let producer = Producer::new(settings).expect("producer");
+    producer
+        .init_transactions(Duration::from_secs(10))
+        .await
+        .expect("init");
+    producer.begin_transaction().expect("begin");
+    for i in 0..2 {
+        producer
+            .send(
+                ProducerRecord::new("ends")
+                    .partition(0)
+                    .value(format!("t-{i}")),
+            )
+            .await
+            .expect("queued");
+    }
+    producer.flush().await.expect("flushed, not committed");
+
+    let ends = [tp("ends", 0)];
+    let consumer = |isolation| {
+        let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+        settings.isolation_level = isolation;
+        Consumer::new(settings).expect("consumer")
+    };
+    let uncommitted = consumer(IsolationLevel::ReadUncommitted);
+    let committed = consumer(IsolationLevel::ReadCommitted);
+    assert_eq!(
+        uncommitted
+            .beginning_offsets(&ends)
+            .await
+            .expect("beginning")[&ends[0]],
+        0
+    );
+    assert_eq!(
+        uncommitted.end_offsets(&ends).await.expect("end")[&ends[0]],
+        7
+    );
+    assert_eq!(
+        committed.end_offsets(&ends).await.expect("end")[&ends[0]],
+        5,
+        "the open transaction holds the last stable offset"
+    );
+    producer
+        .commit_transaction(Duration::from_secs(10))
+        .await
+        .expect("commit");
+    // The commit marker is the eighth record.
+    assert_eq!(
+        committed.end_offsets(&ends).await.expect("end")[&ends[0]],
+        8
+    );
+    assert!(
+        uncommitted.end_offsets(&[tp("ends", 3)]).await.is_err(),
+        "no such partition"
+    );
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
 /// With `enable.auto.commit`, closing commits what poll handed out since
 /// the last auto-commit, as Java's close does: the partition's next owner
 /// starts after it instead of reading those records again.

@@ -1428,6 +1428,9 @@ impl Consumer {
         &self,
         wanted: &[(TopicPartition, i64)],
     ) -> Result<Vec<(TopicPartition, Option<(i64, i64)>)>> {
+        // Partitions not assigned need their topics' leaders too.
+        let topics: Vec<&str> = wanted.iter().map(|(tp, _)| tp.topic.as_str()).collect();
+        self.network.track(&topics);
         let metadata = self.network.refresh().await?;
         let mut out = Vec::new();
         for (tp, timestamp) in wanted {
@@ -1482,6 +1485,52 @@ impl Consumer {
         times: &[(TopicPartition, i64)],
     ) -> Result<Vec<(TopicPartition, Option<(i64, i64)>)>> {
         self.list_offsets(times).await
+    }
+
+    /// The first offset of each partition (its log start), as Java's
+    /// `beginningOffsets`.
+    pub async fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.offsets_at(partitions, -2).await
+    }
+
+    /// The offset after the last record of each partition that this
+    /// consumer can read: the high watermark, or with `read_committed` the
+    /// last stable offset, as Java's `endOffsets`. With the committed
+    /// offsets it gives the group's lag.
+    pub async fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.offsets_at(partitions, -1).await
+    }
+
+    async fn offsets_at(
+        &self,
+        partitions: &[TopicPartition],
+        timestamp: i64,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let wanted: Vec<(TopicPartition, i64)> = partitions
+            .iter()
+            .map(|tp| (tp.clone(), timestamp))
+            .collect();
+        let found = self.list_offsets(&wanted).await?;
+        let mut offsets = BTreeMap::new();
+        for (tp, offset) in found {
+            if let Some((offset, _)) = offset {
+                offsets.insert(tp, offset);
+            }
+        }
+        if let Some(tp) = partitions.iter().find(|tp| !offsets.contains_key(*tp)) {
+            // No leader known for it, or no such partition.
+            return Err(Error::kafka(
+                kafka_protocol::ErrorCode::LeaderNotAvailable,
+                format!("no offset for {tp}"),
+            ));
+        }
+        Ok(offsets)
     }
 
     /// Moves these partitions to the start of their logs on the next poll.
