@@ -815,3 +815,389 @@ async fn altered_topic_configs_survive_a_disk_mode_restart() {
     cluster.shutdown().await;
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// Commits `offsets` (topic, partition, offset) for `group` as the admin
+/// client does (no member, generation -1), or as a member when given.
+async fn commit(
+    client: &mut RawClient,
+    group: &str,
+    member: Option<(&str, i32)>,
+    offsets: &[(&str, i32, i64)],
+) {
+    let (member_id, generation) = member.unwrap_or(("", -1));
+    let request = RequestKind::OffsetCommit(m::OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id_or_member_epoch: generation,
+        member_id: member_id.into(),
+        topics: offsets
+            .iter()
+            .map(
+                |&(topic, partition, offset)| m::offset_commit_request::OffsetCommitRequestTopic {
+                    name: topic.into(),
+                    partitions: vec![m::offset_commit_request::OffsetCommitRequestPartition {
+                        partition_index: partition,
+                        committed_offset: offset,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+            .collect(),
+        ..Default::default()
+    });
+    let ResponseKind::OffsetCommit(response) = client.call(&request, 8).await else {
+        panic!("not an OffsetCommit response")
+    };
+    for topic in &response.topics {
+        for p in &topic.partitions {
+            assert_eq!(
+                p.error_code, NONE,
+                "commit {}-{}",
+                topic.name, p.partition_index
+            );
+        }
+    }
+}
+
+/// The committed offset (-1: none) of each (topic, partition), OffsetFetch v8.
+async fn committed(client: &mut RawClient, group: &str, partitions: &[(&str, i32)]) -> Vec<i64> {
+    let request = RequestKind::OffsetFetch(m::OffsetFetchRequest {
+        groups: vec![m::offset_fetch_request::OffsetFetchRequestGroup {
+            group_id: group.into(),
+            topics: Some(
+                partitions
+                    .iter()
+                    .map(
+                        |&(topic, partition)| m::offset_fetch_request::OffsetFetchRequestTopics {
+                            name: topic.into(),
+                            partition_indexes: vec![partition],
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+            ),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::OffsetFetch(response) = client.call(&request, 8).await else {
+        panic!("not an OffsetFetch response")
+    };
+    response.groups[0]
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.committed_offset))
+        .collect()
+}
+
+/// OffsetDelete: the top-level error and (topic, partition, error) in
+/// answer order.
+async fn offset_delete(
+    client: &mut RawClient,
+    group: &str,
+    partitions: &[(&str, i32)],
+) -> (i16, Vec<(String, i32, i16)>) {
+    let mut topics: Vec<m::offset_delete_request::OffsetDeleteRequestTopic> = Vec::new();
+    for &(topic, partition) in partitions {
+        let entry = m::offset_delete_request::OffsetDeleteRequestPartition {
+            partition_index: partition,
+        };
+        match topics.iter_mut().find(|t| t.name == topic) {
+            Some(t) => t.partitions.push(entry),
+            None => topics.push(m::offset_delete_request::OffsetDeleteRequestTopic {
+                name: topic.into(),
+                partitions: vec![entry],
+            }),
+        }
+    }
+    let request = RequestKind::OffsetDelete(m::OffsetDeleteRequest {
+        group_id: group.into(),
+        topics,
+    });
+    let ResponseKind::OffsetDelete(response) = client.call(&request, 0).await else {
+        panic!("not an OffsetDelete response")
+    };
+    let partitions = response
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index, p.error_code))
+        })
+        .collect();
+    (response.error_code, partitions)
+}
+
+/// Joins `group` alone and syncs, so it is Stable with one member of
+/// `protocol_type` whose "range" metadata is `metadata`. Returns (member id,
+/// generation).
+async fn join_stable(
+    client: &mut RawClient,
+    group: &str,
+    protocol_type: &str,
+    metadata: bytes::Bytes,
+) -> (String, i32) {
+    let join = RequestKind::JoinGroup(m::JoinGroupRequest {
+        group_id: group.into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: protocol_type.into(),
+        protocols: vec![m::join_group_request::JoinGroupRequestProtocol {
+            name: "range".into(),
+            metadata,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    // v3: no member id round trip (KIP-394 starts at v4).
+    let ResponseKind::JoinGroup(joined) = client.call(&join, 3).await else {
+        panic!("not a JoinGroup response")
+    };
+    assert_eq!(joined.error_code, NONE, "join");
+    let sync = RequestKind::SyncGroup(m::SyncGroupRequest {
+        group_id: group.into(),
+        generation_id: joined.generation_id,
+        member_id: joined.member_id.clone(),
+        assignments: vec![m::sync_group_request::SyncGroupRequestAssignment {
+            member_id: joined.member_id.clone(),
+            assignment: bytes::Bytes::new(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let ResponseKind::SyncGroup(synced) = client.call(&sync, 3).await else {
+        panic!("not a SyncGroup response")
+    };
+    assert_eq!(synced.error_code, NONE, "sync");
+    (joined.member_id, joined.generation_id)
+}
+
+/// A consumer's JoinGroup metadata subscribing to `topics`.
+fn subscription(topics: &[&str]) -> bytes::Bytes {
+    use bytes::BufMut;
+    use kafka_broker::protocol::Encode;
+    let mut out = bytes::BytesMut::new();
+    out.put_i16(1);
+    m::ConsumerProtocolSubscription {
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        ..Default::default()
+    }
+    .encode(&mut out, 1)
+    .expect("encode subscription");
+    out.freeze()
+}
+
+#[tokio::test]
+async fn offset_delete_removes_an_empty_groups_offsets_and_refuses_unknown_groups_and_topics() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("orders", 2).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    commit(
+        &mut client,
+        "billing",
+        None,
+        &[("orders", 0, 5), ("orders", 1, 7)],
+    )
+    .await;
+    let (error, partitions) = offset_delete(
+        &mut client,
+        "billing",
+        &[("orders", 0), ("orders", 9), ("nowhere", 0)],
+    )
+    .await;
+    assert_eq!(error, NONE);
+    assert_eq!(
+        partitions,
+        [
+            ("orders".to_owned(), 0, NONE),
+            (
+                "orders".to_owned(),
+                9,
+                ErrorCode::UnknownTopicOrPartition.code()
+            ),
+            (
+                "nowhere".to_owned(),
+                0,
+                ErrorCode::UnknownTopicOrPartition.code()
+            ),
+        ]
+    );
+    assert_eq!(
+        committed(&mut client, "billing", &[("orders", 0), ("orders", 1)]).await,
+        [-1, 7]
+    );
+    // The last offset gone, the group is gone: a second delete finds nothing.
+    let (error, _) = offset_delete(&mut client, "billing", &[("orders", 1)]).await;
+    assert_eq!(error, NONE);
+    let (error, partitions) = offset_delete(&mut client, "billing", &[("orders", 1)]).await;
+    assert_eq!(
+        (error, partitions.len()),
+        (ErrorCode::GroupIdNotFound.code(), 0)
+    );
+    let (error, _) = offset_delete(&mut client, "never-seen", &[("orders", 0)]).await;
+    assert_eq!(error, ErrorCode::GroupIdNotFound.code());
+    let (error, _) = offset_delete(&mut client, "", &[("orders", 0)]).await;
+    assert_eq!(error, ErrorCode::InvalidGroupId.code());
+}
+
+#[tokio::test]
+async fn offset_delete_keeps_offsets_of_topics_a_live_group_subscribes_to() {
+    let cluster = support::cluster(1, 1).await;
+    cluster.create_topic("subscribed", 1).expect("topic");
+    cluster.create_topic("abandoned", 1).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let (member, generation) = join_stable(
+        &mut client,
+        "live",
+        "consumer",
+        subscription(&["subscribed"]),
+    )
+    .await;
+    commit(
+        &mut client,
+        "live",
+        Some((&member, generation)),
+        &[("subscribed", 0, 3), ("abandoned", 0, 4)],
+    )
+    .await;
+    let (error, partitions) =
+        offset_delete(&mut client, "live", &[("subscribed", 0), ("abandoned", 0)]).await;
+    assert_eq!(error, NONE);
+    assert_eq!(
+        partitions,
+        [
+            (
+                "subscribed".to_owned(),
+                0,
+                ErrorCode::GroupSubscribedToTopic.code()
+            ),
+            ("abandoned".to_owned(), 0, NONE),
+        ]
+    );
+    assert_eq!(
+        committed(&mut client, "live", &[("subscribed", 0), ("abandoned", 0)]).await,
+        [3, -1]
+    );
+    // Metadata that is not a consumer subscription: every topic counts as
+    // subscribed, to be safe.
+    let mut other = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let (member, generation) = join_stable(
+        &mut other,
+        "garbled",
+        "consumer",
+        bytes::Bytes::from_static(b"\x00"),
+    )
+    .await;
+    commit(
+        &mut other,
+        "garbled",
+        Some((&member, generation)),
+        &[("abandoned", 0, 1)],
+    )
+    .await;
+    let (_, partitions) = offset_delete(&mut other, "garbled", &[("abandoned", 0)]).await;
+    assert_eq!(
+        partitions,
+        [(
+            "abandoned".to_owned(),
+            0,
+            ErrorCode::GroupSubscribedToTopic.code()
+        )]
+    );
+    // A live group of another protocol type cannot lose offsets at all.
+    let mut connect = RawClient::connect(&cluster.bootstrap_servers()).await;
+    let (member, generation) =
+        join_stable(&mut connect, "workers", "connect", bytes::Bytes::new()).await;
+    commit(
+        &mut connect,
+        "workers",
+        Some((&member, generation)),
+        &[("abandoned", 0, 1)],
+    )
+    .await;
+    let (error, partitions) = offset_delete(&mut connect, "workers", &[("abandoned", 0)]).await;
+    assert_eq!(
+        (error, partitions.len()),
+        (ErrorCode::NonEmptyGroup.code(), 0)
+    );
+    assert_eq!(
+        committed(&mut connect, "workers", &[("abandoned", 0)]).await,
+        [1]
+    );
+}
+
+#[tokio::test]
+async fn offset_delete_is_answered_by_the_groups_coordinator_only() {
+    let cluster = support::cluster(3, 1).await;
+    cluster.create_topic("spread", 1).expect("topic");
+    let brokers = cluster.brokers();
+    let mut any = RawClient::connect(&brokers[0].addr.to_string()).await;
+    let find = RequestKind::FindCoordinator(m::FindCoordinatorRequest {
+        key: "coordinated".into(),
+        ..Default::default()
+    });
+    let ResponseKind::FindCoordinator(found) = any.call(&find, 3).await else {
+        panic!("not a FindCoordinator response")
+    };
+    assert_eq!(found.error_code, NONE);
+    let coordinator = brokers
+        .iter()
+        .find(|b| b.id == found.node_id)
+        .expect("the coordinator is a broker");
+    let other = brokers
+        .iter()
+        .find(|b| b.id != found.node_id)
+        .expect("another broker");
+    let mut at_coordinator = RawClient::connect(&coordinator.addr.to_string()).await;
+    let mut elsewhere = RawClient::connect(&other.addr.to_string()).await;
+    commit(
+        &mut at_coordinator,
+        "coordinated",
+        None,
+        &[("spread", 0, 2)],
+    )
+    .await;
+    let (error, _) = offset_delete(&mut elsewhere, "coordinated", &[("spread", 0)]).await;
+    assert_eq!(error, ErrorCode::NotCoordinator.code());
+    assert_eq!(
+        committed(&mut at_coordinator, "coordinated", &[("spread", 0)]).await,
+        [2],
+        "a refused delete deletes nothing"
+    );
+    let (error, partitions) =
+        offset_delete(&mut at_coordinator, "coordinated", &[("spread", 0)]).await;
+    assert_eq!(
+        (error, partitions),
+        (NONE, vec![("spread".to_owned(), 0, NONE)])
+    );
+}
+
+#[tokio::test]
+async fn deleted_offsets_stay_deleted_after_a_disk_mode_restart() {
+    let dir = temp_dir("offset-delete");
+    let cluster = disk_cluster(&dir).await;
+    cluster.create_topic("ledger", 2).expect("topic");
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    commit(
+        &mut client,
+        "auditors",
+        None,
+        &[("ledger", 0, 11), ("ledger", 1, 12)],
+    )
+    .await;
+    let (error, _) = offset_delete(&mut client, "auditors", &[("ledger", 0)]).await;
+    assert_eq!(error, NONE);
+    drop(client);
+    cluster.shutdown().await;
+
+    let cluster = disk_cluster(&dir).await;
+    let mut client = RawClient::connect(&cluster.bootstrap_servers()).await;
+    assert_eq!(
+        committed(&mut client, "auditors", &[("ledger", 0), ("ledger", 1)]).await,
+        [-1, 12]
+    );
+    drop(client);
+    cluster.shutdown().await;
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

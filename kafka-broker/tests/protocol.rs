@@ -136,6 +136,15 @@ fn request(api: ApiKey, version: i16) -> Option<RequestKind> {
                 ..Default::default()
             })
         }
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(m::OffsetDeleteRequest {
+            group_id: "versions-group".into(),
+            topics: vec![m::offset_delete_request::OffsetDeleteRequestTopic {
+                name: topic.into(),
+                partitions: vec![m::offset_delete_request::OffsetDeleteRequestPartition {
+                    partition_index: 0,
+                }],
+            }],
+        }),
         ApiKey::DeleteRecords => RequestKind::DeleteRecords(m::DeleteRecordsRequest {
             topics: vec![m::delete_records_request::DeleteRecordsTopic {
                 name: topic.into(),

@@ -33,7 +33,8 @@ pub(crate) fn coordinator_for(ctx: &RequestContext, key: &str) -> Option<BrokerA
     running.get((hash % running.len() as u64) as usize).cloned()
 }
 
-fn is_coordinator(ctx: &RequestContext, key: &str) -> bool {
+/// Whether this broker coordinates `key` (a group or transactional id).
+pub(crate) fn is_coordinator(ctx: &RequestContext, key: &str) -> bool {
     coordinator_for(ctx, key).is_some_and(|b| b.node_id == ctx.broker_id)
 }
 

@@ -127,6 +127,10 @@ pub(crate) fn error_response(
                 ..Default::default()
             })
         }
+        RequestKind::OffsetDelete(_) => ResponseKind::OffsetDelete(m::OffsetDeleteResponse {
+            error_code: error,
+            ..Default::default()
+        }),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(if version >= 4 {
             m::FindCoordinatorResponse {
                 coordinators: r

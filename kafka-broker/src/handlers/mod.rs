@@ -11,6 +11,7 @@ mod groups;
 mod injected;
 mod list_offsets;
 mod metadata;
+mod offset_delete;
 mod produce;
 mod producer_id;
 mod topics;
@@ -117,6 +118,7 @@ pub(crate) async fn dispatch(
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(ctx, r, version))
         }
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(ctx, r)),
         other => return groups::handle(ctx, other, version).await.map(Reply::from),
     };
     Some(response.into())

@@ -53,6 +53,7 @@
 
 mod admin;
 mod membership;
+mod offset_delete;
 mod offsets;
 mod state;
 #[cfg(test)]
