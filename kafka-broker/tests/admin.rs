@@ -1201,3 +1201,61 @@ async fn deleted_offsets_stay_deleted_after_a_disk_mode_restart() {
     cluster.shutdown().await;
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+#[tokio::test]
+async fn describe_cluster_lists_the_running_brokers_the_controller_and_the_cluster_id() {
+    let cluster = support::cluster(3, 1).await;
+    let brokers = cluster.brokers();
+    cluster.stop_broker(2).expect("stop");
+    let mut client = RawClient::connect(&brokers[1].addr.to_string()).await;
+    let describe = |version: i16, endpoint_type: i8, operations: bool| {
+        let request = RequestKind::DescribeCluster(m::DescribeClusterRequest {
+            include_cluster_authorized_operations: operations,
+            endpoint_type,
+            ..Default::default()
+        });
+        (request, version)
+    };
+    for version in 0..=1 {
+        let (request, version) = describe(version, 1, false);
+        let ResponseKind::DescribeCluster(response) = client.call(&request, version).await else {
+            panic!("not a DescribeCluster response")
+        };
+        assert_eq!(response.error_code, NONE, "v{version}");
+        assert_eq!(response.cluster_id, BrokerConfig::default().cluster_id);
+        assert_eq!(response.controller_id, 0, "v{version}");
+        assert_eq!(response.cluster_authorized_operations, i32::MIN);
+        let listed: Vec<(i32, String, i32)> = response
+            .brokers
+            .iter()
+            .map(|b| (b.broker_id, b.host.clone(), b.port))
+            .collect();
+        let expected: Vec<(i32, String, i32)> = brokers
+            .iter()
+            .filter(|b| b.id != 2)
+            .map(|b| (b.id, "127.0.0.1".to_owned(), i32::from(b.addr.port())))
+            .collect();
+        assert_eq!(
+            listed, expected,
+            "v{version}: the stopped broker is not listed"
+        );
+    }
+    let (request, version) = describe(1, 1, true);
+    let ResponseKind::DescribeCluster(response) = client.call(&request, version).await else {
+        panic!("not a DescribeCluster response")
+    };
+    assert_ne!(response.cluster_authorized_operations, i32::MIN);
+    assert!(
+        response.cluster_authorized_operations & (1 << 8) != 0,
+        "DESCRIBE"
+    );
+    let (request, version) = describe(1, 2, false);
+    let ResponseKind::DescribeCluster(response) = client.call(&request, version).await else {
+        panic!("not a DescribeCluster response")
+    };
+    assert_eq!(
+        response.error_code,
+        ErrorCode::UnsupportedEndpointType.code()
+    );
+    assert!(response.brokers.is_empty());
+}

@@ -145,6 +145,10 @@ fn request(api: ApiKey, version: i16) -> Option<RequestKind> {
                 }],
             }],
         }),
+        ApiKey::DescribeCluster => RequestKind::DescribeCluster(m::DescribeClusterRequest {
+            endpoint_type: 1,
+            ..Default::default()
+        }),
         ApiKey::DeleteRecords => RequestKind::DeleteRecords(m::DeleteRecordsRequest {
             topics: vec![m::delete_records_request::DeleteRecordsTopic {
                 name: topic.into(),

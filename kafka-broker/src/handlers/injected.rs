@@ -131,6 +131,13 @@ pub(crate) fn error_response(
             error_code: error,
             ..Default::default()
         }),
+        RequestKind::DescribeCluster(_) => {
+            ResponseKind::DescribeCluster(m::DescribeClusterResponse {
+                error_code: error,
+                controller_id: -1,
+                ..Default::default()
+            })
+        }
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(if version >= 4 {
             m::FindCoordinatorResponse {
                 coordinators: r

@@ -6,6 +6,7 @@ mod alter_configs;
 mod api_versions;
 mod configs;
 mod delete_records;
+mod describe_cluster;
 mod fetch;
 mod groups;
 mod injected;
@@ -117,6 +118,9 @@ pub(crate) async fn dispatch(
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(ctx.shared.txns.end_txn(&ctx.shared, &r)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(ctx, r, version))
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(ctx, r, version))
         }
         RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(ctx, r)),
         other => return groups::handle(ctx, other, version).await.map(Reply::from),
