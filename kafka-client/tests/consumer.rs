@@ -682,6 +682,41 @@ async fn auto_commit_commits_what_poll_handed_out() {
     consumer.close().await.expect("close");
 }
 
+/// `subscribe_pattern` as Java's `subscribe(Pattern)`: the whole name must
+/// match, and a matching topic created later joins the subscription within
+/// `metadata.max.age.ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_subscription_follows_matching_topics() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("metrics-a", 1).expect("topic");
+    cluster.create_topic("metrics", 1).expect("topic");
+    cluster.create_topic("other", 1).expect("topic");
+    let mut settings = group_settings(&cluster, "pattern-group");
+    settings.network.metadata_max_age = Duration::from_millis(300);
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    assert!(
+        consumer.subscribe_pattern("metrics-(").is_err(),
+        "not a regex"
+    );
+    consumer.subscribe_pattern("metrics-.*").expect("pattern");
+    for topic in ["metrics-a", "metrics", "other"] {
+        produce(&cluster, topic, 0, [format!("{topic}-first")]).await;
+    }
+    let first: Vec<String> = collect(&mut consumer, 1).await.iter().map(value).collect();
+    assert_eq!(first, ["metrics-a-first"]);
+    assert_eq!(consumer.assignment(), [tp("metrics-a", 0)]);
+
+    cluster.create_topic("metrics-b", 1).expect("topic");
+    produce(&cluster, "metrics-b", 0, ["metrics-b-first".to_owned()]).await;
+    let later: Vec<String> = collect(&mut consumer, 1).await.iter().map(value).collect();
+    assert_eq!(later, ["metrics-b-first"]);
+    assert_eq!(
+        consumer.assignment(),
+        [tp("metrics-a", 0), tp("metrics-b", 0)]
+    );
+    consumer.close().await.expect("close");
+}
+
 /// `beginning_offsets` and `end_offsets` as Java's: the end is the high
 /// watermark, or for `read_committed` the last stable offset, which an
 /// open transaction holds back.

@@ -294,7 +294,17 @@ pub struct Consumer {
     pending_assigned: Option<Vec<TopicPartition>>,
     /// `subscribe` changed the topics of a member: the next poll rejoins.
     resubscribed: bool,
+    /// The pattern of `subscribe_pattern`, if that is the subscription.
+    pattern: Option<TopicPattern>,
     counters: Counters,
+}
+
+/// A `subscribe_pattern` subscription.
+#[derive(Debug)]
+struct TopicPattern {
+    regex: regex::Regex,
+    /// When the cluster's topics were last listed for it.
+    listed_at: Option<tokio::time::Instant>,
 }
 
 /// A snapshot of a consumer's counters ([`Consumer::stats`]).
@@ -523,6 +533,7 @@ impl Consumer {
             commit_in_flight: None,
             revocation_reported: false,
             resubscribed: false,
+            pattern: None,
             revoking: Vec::new(),
             pending_assigned: None,
             counters: Counters::default(),
@@ -570,6 +581,7 @@ impl Consumer {
         let mut subscription: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         subscription.sort();
         subscription.dedup();
+        self.pattern = None;
         self.network.track(topics);
         if self.group.is_some() || self.commit_in_flight.is_some() {
             // A second member in its place would wait in the coordinator's
@@ -595,6 +607,71 @@ impl Consumer {
         Ok(())
     }
 
+    /// Joins the consumer group for every topic whose whole name matches
+    /// `pattern` (a regular expression), as Java's `subscribe(Pattern)`.
+    /// The topics are listed at the first poll and again every
+    /// `metadata.max.age.ms`; a topic created or deleted that changes the
+    /// match makes the member rejoin with it. Kafka's internal topics are
+    /// left out.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| Error::config("subscribe_pattern", format!("`{pattern}`: {e}")))?;
+        if self.group.is_none() && self.commit_in_flight.is_none() {
+            self.subscribe(&[])?;
+        } else {
+            self.settings
+                .group_id
+                .as_ref()
+                .ok_or_else(|| Error::config("group.id", "subscribe needs a group.id"))?;
+        }
+        self.pattern = Some(TopicPattern {
+            regex,
+            listed_at: None,
+        });
+        Ok(())
+    }
+
+    /// Lists the cluster's topics for a pattern subscription when due, and
+    /// resubscribes when the matching topics changed.
+    async fn refresh_pattern(&mut self) -> Result<()> {
+        let Some(pattern) = &self.pattern else {
+            return Ok(());
+        };
+        let due = pattern
+            .listed_at
+            .is_none_or(|at| at.elapsed() >= self.settings.network.metadata_max_age);
+        if !due {
+            return Ok(());
+        }
+        let connection = self.network.any().await?;
+        let response = connection
+            .send(&kafka_protocol::messages::MetadataRequest {
+                topics: None,
+                allow_auto_topic_creation: false,
+                ..Default::default()
+            })
+            .await?;
+        let mut matched: Vec<String> = response
+            .topics
+            .into_iter()
+            .filter(|t| t.error_code == 0 && !t.is_internal)
+            .filter_map(|t| t.name)
+            .filter(|name| pattern.regex.is_match(name))
+            .collect();
+        matched.sort();
+        if let Some(pattern) = self.pattern.as_mut() {
+            pattern.listed_at = Some(tokio::time::Instant::now());
+        }
+        if matched != self.subscription {
+            tracing::info!(topics = ?matched, "the topics matching the subscribed pattern changed");
+            let topics: Vec<&str> = matched.iter().map(String::as_str).collect();
+            self.network.track(&topics);
+            self.subscription = matched;
+            self.resubscribed = true;
+        }
+        Ok(())
+    }
+
     /// Leaves the group and drops the subscription and every partition
     /// (subscribed or assigned); the consumer can subscribe or assign again.
     /// With `enable.auto.commit`, what was handed out is committed first.
@@ -610,6 +687,7 @@ impl Consumer {
             None => Ok(()),
         };
         self.subscription.clear();
+        self.pattern = None;
         self.resubscribed = false;
         self.metadata = ConsumerGroupMetadata::unjoined(
             self.settings.group_id.as_deref(),
@@ -1021,7 +1099,7 @@ impl Consumer {
         // Before any rebalance event: the application first hears that it
         // left the group, then (next call) what that cost it.
         self.check_poll_interval()?;
-        self.rejoin_if_topics_changed();
+        self.rejoin_if_topics_changed().await;
         // Two rounds at most: a fill can end because a rebalance began.
         for _ in 0..2 {
             if self.group.as_ref().is_some_and(group::Group::needs_join) && self.cooperative() {
@@ -1171,7 +1249,7 @@ impl Consumer {
         self.settle_commits().await?;
         self.forget_revoked();
         self.check_poll_interval()?;
-        self.rejoin_if_topics_changed();
+        self.rejoin_if_topics_changed().await;
         self.auto_commit().await;
         let mut waited = false;
         loop {
@@ -1280,7 +1358,11 @@ impl Consumer {
     /// partitions it assigned (see `Group::rejoin_if_metadata_changed`),
     /// against the metadata the network keeps fresh.
     /// Also rejoins after `subscribe` changed the topics.
-    fn rejoin_if_topics_changed(&mut self) {
+    async fn rejoin_if_topics_changed(&mut self) {
+        if let Err(e) = self.refresh_pattern().await {
+            // Tried again at the next poll; the subscription stays as it was.
+            tracing::warn!(error = %e, "listing topics for the subscribed pattern failed");
+        }
         if let Some(group) = &self.group {
             if std::mem::take(&mut self.resubscribed) {
                 group.request_rejoin();
