@@ -549,6 +549,35 @@ async fn a_group_shared_with_kafka_python_reads_everything_once() {
     tokio::time::timeout(Duration::from_secs(20), settled)
         .await
         .expect("the mixed group settled with 2 partitions each");
+    // The admin client reads both members as the coordinator holds them,
+    // kafka-python's assignment bytes included.
+    let admin = kafka_client::admin::Admin::new(kafka_client::admin::AdminSettings::new(
+        &cluster.bootstrap_servers(),
+    ))
+    .expect("admin");
+    let described = admin
+        .describe_consumer_groups(&["mixed-group"])
+        .await
+        .expect("describe")
+        .all()
+        .expect("described");
+    let group = &described["mixed-group"];
+    assert_eq!((group.state.as_str(), group.members.len()), ("Stable", 2));
+    assert!(
+        group
+            .members
+            .iter()
+            .any(|m| m.client_id.starts_with("kafka-python")),
+        "{:?}",
+        group.members
+    );
+    let mut assigned: Vec<kafka_client::producer::TopicPartition> = group
+        .members
+        .iter()
+        .flat_map(|m| m.assignment.iter().cloned())
+        .collect();
+    assigned.sort();
+    assert_eq!(assigned, (0..4).map(|p| tp("mixed", p)).collect::<Vec<_>>());
     for p in 0..4 {
         produce(&cluster, "mixed", p, (0..25).map(|i| format!("m-{p}-{i}"))).await;
     }
