@@ -545,3 +545,69 @@ async fn topic_configs_are_altered_incrementally() {
         Some(ErrorCode::UnknownTopicOrPartition)
     );
 }
+
+/// OffsetDelete (KIP-496): a group's committed offsets of a partition are
+/// deleted, unless the group still has members subscribed to its topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_are_deleted_unless_the_group_reads_the_topic() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("kept", 2).expect("topic");
+    let admin = admin(&cluster);
+    let offsets = BTreeMap::from([
+        (tp("kept", 0), OffsetAndMetadata::new(4)),
+        (tp("kept", 1), OffsetAndMetadata::new(9)),
+    ]);
+    admin
+        .alter_consumer_group_offsets("pruned", &offsets)
+        .await
+        .expect("alter")
+        .all()
+        .expect("committed");
+    admin
+        .delete_consumer_group_offsets("pruned", &[tp("kept", 0)])
+        .await
+        .expect("delete")
+        .all()
+        .expect("deleted");
+    let left = admin
+        .list_consumer_group_offsets("pruned", None)
+        .await
+        .expect("offsets");
+    assert_eq!(
+        left.keys().cloned().collect::<Vec<_>>(),
+        [tp("kept", 1)],
+        "only the other partition's offset is left"
+    );
+    let unknown = admin
+        .delete_consumer_group_offsets("never-was", &[tp("kept", 0)])
+        .await
+        .expect("delete");
+    assert_eq!(
+        code_of(unknown.get(&tp("kept", 0))),
+        Some(ErrorCode::GroupIdNotFound)
+    );
+
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.group_id = Some("pruned".into());
+    settings.enable_auto_commit = false;
+    settings.heartbeat_interval = Duration::from_millis(100);
+    settings.session_timeout = Duration::from_secs(6);
+    let mut member = Consumer::new(settings).expect("consumer");
+    member.subscribe(&["kept"]).expect("subscribe");
+    for _ in 0..100 {
+        member.poll(Duration::from_millis(50)).await.expect("poll");
+        if !member.assignment().is_empty() {
+            break;
+        }
+    }
+    assert!(!member.assignment().is_empty(), "joined");
+    let refused = admin
+        .delete_consumer_group_offsets("pruned", &[tp("kept", 1)])
+        .await
+        .expect("delete");
+    assert_eq!(
+        code_of(refused.get(&tp("kept", 1))),
+        Some(ErrorCode::GroupSubscribedToTopic)
+    );
+    member.close().await.expect("close");
+}
