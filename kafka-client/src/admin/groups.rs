@@ -2,6 +2,7 @@
 //! changing and deleting their committed offsets.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -16,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use tokio::time::Instant;
 
-use super::{Admin, Answer, COORDINATOR_MOVED, Outcome, check, code, failed};
+use super::{Admin, Answer, COORDINATOR_MOVED, Outcome, by_topic, check, code, failed};
 use crate::consumer::assignor::decode_assignment;
 use crate::network::{Connection, CoordinatorKind, find_coordinator};
 use crate::producer::TopicPartition;
@@ -131,39 +132,42 @@ impl Admin {
         &self,
         groups: &[&str],
     ) -> Result<Outcome<String, ConsumerGroupDescription>> {
-        let deadline = self.deadline(None);
-        self.per_item(
-            deadline,
-            "DescribeGroups",
-            groups.iter().map(|g| (*g).to_owned()),
-            |groups| async move {
-                let mut answers = Vec::new();
-                for group in groups {
-                    let answer = match self.coordinator(&group, deadline).await {
-                        Ok(coordinator) => describe_group(&coordinator, &group).await,
-                        Err(e) => failed(e),
-                    };
-                    answers.push((group, answer));
-                }
-                Ok(answers)
-            },
-        )
+        self.per_group("DescribeGroups", groups, |coordinator, group| async move {
+            describe_group(&coordinator, &group).await
+        })
         .await
     }
 
     /// Deletes consumer groups (with their committed offsets); a group with
     /// members fails with NON_EMPTY_GROUP.
     pub async fn delete_consumer_groups(&self, groups: &[&str]) -> Result<Outcome<String>> {
+        self.per_group("DeleteGroups", groups, |coordinator, group| async move {
+            delete_group(&coordinator, &group).await
+        })
+        .await
+    }
+
+    /// Asks each group's coordinator with `ask`, each group on its own.
+    async fn per_group<V, Fut>(
+        &self,
+        what: &str,
+        groups: &[&str],
+        ask: impl Fn(Connection, String) -> Fut,
+    ) -> Result<Outcome<String, V>>
+    where
+        Fut: Future<Output = Answer<V>>,
+    {
         let deadline = self.deadline(None);
+        let ask = &ask;
         self.per_item(
             deadline,
-            "DeleteGroups",
+            what,
             groups.iter().map(|g| (*g).to_owned()),
             |groups| async move {
                 let mut answers = Vec::new();
                 for group in groups {
                     let answer = match self.coordinator(&group, deadline).await {
-                        Ok(coordinator) => delete_group(&coordinator, &group).await,
+                        Ok(coordinator) => ask(coordinator, group.clone()).await,
                         Err(e) => failed(e),
                     };
                     answers.push((group, answer));
@@ -240,28 +244,24 @@ impl Admin {
             |partitions| async move {
                 let coordinator = self.coordinator(group, deadline).await?;
                 let version = coordinator.version_for::<OffsetCommitRequest>()?;
-                let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-                for tp in &partitions {
-                    let Some(offset) = offsets.get(tp) else {
-                        continue;
-                    };
-                    let partition = OffsetCommitRequestPartition {
+                let topics: Vec<OffsetCommitRequestTopic> = by_topic(&partitions, |tp| {
+                    let offset = offsets.get(tp);
+                    OffsetCommitRequestPartition {
                         partition_index: tp.partition,
-                        committed_offset: offset.offset,
-                        committed_leader_epoch: offset.leader_epoch.unwrap_or(-1),
+                        committed_offset: offset.map_or(-1, |o| o.offset),
+                        committed_leader_epoch: offset.and_then(|o| o.leader_epoch).unwrap_or(-1),
                         commit_timestamp: -1,
-                        committed_metadata: Some(offset.metadata.clone()),
+                        committed_metadata: offset.map(|o| o.metadata.clone()),
                         ..Default::default()
-                    };
-                    match topics.iter_mut().find(|t| t.name == tp.topic) {
-                        Some(t) => t.partitions.push(partition),
-                        None => topics.push(OffsetCommitRequestTopic {
-                            name: tp.topic.clone(),
-                            partitions: vec![partition],
-                            ..Default::default()
-                        }),
                     }
-                }
+                })
+                .into_iter()
+                .map(|(name, partitions)| OffsetCommitRequestTopic {
+                    name,
+                    partitions,
+                    ..Default::default()
+                })
+                .collect();
                 // Generation -1 and no member id: a commit from outside
                 // the group, which the coordinator takes only while the
                 // group has no members.
@@ -460,16 +460,12 @@ async fn delete_group(coordinator: &Connection, group: &str) -> Answer<()> {
 
 /// Partitions grouped by topic, in the request shape of OffsetFetch.
 fn by_topic_indexes(partitions: &[TopicPartition]) -> Vec<OffsetFetchRequestTopic> {
-    let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
-    for tp in partitions {
-        match topics.iter_mut().find(|t| t.name == tp.topic) {
-            Some(t) => t.partition_indexes.push(tp.partition),
-            None => topics.push(OffsetFetchRequestTopic {
-                name: tp.topic.clone(),
-                partition_indexes: vec![tp.partition],
-                ..Default::default()
-            }),
-        }
-    }
-    topics
+    by_topic(partitions, |tp| tp.partition)
+        .into_iter()
+        .map(|(name, partition_indexes)| OffsetFetchRequestTopic {
+            name,
+            partition_indexes,
+            ..Default::default()
+        })
+        .collect()
 }

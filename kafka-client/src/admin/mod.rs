@@ -49,6 +49,7 @@ pub use records::{ListedOffset, OffsetSpec};
 pub use topics::{NewTopic, PartitionDescription, TopicDescription, TopicListing, TopicOptions};
 
 use crate::network::{Backoff, Network};
+use crate::producer::TopicPartition;
 use crate::{Error, Result};
 
 /// What a call did for each of its items (topics, groups, partitions,
@@ -278,6 +279,18 @@ fn check(raw: i16, message: Option<&str>, context: &str) -> Result<()> {
             _ => context.to_owned(),
         },
     ))
+}
+
+/// `partitions` grouped by topic, each made into a request entry by `entry`.
+fn by_topic<T>(
+    partitions: &[TopicPartition],
+    entry: impl Fn(&TopicPartition) -> T,
+) -> BTreeMap<String, Vec<T>> {
+    let mut topics: BTreeMap<String, Vec<T>> = BTreeMap::new();
+    for tp in partitions {
+        topics.entry(tp.topic.clone()).or_default().push(entry(tp));
+    }
+    topics
 }
 
 fn millis(deadline: Instant) -> i32 {

@@ -10,7 +10,7 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::{DeleteRecordsRequest, ListOffsetsRequest};
 use kafka_protocol::{ErrorCode, Request};
 
-use super::{Admin, Answer, LEADER_MOVED, Outcome, check, millis};
+use super::{Admin, Answer, LEADER_MOVED, Outcome, by_topic, check, millis};
 use crate::consumer::IsolationLevel;
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
@@ -244,16 +244,4 @@ impl Admin {
         }
         Ok(answers)
     }
-}
-
-/// `partitions` grouped by topic, each made into a request entry by `entry`.
-fn by_topic<T>(
-    partitions: &[TopicPartition],
-    entry: impl Fn(&TopicPartition) -> T,
-) -> BTreeMap<String, Vec<T>> {
-    let mut topics: BTreeMap<String, Vec<T>> = BTreeMap::new();
-    for tp in partitions {
-        topics.entry(tp.topic.clone()).or_default().push(entry(tp));
-    }
-    topics
 }
