@@ -27,8 +27,9 @@ pub enum FaultAction {
     CloseConnection,
     /// Answer with this error code everywhere the response has one, without
     /// applying the request (for the APIs clients retry on: produce, fetch,
-    /// list offsets, the group, offset and transaction APIs; others are
-    /// served normally).
+    /// list offsets, delete records, the group, offset and transaction
+    /// APIs, and the admin calls CreateTopics, DescribeGroups and
+    /// DeleteGroups; others are served normally).
     Error(ErrorCode),
 }
 

@@ -153,6 +153,59 @@ async fn topics_are_created_described_grown_listed_and_deleted() {
     assert!(cluster_description.controller.is_some());
 }
 
+/// NOT_CONTROLLER is asked again, for the topics it concerned only: the
+/// topic is created once, and reported created rather than as existing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_controller_is_asked_again() {
+    let cluster = cluster(2).await;
+    let admin = admin(&cluster);
+    let moved = cluster.inject_error(ApiKey::CreateTopics, ErrorCode::NotController, 2);
+    admin
+        .create_topics(&[NewTopic::new("retried", 2)])
+        .await
+        .expect("create")
+        .all()
+        .expect("created despite NOT_CONTROLLER");
+    assert_eq!(moved.hits(), 2);
+    let described = admin.describe_topics(&["retried"]).await.expect("describe");
+    assert_eq!(
+        described.all().expect("retried")["retried"]
+            .partitions
+            .len(),
+        2
+    );
+    // A code that asking again cannot fix is the caller's at once.
+    let denied = cluster.inject_error(
+        ApiKey::DescribeGroups,
+        ErrorCode::GroupAuthorizationFailed,
+        1,
+    );
+    let described = admin
+        .describe_consumer_groups(&["secret"])
+        .await
+        .expect("describe");
+    assert_eq!(
+        code_of(described.get(&"secret".to_owned())),
+        Some(ErrorCode::GroupAuthorizationFailed)
+    );
+    assert_eq!(denied.hits(), 1);
+    let loading = cluster.inject_error(
+        ApiKey::DeleteGroups,
+        ErrorCode::CoordinatorLoadInProgress,
+        2,
+    );
+    let deleted = admin
+        .delete_consumer_groups(&["never-was"])
+        .await
+        .expect("delete");
+    assert_eq!(loading.hits(), 2);
+    assert_eq!(
+        code_of(deleted.get(&"never-was".to_owned())),
+        Some(ErrorCode::GroupIdNotFound),
+        "asked again past the loading coordinator"
+    );
+}
+
 /// A cluster that never answers: each call ends with a timeout after
 /// `default.api.timeout.ms`, not later and without hanging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

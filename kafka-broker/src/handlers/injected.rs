@@ -291,6 +291,44 @@ pub(crate) fn error_response(
                 .collect(),
             ..Default::default()
         }),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(m::CreateTopicsResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| m::create_topics_response::CreatableTopicResult {
+                    name: t.name.clone(),
+                    error_code: error,
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(m::DescribeGroupsResponse {
+            groups: r
+                .groups
+                .iter()
+                .map(|g| m::describe_groups_response::DescribedGroup {
+                    group_id: g.clone(),
+                    error_code: error,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(m::DeleteGroupsResponse {
+            results: r
+                .groups_names
+                .iter()
+                .map(|g| m::delete_groups_response::DeletableGroupResult {
+                    group_id: g.clone(),
+                    error_code: error,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
         _ => return None,
     })
 }
