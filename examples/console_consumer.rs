@@ -33,9 +33,10 @@
 //!   commits nothing. Kafka's tool joins a generated group
 //!   (`console-consumer-<random>`) instead, which leaves that group's
 //!   offsets behind on the cluster.
-//! - With a group, the offsets of the records printed are committed on exit
-//!   (when `enable.auto.commit` is on, the default), not those of records
-//!   fetched but cut off by `--max-messages`.
+//! - With a group, the offsets of the records printed are committed every
+//!   `auto.commit.interval.ms` and on exit (when `enable.auto.commit` is on,
+//!   the default), not those of records fetched but cut off by
+//!   `--max-messages`.
 //! - The timestamp is always labelled `CreateTime`: the consumer does not
 //!   report the batch's timestamp type yet.
 //!
@@ -271,8 +272,15 @@ pub async fn run(
         }
         (false, Some(_)) => {}
     }
-    let settings = config.build().map_err(|e| e.to_string())?;
-    let commit_on_exit = args.group.is_some() && settings.enable_auto_commit;
+    let mut settings = config.build().map_err(|e| e.to_string())?;
+    // The tool commits what it printed itself (on the auto-commit interval
+    // and on exit): the consumer's own auto-commit, and its commit on
+    // close, would also commit records fetched but cut off by
+    // --max-messages, which the next run would then never print.
+    let auto_commit = (args.group.is_some() && settings.enable_auto_commit)
+        .then_some(settings.auto_commit_interval);
+    let commit_on_exit = auto_commit.is_some();
+    settings.enable_auto_commit = false;
     let network = Network::new(settings.network.clone()).map_err(|e| e.to_string())?;
     let mut consumer = Consumer::new(settings).map_err(|e| e.to_string())?;
     if args.group.is_some() {
@@ -293,7 +301,7 @@ pub async fn run(
         }));
     }
     network.close();
-    let result = print_records(args, &mut consumer, out, stop).await;
+    let result = print_records(args, &mut consumer, out, stop, auto_commit).await;
     let committed = match &result {
         Ok((_, printed)) if commit_on_exit && !printed.is_empty() => consumer
             .commit_offsets(printed)
@@ -315,8 +323,10 @@ async fn print_records(
     consumer: &mut Consumer,
     out: &mut impl Write,
     stop: impl Future<Output = ()>,
+    auto_commit: Option<Duration>,
 ) -> Result<(u64, std::collections::BTreeMap<TopicPartition, i64>), String> {
     let mut stop = std::pin::pin!(stop);
+    let mut last_commit = tokio::time::Instant::now();
     let mut printed = std::collections::BTreeMap::new();
     let mut count = 0u64;
     let mut last_record = tokio::time::Instant::now();
@@ -348,6 +358,13 @@ async fn print_records(
             count += 1;
         }
         out.flush().map_err(|e| format!("writing: {e}"))?;
+        if auto_commit.is_some_and(|interval| last_commit.elapsed() >= interval) {
+            last_commit = tokio::time::Instant::now();
+            if let Err(e) = consumer.commit_offsets(&printed).await {
+                // As the consumer's auto-commit: noted, tried again later.
+                eprintln!("auto-commit failed: {e}");
+            }
+        }
     }
     Ok((count, printed))
 }
