@@ -33,6 +33,7 @@ mod log;
 mod offsets_store;
 pub mod security;
 mod state;
+mod topic_config_names;
 mod txn_store;
 
 pub use cluster::{Broker, Cluster, ClusterError};

@@ -422,6 +422,12 @@ impl Shared {
             entries: BTreeMap::new(),
         };
         for (name, value) in configs {
+            if !crate::topic_config_names::is_known(name) {
+                return Err((
+                    ErrorCode::InvalidConfig,
+                    format!("unknown topic config `{name}`"),
+                ));
+            }
             let Some(value) = value else { continue };
             let bad = |reason: &str| {
                 (

@@ -129,7 +129,25 @@ async fn latest_skips_what_was_there_before() {
 
 /// Writes one transaction of `values` to `topic`-0 and commits or aborts it.
 async fn transaction(network: &Network, id: &str, values: &[&str], commit: bool) {
-    let connection = network.any().await.expect("connect");
+    // The transaction APIs go to the transaction's coordinator, the
+    // records to the partition's leader, as on a real cluster.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let connection = kafka_client::network::find_coordinator(
+        network,
+        kafka_client::network::CoordinatorKind::Transaction,
+        id,
+        deadline,
+    )
+    .await
+    .expect("coordinator");
+    let leader = network
+        .metadata_for("txn")
+        .await
+        .expect("metadata")
+        .leader("txn", 0)
+        .map(|b| b.id)
+        .expect("a leader");
+    let leader = network.broker(leader).await.expect("leader");
     let init = connection
         .send(&InitProducerIdRequest {
             transactional_id: Some(id.into()),
@@ -173,7 +191,7 @@ async fn transaction(network: &Network, id: &str, values: &[&str], commit: bool)
             .append(now, None, Some(v.as_bytes()), &[])
             .expect("append");
     }
-    let produced = connection
+    let produced = leader
         .send(&ProduceRequest {
             transactional_id: Some(id.into()),
             acks: -1,
@@ -212,7 +230,6 @@ async fn transaction(network: &Network, id: &str, values: &[&str], commit: bool)
 async fn read_committed_drops_aborted_records_and_control_records() {
     let cluster = cluster(2).await;
     cluster.create_topic("txn", 1).expect("topic");
-    // Leader of txn-0 is one of two brokers; any broker serves the coordinator here.
     let network = Network::new(NetworkConfig::new(vec![
         cluster
             .bootstrap_servers()

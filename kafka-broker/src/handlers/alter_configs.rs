@@ -37,44 +37,6 @@ const LIST_CONFIGS: &[(&str, &str)] = &[
     ("follower.replication.throttled.replicas", ""),
 ];
 
-/// The other topic settings Kafka knows: APPEND or SUBTRACT on them is
-/// INVALID_REQUEST, on a name outside both lists INVALID_CONFIG.
-const SCALAR_CONFIGS: &[&str] = &[
-    "compression.type",
-    "compression.gzip.level",
-    "compression.lz4.level",
-    "compression.zstd.level",
-    "delete.retention.ms",
-    "file.delete.delay.ms",
-    "flush.messages",
-    "flush.ms",
-    "index.interval.bytes",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "max.compaction.lag.ms",
-    "max.message.bytes",
-    "message.downconversion.enable",
-    "message.format.version",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.difference.max.ms",
-    "message.timestamp.type",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "min.insync.replicas",
-    "preallocate",
-    "remote.log.copy.disable",
-    "remote.log.delete.on.disable",
-    "remote.storage.enable",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-    "segment.ms",
-    "unclean.leader.election.enable",
-];
-
 type Refusal = (ErrorCode, String);
 
 fn invalid_request(message: String) -> Refusal {
@@ -248,7 +210,7 @@ fn apply_ops(
 fn list_default(name: &str) -> Result<&'static str, Refusal> {
     if let Some(&(_, default)) = LIST_CONFIGS.iter().find(|(n, _)| *n == name) {
         Ok(default)
-    } else if SCALAR_CONFIGS.contains(&name) {
+    } else if crate::topic_config_names::is_known(name) {
         Err(invalid_request(format!(
             "config `{name}` is not a list: APPEND and SUBTRACT do not apply to it"
         )))

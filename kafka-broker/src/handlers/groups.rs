@@ -6,7 +6,10 @@
 //! reach another broker get NOT_COORDINATOR, as on a real cluster.
 
 use kafka_protocol::ErrorCode;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use kafka_protocol::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
     LeaveGroupResponse, RequestKind, ResponseKind, SyncGroupResponse,
@@ -103,6 +106,20 @@ pub(crate) fn find_coordinator(
     }
 }
 
+/// Takes out of `entries` those whose group this broker does not
+/// coordinate, and returns them.
+fn split_off_elsewhere<T>(
+    ctx: &RequestContext,
+    entries: &mut Vec<T>,
+    group_of: impl Fn(&T) -> &String,
+) -> Vec<T> {
+    let (here, elsewhere): (Vec<T>, Vec<T>) = std::mem::take(entries)
+        .into_iter()
+        .partition(|e| is_coordinator(ctx, group_of(e)));
+    *entries = here;
+    elsewhere
+}
+
 /// The group APIs; `None` for anything else (never routed here).
 pub(crate) async fn handle(
     ctx: &RequestContext,
@@ -154,14 +171,50 @@ pub(crate) async fn handle(
             ctx.shared.persist_offsets();
             ResponseKind::OffsetCommit(response)
         }
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups.offset_fetch(r, version)),
-        RequestKind::DescribeGroups(r) => {
-            ResponseKind::DescribeGroups(groups.describe_groups(r, version))
+        // Batched (v8+): each group its coordinator's; v0-7 is checked
+        // before dispatch (`routing`).
+        RequestKind::OffsetFetch(mut r) => {
+            let elsewhere = split_off_elsewhere(ctx, &mut r.groups, |g| &g.group_id);
+            let mut response = groups.offset_fetch(r, version);
+            response
+                .groups
+                .extend(elsewhere.into_iter().map(|g| OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    error_code: not_coordinator,
+                    ..Default::default()
+                }));
+            ResponseKind::OffsetFetch(response)
         }
-        RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups.list_groups(r, version)),
-        RequestKind::DeleteGroups(r) => {
-            let response = groups.delete_groups(r, version);
+        RequestKind::DescribeGroups(mut r) => {
+            let elsewhere = split_off_elsewhere(ctx, &mut r.groups, |g| g);
+            let mut response = groups.describe_groups(r, version);
+            response
+                .groups
+                .extend(elsewhere.into_iter().map(|group_id| DescribedGroup {
+                    group_id,
+                    error_code: not_coordinator,
+                    ..Default::default()
+                }));
+            ResponseKind::DescribeGroups(response)
+        }
+        // Each broker lists the groups it coordinates, as in Kafka: a
+        // client lists a cluster's groups by asking every broker.
+        RequestKind::ListGroups(r) => {
+            let mut response = groups.list_groups(r, version);
+            response.groups.retain(|g| is_coordinator(ctx, &g.group_id));
+            ResponseKind::ListGroups(response)
+        }
+        RequestKind::DeleteGroups(mut r) => {
+            let elsewhere = split_off_elsewhere(ctx, &mut r.groups_names, |g| g);
+            let mut response = groups.delete_groups(r, version);
             ctx.shared.persist_offsets();
+            response
+                .results
+                .extend(elsewhere.into_iter().map(|group_id| DeletableGroupResult {
+                    group_id,
+                    error_code: not_coordinator,
+                    ..Default::default()
+                }));
             ResponseKind::DeleteGroups(response)
         }
         other => {

@@ -15,6 +15,7 @@ mod metadata;
 mod offset_delete;
 mod produce;
 mod producer_id;
+mod routing;
 mod topics;
 
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub(crate) async fn dispatch(
     request: RequestKind,
     version: i16,
 ) -> Option<Reply> {
+    if let Some(refused) = routing::refuse_elsewhere(ctx, &request, version) {
+        return Some(refused.into());
+    }
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(
             kafka_protocol::ErrorCode::None,
