@@ -1322,3 +1322,28 @@ async fn a_broker_that_never_answers_holds_a_poll_for_the_coordinator_lookup_and
     assert!(took < Duration::from_secs(4), "took {took:?}");
     accepting.abort();
 }
+
+/// The same with a pattern subscription: listing the topics is bounded as
+/// the coordinator lookup is, not by request.timeout.ms, and a failed
+/// listing is not tried again at once by the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_subscription_against_a_broker_that_never_answers_returns_nothing_in_time() {
+    let (addr, accepting) = support::unanswering_broker().await;
+    let mut settings = kafka_client::consumer::ConsumerSettings::new(&addr);
+    settings.group_id = Some("unanswered-pattern".into());
+    settings.network.request_timeout = Duration::from_secs(10);
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe_pattern("t.*").expect("pattern");
+    for round in 0..2 {
+        let started = std::time::Instant::now();
+        let polled = consumer.poll(Duration::from_millis(300)).await;
+        let took = started.elapsed();
+        assert!(
+            matches!(&polled, Ok(records) if records.is_empty()),
+            "{polled:?}"
+        );
+        // The listing's 2 s, then the coordinator lookup's 2 s.
+        assert!(took < Duration::from_secs(6), "poll {round} took {took:?}");
+    }
+    accepting.abort();
+}

@@ -303,8 +303,8 @@ pub struct Consumer {
 #[derive(Debug)]
 struct TopicPattern {
     regex: regex::Regex,
-    /// When the cluster's topics were last listed for it.
-    listed_at: Option<tokio::time::Instant>,
+    /// When to list the cluster's topics next (`None`: at the next poll).
+    next_listing: Option<tokio::time::Instant>,
 }
 
 /// A snapshot of a consumer's counters ([`Consumer::stats`]).
@@ -626,7 +626,7 @@ impl Consumer {
         }
         self.pattern = Some(TopicPattern {
             regex,
-            listed_at: None,
+            next_listing: None,
         });
         Ok(())
     }
@@ -637,20 +637,39 @@ impl Consumer {
         let Some(pattern) = &self.pattern else {
             return Ok(());
         };
-        let due = pattern
-            .listed_at
-            .is_none_or(|at| at.elapsed() >= self.settings.network.metadata_max_age);
-        if !due {
+        let now = tokio::time::Instant::now();
+        if pattern.next_listing.is_some_and(|at| now < at) {
             return Ok(());
         }
-        let connection = self.network.any().await?;
-        let response = connection
-            .send(&kafka_protocol::messages::MetadataRequest {
-                topics: None,
-                allow_auto_topic_creation: false,
-                ..Default::default()
-            })
-            .await?;
+        // A broker that does not answer must not hold every poll for a
+        // request timeout: bounded as the coordinator lookups are, and
+        // tried again a second later rather than at the next poll.
+        let listing = async {
+            let connection = self.network.any().await?;
+            connection
+                .send(&kafka_protocol::messages::MetadataRequest {
+                    topics: None,
+                    allow_auto_topic_creation: false,
+                    ..Default::default()
+                })
+                .await
+        };
+        let listed = match tokio::time::timeout(Duration::from_secs(2), listing).await {
+            Ok(listed) => listed,
+            Err(_) => Err(Error::Timeout("listing topics for the pattern".into())),
+        };
+        let response = match listed {
+            Ok(response) => response,
+            Err(e) => {
+                if let Some(pattern) = self.pattern.as_mut() {
+                    pattern.next_listing = Some(now + Duration::from_secs(1));
+                }
+                return Err(e);
+            }
+        };
+        let Some(pattern) = &self.pattern else {
+            return Ok(());
+        };
         let mut matched: Vec<String> = response
             .topics
             .into_iter()
@@ -659,8 +678,9 @@ impl Consumer {
             .filter(|name| pattern.regex.is_match(name))
             .collect();
         matched.sort();
+        let max_age = self.settings.network.metadata_max_age;
         if let Some(pattern) = self.pattern.as_mut() {
-            pattern.listed_at = Some(tokio::time::Instant::now());
+            pattern.next_listing = Some(tokio::time::Instant::now() + max_age);
         }
         if matched != self.subscription {
             tracing::info!(topics = ?matched, "the topics matching the subscribed pattern changed");
