@@ -7,6 +7,10 @@
 #[path = "../examples/console_consumer.rs"]
 mod console_consumer;
 
+#[allow(dead_code)] // the example's `main`
+#[path = "../examples/consumer_groups.rs"]
+mod consumer_groups;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -243,4 +247,139 @@ async fn console_consumer_reads_a_secured_cluster_with_a_client_properties_file(
     let expected: Vec<String> = (0..5).map(|i| format!("secret-{i}")).collect();
     assert_eq!(lines, expected);
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// Runs `consumer_groups` with these arguments; its stdout lines.
+async fn groups_tool(args: &[&str]) -> Result<Vec<String>, String> {
+    let args = consumer_groups::parse(args.iter().map(|a| a.to_string()))?;
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        consumer_groups::run(&args, &mut out),
+    )
+    .await
+    .expect("the tool exits within 20 s")?;
+    let text = String::from_utf8(out).expect("utf-8");
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// `consumer_groups` lists a group, describes its lag per partition and
+/// the member that owns each, and deletes it once empty, in the columns
+/// of Kafka's `kafka-consumer-groups --describe`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_lists_describes_lag_and_deletes() {
+    use kafka_sdk::client::consumer::{Consumer, ConsumerSettings, OffsetReset};
+    let cluster = cluster_with("lagged", 2).await;
+    produce(&cluster, "lagged", 2, 10).await;
+    let bootstrap = cluster.bootstrap_servers();
+    let mut settings = ConsumerSettings::new(&bootstrap);
+    settings.group_id = Some("laggards".into());
+    settings.auto_offset_reset = OffsetReset::Earliest;
+    settings.enable_auto_commit = false;
+    settings.max_poll_records = 3;
+    settings.heartbeat_interval = Duration::from_millis(100);
+    settings.session_timeout = Duration::from_secs(6);
+    settings.network.client_id = Some("lag-reader".into());
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.subscribe(&["lagged"]).expect("subscribe");
+    let mut read = 0;
+    for _ in 0..100 {
+        read += consumer
+            .poll(Duration::from_millis(100))
+            .await
+            .expect("poll")
+            .len();
+        if read > 0 {
+            break;
+        }
+    }
+    assert!(read > 0 && read <= 3, "read {read}");
+    consumer.commit().await.expect("commit");
+
+    let listed = groups_tool(&["--bootstrap-server", &bootstrap, "--list"])
+        .await
+        .expect("list");
+    assert_eq!(listed, ["laggards"]);
+    let described = groups_tool(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--describe",
+        "--group",
+        "laggards",
+    ])
+    .await
+    .expect("describe");
+    assert_eq!(
+        described[0],
+        "GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID"
+    );
+    assert_eq!(described.len(), 3, "{described:?}");
+    let mut lag_total = 0;
+    for (p, line) in described[1..].iter().enumerate() {
+        let columns: Vec<&str> = line.split(' ').collect();
+        assert_eq!(columns.len(), 9, "{line}");
+        assert_eq!(
+            &columns[..3],
+            ["laggards", "lagged", &p.to_string()],
+            "{line}"
+        );
+        let end: i64 = columns[4].parse().expect(line);
+        assert_eq!(end, 5, "10 records over 2 partitions: {line}");
+        if columns[3] != "-" {
+            let current: i64 = columns[3].parse().expect(line);
+            assert_eq!(columns[5], (end - current).to_string(), "{line}");
+            lag_total += end - current;
+        } else {
+            assert_eq!(columns[5], "-", "{line}");
+        }
+        assert_eq!(columns[8], "lag-reader", "the owner: {line}");
+    }
+    assert!(lag_total > 0 && lag_total < 10, "{described:?}");
+
+    let refused = groups_tool(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--delete",
+        "--group",
+        "laggards",
+    ])
+    .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("NON_EMPTY_GROUP")),
+        "{refused:?}"
+    );
+    consumer.close().await.expect("close");
+    let deleted = groups_tool(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--delete",
+        "--group",
+        "laggards",
+    ])
+    .await
+    .expect("delete");
+    assert_eq!(
+        deleted,
+        ["Deletion of requested consumer groups ('laggards') was successful."]
+    );
+    let gone = groups_tool(&[
+        "--bootstrap-server",
+        &bootstrap,
+        "--describe",
+        "--group",
+        "laggards",
+    ])
+    .await
+    .expect("describe");
+    assert_eq!(
+        gone,
+        ["Consumer group 'laggards' has no active members and no committed offsets."]
+    );
+    assert!(
+        consumer_groups::parse(["--bootstrap-server", "h:1", "--describe"].map(String::from))
+            .is_err(),
+        "--describe needs --group"
+    );
 }
