@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::network::NetworkConfig;
 use crate::{Error, Result};
 
 /// The Levenshtein distance, for "did you mean" suggestions.
@@ -85,4 +86,38 @@ pub(crate) fn check_bootstrap_servers(name: &str, value: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The connection properties the producer, the consumer and the admin
+/// client all take; [`set_network_property`] applies them.
+pub(crate) const NETWORK_PROPERTIES: &[&str] = &[
+    "client.id",
+    "request.timeout.ms",
+    "metadata.max.age.ms",
+    "connections.max.idle.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "socket.connection.setup.timeout.ms",
+];
+
+/// Sets one of [`NETWORK_PROPERTIES`] on `network`; false for any other
+/// name.
+pub(crate) fn set_network_property(
+    network: &mut NetworkConfig,
+    name: &str,
+    value: &str,
+) -> Result<bool> {
+    match name {
+        "client.id" => network.client_id = (!value.is_empty()).then(|| value.to_owned()),
+        "request.timeout.ms" => network.request_timeout = millis(name, value)?,
+        "metadata.max.age.ms" => network.metadata_max_age = millis(name, value)?,
+        "connections.max.idle.ms" => network.connections_max_idle = millis(name, value)?,
+        "reconnect.backoff.ms" => network.reconnect_backoff = millis(name, value)?,
+        "reconnect.backoff.max.ms" => network.reconnect_backoff_max = millis(name, value)?,
+        "socket.connection.setup.timeout.ms" => {
+            network.connection_setup_timeout = millis(name, value)?
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }

@@ -8,21 +8,18 @@
 use std::time::Duration;
 
 use crate::network::{NetworkConfig, SECURITY_PROPERTIES, set_security_property};
-use crate::properties::{check_bootstrap_servers, millis, suggestion};
+use crate::properties::{
+    NETWORK_PROPERTIES, check_bootstrap_servers, millis, set_network_property, suggestion,
+};
 use crate::{Error, Result};
 
+/// Besides the connection properties every client takes
+/// (`NETWORK_PROPERTIES`) and the security ones.
 const PROPERTIES: &[&str] = &[
     "bootstrap.servers",
-    "client.id",
-    "request.timeout.ms",
     "default.api.timeout.ms",
     "retry.backoff.ms",
     "retry.backoff.max.ms",
-    "metadata.max.age.ms",
-    "connections.max.idle.ms",
-    "reconnect.backoff.ms",
-    "reconnect.backoff.max.ms",
-    "socket.connection.setup.timeout.ms",
 ];
 
 /// What an [`Admin`](super::Admin) client needs.
@@ -113,8 +110,12 @@ impl AdminConfig {
             set_security_property(&mut self.settings.network.security, known, value)?;
             return Ok(self);
         }
-        let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
-            let hint = suggestion(name, &[PROPERTIES, SECURITY_PROPERTIES]);
+        let Some(&known) = PROPERTIES
+            .iter()
+            .chain(NETWORK_PROPERTIES)
+            .find(|p| **p == name)
+        else {
+            let hint = suggestion(name, &[PROPERTIES, NETWORK_PROPERTIES, SECURITY_PROPERTIES]);
             return Err(Error::config(name, format!("unknown admin property{hint}")));
         };
         let s = &mut self.settings;
@@ -123,19 +124,14 @@ impl AdminConfig {
                 check_bootstrap_servers(known, value)?;
                 self.bootstrap = value.to_owned();
             }
-            "client.id" => s.network.client_id = (!value.is_empty()).then(|| value.to_owned()),
-            "request.timeout.ms" => s.network.request_timeout = millis(known, value)?,
             "default.api.timeout.ms" => s.default_api_timeout = millis(known, value)?,
             "retry.backoff.ms" => s.retry_backoff = millis(known, value)?,
             "retry.backoff.max.ms" => s.retry_backoff_max = millis(known, value)?,
-            "metadata.max.age.ms" => s.network.metadata_max_age = millis(known, value)?,
-            "connections.max.idle.ms" => s.network.connections_max_idle = millis(known, value)?,
-            "reconnect.backoff.ms" => s.network.reconnect_backoff = millis(known, value)?,
-            "reconnect.backoff.max.ms" => s.network.reconnect_backoff_max = millis(known, value)?,
-            "socket.connection.setup.timeout.ms" => {
-                s.network.connection_setup_timeout = millis(known, value)?
+            _ => {
+                if !set_network_property(&mut s.network, known, value)? {
+                    return Err(Error::config(known, "known but not handled (a bug)"));
+                }
             }
-            _ => return Err(Error::config(known, "known but not handled (a bug)")),
         }
         Ok(self)
     }

@@ -18,13 +18,15 @@ use super::assignor::{
 use super::{ConsumerSettings, IsolationLevel, OffsetReset};
 use crate::network::{SECURITY_PROPERTIES, set_security_property};
 use crate::properties::{
-    boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
+    NETWORK_PROPERTIES, boolean, check_bootstrap_servers, millis, parse_number, positive,
+    set_network_property, suggestion,
 };
 use crate::{Error, Result};
 
+/// Besides the connection properties every client takes
+/// (`NETWORK_PROPERTIES`) and the security ones.
 const PROPERTIES: &[&str] = &[
     "bootstrap.servers",
-    "client.id",
     "group.id",
     "group.instance.id",
     "enable.auto.commit",
@@ -43,12 +45,6 @@ const PROPERTIES: &[&str] = &[
     "check.crcs",
     "client.rack",
     "allow.auto.create.topics",
-    "request.timeout.ms",
-    "metadata.max.age.ms",
-    "connections.max.idle.ms",
-    "reconnect.backoff.ms",
-    "reconnect.backoff.max.ms",
-    "socket.connection.setup.timeout.ms",
 ];
 
 /// Consumer configuration by Kafka property names, or by typed methods that
@@ -121,8 +117,12 @@ impl ConsumerConfig {
             set_security_property(&mut self.settings.network.security, known, value)?;
             return Ok(self);
         }
-        let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
-            let hint = suggestion(name, &[PROPERTIES, SECURITY_PROPERTIES]);
+        let Some(&known) = PROPERTIES
+            .iter()
+            .chain(NETWORK_PROPERTIES)
+            .find(|p| **p == name)
+        else {
+            let hint = suggestion(name, &[PROPERTIES, NETWORK_PROPERTIES, SECURITY_PROPERTIES]);
             return Err(Error::config(
                 name,
                 format!("unknown consumer property{hint}"),
@@ -135,7 +135,6 @@ impl ConsumerConfig {
                 check_bootstrap_servers(known, value)?;
                 self.bootstrap = value.to_owned();
             }
-            "client.id" => s.network.client_id = optional(value),
             "group.id" => s.group_id = optional(value),
             "group.instance.id" => s.group_instance_id = optional(value),
             "enable.auto.commit" => s.enable_auto_commit = boolean(known, value)?,
@@ -225,15 +224,11 @@ impl ConsumerConfig {
             "allow.auto.create.topics" => {
                 s.network.allow_auto_create_topics = boolean(known, value)?
             }
-            "request.timeout.ms" => s.network.request_timeout = millis(known, value)?,
-            "metadata.max.age.ms" => s.network.metadata_max_age = millis(known, value)?,
-            "connections.max.idle.ms" => s.network.connections_max_idle = millis(known, value)?,
-            "reconnect.backoff.ms" => s.network.reconnect_backoff = millis(known, value)?,
-            "reconnect.backoff.max.ms" => s.network.reconnect_backoff_max = millis(known, value)?,
-            "socket.connection.setup.timeout.ms" => {
-                s.network.connection_setup_timeout = millis(known, value)?
+            _ => {
+                if !set_network_property(&mut s.network, known, value)? {
+                    return Err(Error::config(known, "known but not handled (a bug)"));
+                }
             }
-            _ => return Err(Error::config(known, "known but not handled (a bug)")),
         }
         Ok(self)
     }

@@ -44,13 +44,15 @@ use super::ProducerSettings;
 use super::partitioner::{DefaultPartitioner, Partitioner};
 use crate::network::{SECURITY_PROPERTIES, security_value_shown, set_security_property};
 use crate::properties::{
-    boolean, check_bootstrap_servers, millis, parse_number, positive, suggestion,
+    NETWORK_PROPERTIES, boolean, check_bootstrap_servers, millis, parse_number, positive,
+    set_network_property, suggestion,
 };
 use crate::{Error, Result};
 
+/// Besides the connection properties every client takes
+/// (`NETWORK_PROPERTIES`) and the security ones.
 const PROPERTIES: &[&str] = &[
     "bootstrap.servers",
-    "client.id",
     "acks",
     "enable.idempotence",
     "retries",
@@ -66,17 +68,11 @@ const PROPERTIES: &[&str] = &[
     "compression.lz4.level",
     "compression.zstd.level",
     "max.in.flight.requests.per.connection",
-    "request.timeout.ms",
     "delivery.timeout.ms",
     "max.request.size",
     "partitioner.ignore.keys",
     "partitioner.adaptive.partitioning.enable",
     "partitioner.availability.timeout.ms",
-    "metadata.max.age.ms",
-    "connections.max.idle.ms",
-    "reconnect.backoff.ms",
-    "reconnect.backoff.max.ms",
-    "socket.connection.setup.timeout.ms",
     "socket.connection.setup.timeout.max.ms",
     "transactional.id",
     "transaction.timeout.ms",
@@ -161,8 +157,13 @@ impl ProducerConfig {
                 .push((known, security_value_shown(known, value)));
             return Ok(self);
         }
-        let Some(&known) = PROPERTIES.iter().find(|p| **p == name) else {
-            let suggestion = suggestion(name, &[PROPERTIES, SECURITY_PROPERTIES]);
+        let Some(&known) = PROPERTIES
+            .iter()
+            .chain(NETWORK_PROPERTIES)
+            .find(|p| **p == name)
+        else {
+            let suggestion =
+                suggestion(name, &[PROPERTIES, NETWORK_PROPERTIES, SECURITY_PROPERTIES]);
             if name == "partitioner.class" {
                 return Err(Error::config(
                     name,
@@ -180,7 +181,6 @@ impl ProducerConfig {
                 check_bootstrap_servers(known, value)?;
                 self.bootstrap = value.to_owned();
             }
-            "client.id" => s.network.client_id = (!value.is_empty()).then(|| value.to_owned()),
             "acks" => {
                 s.acks = match value.trim() {
                     "all" | "-1" => -1,
@@ -234,7 +234,6 @@ impl ProducerConfig {
                 s.compression_level = Some(parse_number(known, value)?);
             }
             "max.in.flight.requests.per.connection" => s.max_in_flight = positive(known, value)?,
-            "request.timeout.ms" => s.network.request_timeout = millis(known, value)?,
             "delivery.timeout.ms" => s.delivery_timeout = millis(known, value)?,
             "max.request.size" => s.max_request_size = positive(known, value)?,
             "partitioner.ignore.keys" => self.ignore_keys = boolean(known, value)?,
@@ -246,13 +245,6 @@ impl ProducerConfig {
             "partitioner.availability.timeout.ms" => {
                 millis(known, value)?;
             }
-            "metadata.max.age.ms" => s.network.metadata_max_age = millis(known, value)?,
-            "connections.max.idle.ms" => s.network.connections_max_idle = millis(known, value)?,
-            "reconnect.backoff.ms" => s.network.reconnect_backoff = millis(known, value)?,
-            "reconnect.backoff.max.ms" => s.network.reconnect_backoff_max = millis(known, value)?,
-            "socket.connection.setup.timeout.ms" => {
-                s.network.connection_setup_timeout = millis(known, value)?
-            }
             "socket.connection.setup.timeout.max.ms" => {
                 millis(known, value)?;
             }
@@ -260,7 +252,11 @@ impl ProducerConfig {
                 self.transactional_id = (!value.is_empty()).then(|| value.to_owned())
             }
             "transaction.timeout.ms" => self.transaction_timeout = millis(known, value)?,
-            _ => return Err(Error::config(known, "known but not handled (a bug)")),
+            _ => {
+                if !set_network_property(&mut s.network, known, value)? {
+                    return Err(Error::config(known, "known but not handled (a bug)"));
+                }
+            }
         }
         self.explicit.insert(known);
         self.values.push((known, value.to_owned()));
