@@ -435,6 +435,7 @@ impl Shared {
                     format!("invalid value `{value}` for `{name}`: {reason}"),
                 )
             };
+            crate::topic_config_names::check_value(name, value).map_err(|reason| bad(&reason))?;
             match name.as_str() {
                 "retention.ms" => {
                     config.retention_ms = value.parse().map_err(|_| bad("not an integer"))?

@@ -244,18 +244,18 @@ async fn transaction_requests_are_answered_by_the_transactions_coordinator_only(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topic_configs_kafka_does_not_know_are_refused() {
+async fn topic_configs_kafka_does_not_know_or_of_the_wrong_type_are_refused() {
     let cluster = three_brokers().await;
     let mut client = RawClient::connect(&cluster.brokers()[0].addr.to_string()).await;
-    let create = |config: &str| {
+    let create_with = |config: &str, value: &str| {
         RequestKind::CreateTopics(m::CreateTopicsRequest {
             topics: vec![m::create_topics_request::CreatableTopic {
-                name: format!("with-{config}"),
+                name: format!("with-{config}-{value}"),
                 num_partitions: 1,
                 replication_factor: 1,
                 configs: vec![m::create_topics_request::CreatableTopicConfig {
                     name: config.into(),
-                    value: Some("1000".into()),
+                    value: Some(value.into()),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -264,6 +264,7 @@ async fn topic_configs_kafka_does_not_know_are_refused() {
             ..Default::default()
         })
     };
+    let create = |config: &str| create_with(config, "1000");
     let ResponseKind::CreateTopics(typo) = client.call(&create("retention.msec"), 5).await else {
         panic!("not a CreateTopics response")
     };
@@ -280,4 +281,21 @@ async fn topic_configs_kafka_does_not_know_are_refused() {
         panic!("not a CreateTopics response")
     };
     assert_eq!(known.topics[0].error_code, 0);
+    // A known name with a value of the wrong type is refused too.
+    for (config, value) in [
+        ("min.insync.replicas", "two"),
+        ("message.timestamp.type", "WallClock"),
+        ("compression.type", "brotli"),
+        ("preallocate", "yes"),
+    ] {
+        let ResponseKind::CreateTopics(refused) = client.call(&create_with(config, value), 5).await
+        else {
+            panic!("not a CreateTopics response")
+        };
+        assert_eq!(
+            refused.topics[0].error_code,
+            ErrorCode::InvalidConfig.code(),
+            "{config}={value}"
+        );
+    }
 }
