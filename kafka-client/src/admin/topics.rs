@@ -9,11 +9,7 @@ use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest,
-    MetadataResponse,
-};
+use kafka_protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest};
 
 use super::{Admin, Answer, Outcome, check, millis};
 use crate::network::Connection;
@@ -287,7 +283,7 @@ impl Admin {
     pub async fn list_topics(&self, internal: bool) -> Result<Vec<TopicListing>> {
         let deadline = self.deadline(None);
         let response = self
-            .retrying(deadline, "Metadata", || self.metadata(None))
+            .retrying(deadline, "Metadata", || self.network.describe_topics(None))
             .await?;
         let mut topics: Vec<TopicListing> = response
             .topics
@@ -316,7 +312,7 @@ impl Admin {
             "Metadata",
             names.iter().map(|n| (*n).to_owned()),
             |names| async move {
-                let response = self.metadata(Some(&names)).await?;
+                let response = self.network.describe_topics(Some(&names)).await?;
                 Ok(response
                     .topics
                     .into_iter()
@@ -332,26 +328,6 @@ impl Admin {
             },
         )
         .await
-    }
-
-    /// Metadata for `topics` (all of them for `None`), straight from a
-    /// broker rather than the cache.
-    pub(super) async fn metadata(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
-        let connection = self.network.any().await?;
-        let request = MetadataRequest {
-            topics: topics.map(|names| {
-                names
-                    .iter()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name.clone()),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            allow_auto_topic_creation: false,
-            ..Default::default()
-        };
-        connection.send(&request).await
     }
 
     /// A connection to the controller, or to any broker when the cluster

@@ -529,20 +529,7 @@ impl Group {
             ..Default::default()
         };
         // A static member keeps its membership until its session ends.
-        let leave = self
-            .config
-            .instance_id
-            .is_none()
-            .then(|| LeaveGroupRequest {
-                group_id: self.config.group_id.clone(),
-                members: vec![MemberIdentity {
-                    member_id: self.member_id.clone(),
-                    group_instance_id: None,
-                    reason: Some("consumer poll timeout has expired".into()),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            });
+        let leave = self.config.instance_id.is_none();
         // A join just completed: the poll timer starts again here, as Java's
         // heartbeat thread resets its timeouts when enabled after a join. The
         // time the join took inside poll is not time between polls.
@@ -760,26 +747,37 @@ impl Group {
         }
         let coordinator = self.coordinator(network).await?;
         let version = coordinator.version_for::<LeaveGroupRequest>()?;
-        let request = if version >= 3 {
-            LeaveGroupRequest {
-                group_id: self.config.group_id.clone(),
-                members: vec![MemberIdentity {
-                    member_id: self.member_id.clone(),
-                    group_instance_id: self.config.instance_id.clone(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }
-        } else {
-            LeaveGroupRequest {
-                group_id: self.config.group_id.clone(),
-                member_id: self.member_id.clone(),
-                ..Default::default()
-            }
-        };
+        let request = leave_request(version, &self.config.group_id, &self.member_id, None);
         coordinator.call(&request, version).await?;
         self.member_id.clear();
         Ok(())
+    }
+}
+
+/// A dynamic member's LeaveGroup in the form `version` reads: one member
+/// before v3, a list (with a reason from v5) after.
+pub(super) fn leave_request(
+    version: i16,
+    group_id: &str,
+    member_id: &str,
+    reason: Option<&str>,
+) -> LeaveGroupRequest {
+    if version >= 3 {
+        LeaveGroupRequest {
+            group_id: group_id.to_owned(),
+            members: vec![MemberIdentity {
+                member_id: member_id.to_owned(),
+                reason: reason.map(str::to_owned),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    } else {
+        LeaveGroupRequest {
+            group_id: group_id.to_owned(),
+            member_id: member_id.to_owned(),
+            ..Default::default()
+        }
     }
 }
 

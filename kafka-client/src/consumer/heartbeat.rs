@@ -46,9 +46,10 @@ pub(crate) struct Heartbeat {
     /// coordinator moves.
     pub coordinator: Connection,
     pub request: HeartbeatRequest,
-    /// Sent when `max.poll.interval.ms` passes without a poll (not for a
-    /// static member, which keeps its membership until its session ends).
-    pub leave: Option<LeaveGroupRequest>,
+    /// Whether to send LeaveGroup when `max.poll.interval.ms` passes
+    /// without a poll (not for a static member, which keeps its membership
+    /// until its session ends).
+    pub leave: bool,
     pub interval: Duration,
     pub session_timeout: Duration,
     pub max_poll_interval: Duration,
@@ -97,8 +98,8 @@ impl Heartbeat {
                     since_poll,
                     "max.poll.interval.ms passed without a poll; leaving the group"
                 );
-                if let (Some(leave), Some(c)) = (leave.as_ref(), coordinator.as_ref()) {
-                    send_leave(c, leave).await;
+                if let Some(c) = coordinator.as_ref().filter(|_| leave) {
+                    send_leave(c, &request).await;
                 }
                 flags.lost.store(true, Ordering::Release);
                 flags.poll_timeout.store(true, Ordering::Release);
@@ -212,25 +213,17 @@ async fn beat(coordinator: &Connection, request: &HeartbeatRequest, session_end:
     }
 }
 
-/// Leaves the group, in the form the coordinator's LeaveGroup version reads
-/// (one member before v3, a list after). Best effort: the member is gone
-/// either way once its session ends.
-async fn send_leave(coordinator: &Connection, leave: &LeaveGroupRequest) {
+/// Leaves the group as the member `heartbeat` names. Best effort: the
+/// member is gone either way once its session ends.
+async fn send_leave(coordinator: &Connection, heartbeat: &HeartbeatRequest) {
     let Ok(version) = coordinator.version_for::<LeaveGroupRequest>() else {
         return;
     };
-    let request = if version >= 3 {
-        leave.clone()
-    } else {
-        LeaveGroupRequest {
-            group_id: leave.group_id.clone(),
-            member_id: leave
-                .members
-                .first()
-                .map(|m| m.member_id.clone())
-                .unwrap_or_default(),
-            ..Default::default()
-        }
-    };
+    let request = super::group::leave_request(
+        version,
+        &heartbeat.group_id,
+        &heartbeat.member_id,
+        Some("consumer poll timeout has expired"),
+    );
     let _ = coordinator.call(&request, version).await;
 }

@@ -644,16 +644,7 @@ impl Consumer {
         // A broker that does not answer must not hold every poll for a
         // request timeout: bounded as the coordinator lookups are, and
         // tried again a second later rather than at the next poll.
-        let listing = async {
-            let connection = self.network.any().await?;
-            connection
-                .send(&kafka_protocol::messages::MetadataRequest {
-                    topics: None,
-                    allow_auto_topic_creation: false,
-                    ..Default::default()
-                })
-                .await
-        };
+        let listing = self.network.describe_topics(None);
         let listed = match tokio::time::timeout(Duration::from_secs(2), listing).await {
             Ok(listed) => listed,
             Err(_) => Err(Error::Timeout("listing topics for the pattern".into())),

@@ -319,6 +319,28 @@ impl Network {
         next
     }
 
+    /// The Metadata answer for `topics` (every topic for `None`), asked of
+    /// any broker, never creating a topic, and left out of the cache: for
+    /// listings (the admin client, a consumer's pattern subscription) that
+    /// must not make the cache track every topic.
+    pub async fn describe_topics(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
+        let connection = self.any().await?;
+        let request = MetadataRequest {
+            topics: topics.map(|names| {
+                names
+                    .iter()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        connection.send(&request).await
+    }
+
     /// Metadata that covers `topic` and is younger than `metadata.max.age.ms`,
     /// refreshing if needed.
     pub async fn metadata_for(&self, topic: &str) -> Result<Arc<ClusterMetadata>> {
