@@ -6,9 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
+use kafka_broker::{BrokerConfig, Cluster, FaultAction, FaultScope};
 use kafka_client::consumer::{Consumer, ConsumerRecord, ConsumerSettings, OffsetReset};
 use kafka_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use kafka_client::protocol::{ApiKey, ErrorCode};
 use support::tp;
 
 async fn fill(cluster: &Cluster, topic: &str, partitions: i32, per_partition: usize) {
@@ -206,4 +207,95 @@ async fn buffered_data_stays_within_the_fetch_limits() {
     }
     assert!(peak > 0, "something was fetched ahead");
     consumer.close().await.expect("close");
+}
+
+/// Counts the ListOffsets requests the cluster receives from now on (a
+/// rule that delays nothing).
+fn count_list_offsets(cluster: &Cluster) -> kafka_broker::FaultHandle {
+    cluster.faults().add(
+        FaultScope::api(ApiKey::ListOffsets),
+        FaultAction::Delay(Duration::ZERO),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_are_looked_up_with_one_request_per_leader() {
+    let cluster = support::cluster(3).await;
+    cluster.create_topic("wide", 12).expect("topic");
+    fill(&cluster, "wide", 12, 3).await;
+    let partitions: Vec<_> = (0..12).map(|p| tp("wide", p)).collect();
+    let mut consumer = consumer(&cluster, 500);
+    let lookups = count_list_offsets(&cluster);
+    consumer.assign(partitions.clone());
+    let mut read = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while read < 36 && tokio::time::Instant::now() < deadline {
+        read += next_poll(&mut consumer).await.len();
+    }
+    assert_eq!(read, 36, "every record of the 12 partitions");
+    assert!(
+        (1..=3).contains(&lookups.hits()),
+        "12 positions from the 3 leaders took {} ListOffsets",
+        lookups.hits()
+    );
+    let before = lookups.hits();
+    let ends = consumer
+        .end_offsets(&partitions)
+        .await
+        .expect("end offsets");
+    assert_eq!(ends.values().copied().collect::<Vec<_>>(), vec![3; 12]);
+    assert!(
+        lookups.hits() - before <= 3,
+        "end_offsets: one request per leader"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seek_to_the_beginning_outlives_a_failed_offset_lookup() {
+    let cluster = Cluster::start(BrokerConfig::default())
+        .await
+        .expect("cluster");
+    cluster.create_topic("rewind", 1).expect("topic");
+    fill(&cluster, "rewind", 1, 5).await;
+    let p0 = tp("rewind", 0);
+    let mut settings = ConsumerSettings::new(&cluster.bootstrap_servers());
+    settings.auto_offset_reset = OffsetReset::Latest;
+    settings.retry_backoff = Duration::from_millis(20);
+    let mut consumer = Consumer::new(settings).expect("consumer");
+    consumer.assign([p0.clone()]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while consumer.position(&p0).is_none() && tokio::time::Instant::now() < deadline {
+        consumer
+            .poll(Duration::from_millis(50))
+            .await
+            .expect("poll");
+    }
+    assert_eq!(
+        consumer.position(&p0),
+        Some(5),
+        "latest: the end of the log"
+    );
+    // The leader says it is not the leader for the next two lookups.
+    let refused = cluster.faults().add(
+        FaultScope::api(ApiKey::ListOffsets).times(2),
+        FaultAction::Error(ErrorCode::NotLeaderOrFollower),
+    );
+    consumer.seek_to_beginning(std::slice::from_ref(&p0));
+    let records = next_poll(&mut consumer).await;
+    refused.remove();
+    assert_eq!(
+        records.first().map(|r| r.offset),
+        Some(0),
+        "the seek is kept until a lookup succeeds, not replaced by auto.offset.reset"
+    );
+    // A lookup the consumer is asked for directly is retried as well.
+    cluster.faults().add(
+        FaultScope::api(ApiKey::ListOffsets).times(1),
+        FaultAction::Error(ErrorCode::NotLeaderOrFollower),
+    );
+    let starts = consumer
+        .beginning_offsets(std::slice::from_ref(&p0))
+        .await
+        .expect("retried past NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(starts.get(&p0), Some(&0));
 }

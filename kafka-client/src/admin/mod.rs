@@ -102,6 +102,12 @@ impl Admin {
         Ok(Self { network, settings })
     }
 
+    /// An admin client on another client's connections (the consumer's
+    /// offset lookups); `settings.network` is not used.
+    pub(crate) fn over(network: Arc<Network>, settings: AdminSettings) -> Self {
+        Self { network, settings }
+    }
+
     /// Closes the connections.
     pub fn close(&self) {
         self.network.close();
@@ -214,7 +220,7 @@ impl Admin {
 }
 
 /// One item's answer in one attempt.
-enum Answer<V> {
+pub(crate) enum Answer<V> {
     /// Done: this is its result.
     Final(Result<V>),
     /// Ask again (the controller, coordinator or leader moved or is busy).

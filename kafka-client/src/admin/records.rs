@@ -14,6 +14,7 @@ use super::{Admin, Answer, LEADER_MOVED, Outcome, by_topic, check, millis};
 use crate::consumer::IsolationLevel;
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
+use tokio::time::Instant;
 
 /// Which offset [`Admin::list_offsets`] finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,55 +71,73 @@ impl Admin {
         specs: &BTreeMap<TopicPartition, OffsetSpec>,
         isolation: IsolationLevel,
     ) -> Result<Outcome<TopicPartition, ListedOffset>> {
-        let deadline = self.deadline(None);
+        self.list_offsets_until(specs, isolation, self.deadline(None))
+            .await
+    }
+
+    /// [`list_offsets`](Self::list_offsets) until `deadline`.
+    pub(crate) async fn list_offsets_until(
+        &self,
+        specs: &BTreeMap<TopicPartition, OffsetSpec>,
+        isolation: IsolationLevel,
+        deadline: Instant,
+    ) -> Result<Outcome<TopicPartition, ListedOffset>> {
         self.per_item(
             deadline,
             "ListOffsets",
             specs.keys().cloned(),
-            |partitions| {
-                self.per_leader(
+            |partitions| self.list_offsets_once(partitions, specs, isolation),
+        )
+        .await
+    }
+
+    /// One round of ListOffsets, a request per leader, for `partitions`
+    /// (their specs in `specs`): each partition's answer, or that it is to
+    /// be asked again.
+    pub(crate) async fn list_offsets_once(
+        &self,
+        partitions: Vec<TopicPartition>,
+        specs: &BTreeMap<TopicPartition, OffsetSpec>,
+        isolation: IsolationLevel,
+    ) -> Result<Vec<(TopicPartition, Answer<ListedOffset>)>> {
+        self.per_leader(
+            partitions,
+            |partitions| ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: i8::from(isolation == IsolationLevel::ReadCommitted),
+                topics: by_topic(partitions, |tp| ListOffsetsPartition {
+                    partition_index: tp.partition,
+                    timestamp: specs.get(tp).map_or(-1, |s| s.wire()),
+                    current_leader_epoch: -1,
+                    ..Default::default()
+                })
+                .into_iter()
+                .map(|(name, partitions)| ListOffsetsTopic {
+                    name,
                     partitions,
-                    |partitions| ListOffsetsRequest {
-                        replica_id: -1,
-                        isolation_level: i8::from(isolation == IsolationLevel::ReadCommitted),
-                        topics: by_topic(partitions, |tp| ListOffsetsPartition {
-                            partition_index: tp.partition,
-                            timestamp: specs.get(tp).map_or(-1, |s| s.wire()),
-                            current_leader_epoch: -1,
-                            ..Default::default()
+                    ..Default::default()
+                })
+                .collect(),
+                ..Default::default()
+            },
+            |response| {
+                response
+                    .topics
+                    .into_iter()
+                    .flat_map(|topic| {
+                        let name = topic.name;
+                        topic.partitions.into_iter().map(move |p| {
+                            let tp = TopicPartition::new(&name, p.partition_index);
+                            let result = check(p.error_code, None, &format!("offsets of {tp}"))
+                                .map(|()| ListedOffset {
+                                    offset: p.offset,
+                                    timestamp: p.timestamp,
+                                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                                });
+                            (tp, Answer::of(result, STALE_LEADER))
                         })
-                        .into_iter()
-                        .map(|(name, partitions)| ListOffsetsTopic {
-                            name,
-                            partitions,
-                            ..Default::default()
-                        })
-                        .collect(),
-                        ..Default::default()
-                    },
-                    |response| {
-                        response
-                            .topics
-                            .into_iter()
-                            .flat_map(|topic| {
-                                let name = topic.name;
-                                topic.partitions.into_iter().map(move |p| {
-                                    let tp = TopicPartition::new(&name, p.partition_index);
-                                    let result =
-                                        check(p.error_code, None, &format!("offsets of {tp}")).map(
-                                            |()| ListedOffset {
-                                                offset: p.offset,
-                                                timestamp: p.timestamp,
-                                                leader_epoch: (p.leader_epoch >= 0)
-                                                    .then_some(p.leader_epoch),
-                                            },
-                                        );
-                                    (tp, Answer::of(result, STALE_LEADER))
-                                })
-                            })
-                            .collect()
-                    },
-                )
+                    })
+                    .collect()
             },
         )
         .await

@@ -45,6 +45,9 @@ const PROPERTIES: &[&str] = &[
     "check.crcs",
     "client.rack",
     "allow.auto.create.topics",
+    "default.api.timeout.ms",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
 ];
 
 /// Consumer configuration by Kafka property names, or by typed methods that
@@ -219,6 +222,9 @@ impl ConsumerConfig {
                 s.assignors = assignors;
             }
             "check.crcs" => s.check_crcs = boolean(known, value)?,
+            "default.api.timeout.ms" => s.default_api_timeout = millis(known, value)?,
+            "retry.backoff.ms" => s.retry_backoff = millis(known, value)?,
+            "retry.backoff.max.ms" => s.retry_backoff_max = millis(known, value)?,
             // Accepted for compatibility; rack-aware fetching is not implemented.
             "client.rack" => {}
             "allow.auto.create.topics" => {
@@ -401,6 +407,14 @@ mod tests {
         assert_eq!(s.fetch_max_wait.as_millis(), 500);
         let names: Vec<&str> = s.assignors.iter().map(|a| a.name()).collect();
         assert_eq!(names, ["range", "cooperative-sticky"]);
+        assert_eq!(
+            (
+                s.default_api_timeout.as_millis(),
+                s.retry_backoff.as_millis(),
+                s.retry_backoff_max.as_millis()
+            ),
+            (60_000, 100, 1_000)
+        );
     }
 
     #[test]
@@ -431,11 +445,19 @@ mod tests {
             ("max.poll.records", "10"),
             ("enable.auto.commit", "false"),
             ("client.rack", "r1"),
+            ("default.api.timeout.ms", "5000"),
+            ("retry.backoff.ms", "50"),
+            ("retry.backoff.max.ms", "400"),
         ])
         .unwrap()
         .build()
         .unwrap();
         assert_eq!(s.group_instance_id.as_deref(), Some("i-1"));
+        assert_eq!(s.default_api_timeout, Duration::from_secs(5));
+        assert_eq!(
+            (s.retry_backoff, s.retry_backoff_max),
+            (Duration::from_millis(50), Duration::from_millis(400))
+        );
         assert_eq!(s.isolation_level, IsolationLevel::ReadCommitted);
         let names: Vec<&str> = s.assignors.iter().map(|a| a.name()).collect();
         assert_eq!(names, ["roundrobin", "range"]);
@@ -445,6 +467,8 @@ mod tests {
             ("isolation.level", "committed"),
             ("max.poll.records", "0"),
             ("session.timeout.ms", "-1"),
+            ("default.api.timeout.ms", "soon"),
+            ("retry.backoff.ms", "-5"),
             ("enable.auto.commit", "yes"),
             ("partition.assignment.strategy", "sticky"),
             ("partition.assignment.strategy", " , "),

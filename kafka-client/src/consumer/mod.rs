@@ -49,16 +49,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ErrorCode;
+use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
 use kafka_protocol::records::Headers;
 pub use kafka_protocol::records::TimestampType;
 use tracing::Instrument;
 
 pub use config::ConsumerConfig;
 
-use crate::network::{Network, NetworkConfig};
+use crate::admin::{Admin, AdminSettings, Answer, ListedOffset, OffsetSpec};
+use crate::network::{Backoff, Network, NetworkConfig};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
 
@@ -148,6 +148,16 @@ pub struct ConsumerSettings {
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms` (default 5000).
     pub auto_commit_interval: Duration,
+    /// `default.api.timeout.ms` (default 60000): how long
+    /// [`Consumer::offsets_for_times`], [`Consumer::beginning_offsets`] and
+    /// [`Consumer::end_offsets`] may take, retries included.
+    pub default_api_timeout: Duration,
+    /// `retry.backoff.ms` (default 100): the first pause before asking
+    /// again for offsets a lookup could not get (a leader moved or is
+    /// unreachable).
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms` (default 1000): the longest such pause.
+    pub retry_backoff_max: Duration,
 }
 
 impl ConsumerSettings {
@@ -181,6 +191,9 @@ impl ConsumerSettings {
             ],
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
+            default_api_timeout: Duration::from_secs(60),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
         }
     }
 }
@@ -270,8 +283,12 @@ pub struct Consumer {
     consumed: BTreeMap<TopicPartition, i64>,
     group: Option<group::Group>,
     subscription: Vec<String>,
-    /// Partitions whose next position comes from the start (-2) or end (-1).
+    /// Partitions whose next position comes from the start (-2) or end
+    /// (-1), until a lookup gets it.
     reset_to: HashMap<TopicPartition, i64>,
+    /// After a position lookup that left partitions without one: the
+    /// backoff and when to look again.
+    reset_backoff: Option<(Backoff, tokio::time::Instant)>,
     paused: std::collections::BTreeSet<TopicPartition>,
     last_auto_commit: tokio::time::Instant,
     /// The group identity as of the last join or leave, kept here so that
@@ -523,6 +540,7 @@ impl Consumer {
             group: None,
             subscription: Vec::new(),
             reset_to: HashMap::new(),
+            reset_backoff: None,
             paused: std::collections::BTreeSet::new(),
             last_auto_commit: tokio::time::Instant::now(),
             metadata: ConsumerGroupMetadata::unjoined(
@@ -553,6 +571,7 @@ impl Consumer {
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let wanted: Vec<TopicPartition> = partitions.into_iter().collect();
         self.positions.retain(|tp, _| wanted.contains(tp));
+        self.reset_to.retain(|tp, _| wanted.contains(tp));
         for tp in wanted {
             self.positions.entry(tp).or_insert(None);
         }
@@ -1014,6 +1033,7 @@ impl Consumer {
             )
         })?;
         *position = Some(offset);
+        self.reset_to.remove(tp);
         self.discard(tp);
         Ok(())
     }
@@ -1486,89 +1506,109 @@ impl Consumer {
             .map(|(tp, _)| tp.clone())
             .collect();
         if missing.is_empty() {
+            self.reset_backoff = None;
+            return Ok(());
+        }
+        if let Some((_, retry_at)) = &self.reset_backoff
+            && tokio::time::Instant::now() < *retry_at
+        {
             return Ok(());
         }
         let default = match self.settings.auto_offset_reset {
-            OffsetReset::Earliest => Some(-2),
-            OffsetReset::Latest => Some(-1),
+            OffsetReset::Earliest => Some(OffsetSpec::Earliest),
+            OffsetReset::Latest => Some(OffsetSpec::Latest),
             OffsetReset::None => None,
         };
-        let mut wanted = Vec::new();
+        let mut specs = BTreeMap::new();
         for tp in missing {
-            // seek_to_beginning / seek_to_end pick their own end of the log.
-            let timestamp = match self.reset_to.remove(&tp).or(default) {
-                Some(t) => t,
-                None => {
-                    return Err(Error::config(
+            // seek_to_beginning / seek_to_end pick their own end of the log;
+            // kept until the lookup succeeds, so a failed one loses no seek.
+            let spec = match self.reset_to.get(&tp) {
+                Some(-2) => OffsetSpec::Earliest,
+                Some(_) => OffsetSpec::Latest,
+                None => default.ok_or_else(|| {
+                    Error::config(
                         "auto.offset.reset",
                         format!("none: {}-{} has no position", tp.topic, tp.partition),
-                    ));
-                }
+                    )
+                })?,
             };
-            wanted.push((tp, timestamp));
+            specs.insert(tp, spec);
         }
-        for (tp, found) in self.list_offsets(&wanted).await? {
-            if let Some((offset, _)) = found {
-                self.positions.insert(tp, Some(offset));
+        // One round, a request per leader; what it could not get is asked
+        // again at a later poll, after a backoff, as Java's fetcher does.
+        let answers = self
+            .admin()
+            .list_offsets_once(
+                specs.keys().cloned().collect(),
+                &specs,
+                self.settings.isolation_level,
+            )
+            .await?;
+        let mut again = None;
+        for (tp, answer) in answers {
+            if !specs.contains_key(&tp) {
+                continue;
+            }
+            match answer {
+                Answer::Final(Ok(listed)) if listed.offset >= 0 => {
+                    self.reset_to.remove(&tp);
+                    if let Some(position) = self.positions.get_mut(&tp) {
+                        *position = Some(listed.offset);
+                    }
+                }
+                Answer::Final(Ok(_)) => {
+                    again.get_or_insert_with(|| {
+                        Error::Protocol(format!("ListOffsets gave {tp} no offset"))
+                    });
+                }
+                Answer::Final(Err(e)) if !e.retriable() => return Err(e),
+                Answer::Final(Err(e)) | Answer::Again(e) => {
+                    again.get_or_insert(e);
+                }
+            }
+        }
+        match again {
+            None => self.reset_backoff = None,
+            Some(error) => {
+                self.refresh_due = true;
+                let (backoff, retry_at) = self.reset_backoff.get_or_insert_with(|| {
+                    (
+                        Backoff::new(self.settings.retry_backoff, self.settings.retry_backoff_max),
+                        tokio::time::Instant::now(),
+                    )
+                });
+                *retry_at = tokio::time::Instant::now() + backoff.next_delay();
+                tracing::debug!(%error, "offset lookup for some partitions is retried");
             }
         }
         Ok(())
     }
 
-    /// ListOffsets for each (partition, timestamp) at its leader:
-    /// `(offset, timestamp)` or `None` when no record qualifies.
+    /// An admin client on this consumer's connections, for offset lookups.
+    fn admin(&self) -> Admin {
+        Admin::over(
+            Arc::clone(&self.network),
+            AdminSettings {
+                network: self.settings.network.clone(),
+                default_api_timeout: self.settings.default_api_timeout,
+                retry_backoff: self.settings.retry_backoff,
+                retry_backoff_max: self.settings.retry_backoff_max,
+            },
+        )
+    }
+
+    /// The offset `spec` names for each partition, at their leaders (a
+    /// request per leader), retried until `default.api.timeout.ms`.
     async fn list_offsets(
         &self,
-        wanted: &[(TopicPartition, i64)],
-    ) -> Result<Vec<(TopicPartition, Option<(i64, i64)>)>> {
-        // Partitions not assigned need their topics' leaders too.
-        let topics: Vec<&str> = wanted.iter().map(|(tp, _)| tp.topic.as_str()).collect();
-        self.network.track(&topics);
-        let metadata = self.network.refresh().await?;
-        let mut out = Vec::new();
-        for (tp, timestamp) in wanted {
-            let Some(leader) = metadata.leader(&tp.topic, tp.partition).map(|b| b.id) else {
-                continue;
-            };
-            let connection = self.network.broker(leader).await?;
-            let response = connection
-                .send(&ListOffsetsRequest {
-                    replica_id: -1,
-                    isolation_level: i8::from(
-                        self.settings.isolation_level == IsolationLevel::ReadCommitted,
-                    ),
-                    topics: vec![ListOffsetsTopic {
-                        name: tp.topic.clone(),
-                        partitions: vec![ListOffsetsPartition {
-                            partition_index: tp.partition,
-                            timestamp: *timestamp,
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                })
-                .await?;
-            let p = response.topics.first().and_then(|t| t.partitions.first());
-            match p {
-                Some(p) if p.error_code == 0 => {
-                    let found = (p.offset >= 0).then_some((p.offset, p.timestamp));
-                    out.push((tp.clone(), found));
-                }
-                Some(p) => {
-                    return Err(Error::kafka(
-                        code(p.error_code),
-                        format!("ListOffsets {}-{}", tp.topic, tp.partition),
-                    ));
-                }
-                None => {
-                    return Err(Error::Protocol(
-                        "ListOffsets answered without the partition".into(),
-                    ));
-                }
-            }
-        }
-        Ok(out)
+        specs: &BTreeMap<TopicPartition, OffsetSpec>,
+    ) -> Result<BTreeMap<TopicPartition, ListedOffset>> {
+        let deadline = tokio::time::Instant::now() + self.settings.default_api_timeout;
+        self.admin()
+            .list_offsets_until(specs, self.settings.isolation_level, deadline)
+            .await?
+            .all()
     }
 
     /// The first offset whose timestamp is at or after each given time,
@@ -1577,7 +1617,31 @@ impl Consumer {
         &self,
         times: &[(TopicPartition, i64)],
     ) -> Result<Vec<(TopicPartition, Option<(i64, i64)>)>> {
-        self.list_offsets(times).await
+        // A partition asked about at several times goes into one lookup per
+        // time: a request names each partition once.
+        let mut lookups: Vec<BTreeMap<TopicPartition, OffsetSpec>> = Vec::new();
+        let mut placed = Vec::with_capacity(times.len());
+        for (tp, time) in times {
+            let round = lookups.iter().position(|l| !l.contains_key(tp));
+            let round = round.unwrap_or_else(|| {
+                lookups.push(BTreeMap::new());
+                lookups.len() - 1
+            });
+            lookups[round].insert(tp.clone(), OffsetSpec::Timestamp(*time));
+            placed.push(round);
+        }
+        let mut found = Vec::with_capacity(lookups.len());
+        for specs in &lookups {
+            found.push(self.list_offsets(specs).await?);
+        }
+        Ok(times
+            .iter()
+            .zip(placed)
+            .map(|((tp, _), round)| {
+                let listed = found[round].get(tp).filter(|listed| listed.offset >= 0);
+                (tp.clone(), listed.map(|l| (l.offset, l.timestamp)))
+            })
+            .collect())
     }
 
     /// The first offset of each partition (its log start), as Java's
@@ -1586,7 +1650,7 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        self.offsets_at(partitions, -2).await
+        self.offsets_at(partitions, OffsetSpec::Earliest).await
     }
 
     /// The offset after the last record of each partition that this
@@ -1597,33 +1661,20 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        self.offsets_at(partitions, -1).await
+        self.offsets_at(partitions, OffsetSpec::Latest).await
     }
 
     async fn offsets_at(
         &self,
         partitions: &[TopicPartition],
-        timestamp: i64,
+        spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        let wanted: Vec<(TopicPartition, i64)> = partitions
-            .iter()
-            .map(|tp| (tp.clone(), timestamp))
-            .collect();
-        let found = self.list_offsets(&wanted).await?;
-        let mut offsets = BTreeMap::new();
-        for (tp, offset) in found {
-            if let Some((offset, _)) = offset {
-                offsets.insert(tp, offset);
-            }
-        }
-        if let Some(tp) = partitions.iter().find(|tp| !offsets.contains_key(*tp)) {
-            // No leader known for it, or no such partition.
-            return Err(Error::kafka(
-                kafka_protocol::ErrorCode::LeaderNotAvailable,
-                format!("no offset for {tp}"),
-            ));
-        }
-        Ok(offsets)
+        let specs = partitions.iter().map(|tp| (tp.clone(), spec)).collect();
+        let found = self.list_offsets(&specs).await?;
+        Ok(found
+            .into_iter()
+            .map(|(tp, listed)| (tp, listed.offset))
+            .collect())
     }
 
     /// Moves these partitions to the start of their logs on the next poll.
