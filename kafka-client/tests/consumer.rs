@@ -1347,3 +1347,65 @@ async fn a_pattern_subscription_against_a_broker_that_never_answers_returns_noth
     }
     accepting.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_and_topics_are_described_as_in_java() {
+    let cluster = Cluster::start(BrokerConfig {
+        brokers: 3,
+        auto_create_topics: false,
+        ..BrokerConfig::default()
+    })
+    .await
+    .expect("cluster");
+    cluster.create_topic("listed", 3).expect("topic");
+    cluster.create_topic("other", 1).expect("topic");
+    let mut consumer = Consumer::new(group_settings(&cluster, "describers")).expect("consumer");
+    let partitions = consumer.partitions_for("listed").await.expect("partitions");
+    assert_eq!(
+        partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    for p in &partitions {
+        let leader = p.leader.expect("a leader");
+        assert!(
+            p.replicas.contains(&leader) && p.isr.contains(&leader),
+            "{p:?}"
+        );
+    }
+    assert!(
+        consumer
+            .partitions_for("missing")
+            .await
+            .expect("asked")
+            .is_empty(),
+        "an unknown topic has no partitions, as in Java"
+    );
+    let topics = consumer.list_topics().await.expect("topics");
+    assert_eq!(
+        topics
+            .iter()
+            .map(|(name, partitions)| (name.as_str(), partitions.len()))
+            .collect::<Vec<_>>(),
+        [("listed", 3), ("other", 1)]
+    );
+    assert!(consumer.subscription().is_empty());
+    consumer.subscribe(&["listed", "other"]).expect("subscribe");
+    assert_eq!(consumer.subscription(), ["listed", "other"]);
+
+    let mut settings = ProducerSettings::new(&cluster.bootstrap_servers());
+    settings.max_block = Duration::from_millis(300);
+    let producer = Producer::new(settings).expect("producer");
+    let described = producer.partitions_for("listed").await.expect("partitions");
+    assert_eq!(described, partitions);
+    let started = std::time::Instant::now();
+    let missing = producer.partitions_for("missing").await;
+    assert!(
+        matches!(missing, Err(kafka_client::Error::Timeout(_))),
+        "{missing:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by max.block.ms"
+    );
+    producer.close(Duration::from_secs(5)).await.expect("close");
+}

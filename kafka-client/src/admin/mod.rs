@@ -46,6 +46,7 @@ pub use config::{AdminConfig, AdminSettings};
 pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
 pub use groups::{ConsumerGroupDescription, GroupListing, MemberDescription, OffsetAndMetadata};
 pub use records::{ListedOffset, OffsetSpec};
+pub(crate) use topics::partitions_of;
 pub use topics::{NewTopic, PartitionDescription, TopicDescription, TopicListing, TopicOptions};
 
 use crate::network::{Backoff, Network};

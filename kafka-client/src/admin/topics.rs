@@ -301,6 +301,27 @@ impl Admin {
         Ok(topics)
     }
 
+    /// Every topic, described, without Kafka's internal ones unless
+    /// `internal`: one Metadata request, as the consumer's `list_topics`.
+    pub(crate) async fn describe_all_topics(
+        &self,
+        internal: bool,
+    ) -> Result<BTreeMap<String, TopicDescription>> {
+        let deadline = self.deadline(None);
+        let response = self
+            .retrying(deadline, "Metadata", || self.network.describe_topics(None))
+            .await?;
+        Ok(response
+            .topics
+            .into_iter()
+            .filter(|t| t.error_code == 0 && (internal || !t.is_internal))
+            .filter_map(|t| {
+                let name = t.name.clone()?;
+                Some((name.clone(), describe(t, name)))
+            })
+            .collect())
+    }
+
     /// Describes topics; an unknown one fails with UNKNOWN_TOPIC_OR_PARTITION.
     pub async fn describe_topics(
         &self,
@@ -394,5 +415,24 @@ fn describe(
         topic_id: topic.topic_id,
         internal: topic.is_internal,
         partitions,
+    }
+}
+
+/// The partitions of `topic` as [`Admin::describe_topics`] finds them;
+/// none for a topic the cluster does not have (the producer's and the
+/// consumer's `partitions_for`).
+pub(crate) async fn partitions_of(admin: &Admin, topic: &str) -> Result<Vec<PartitionDescription>> {
+    match admin
+        .describe_topics(&[topic])
+        .await?
+        .into_map()
+        .remove(topic)
+    {
+        Some(Ok(described)) => Ok(described.partitions),
+        Some(Err(e)) if e.code() == Some(ErrorCode::UnknownTopicOrPartition) => Ok(Vec::new()),
+        Some(Err(e)) => Err(e),
+        None => Err(Error::Protocol(format!(
+            "Metadata answered without topic `{topic}`"
+        ))),
     }
 }

@@ -57,7 +57,9 @@ use tracing::Instrument;
 
 pub use config::ConsumerConfig;
 
-use crate::admin::{Admin, AdminSettings, Answer, ListedOffset, OffsetSpec};
+use crate::admin::{
+    Admin, AdminSettings, Answer, ListedOffset, OffsetSpec, PartitionDescription, partitions_of,
+};
 use crate::network::{Backoff, Network, NetworkConfig};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
@@ -1022,6 +1024,32 @@ impl Consumer {
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.positions.keys().cloned().collect()
+    }
+
+    /// The topics subscribed to, as Java's `subscription()`: with
+    /// [`subscribe_pattern`](Self::subscribe_pattern), those the pattern
+    /// matched at the last listing; empty after [`assign`](Self::assign).
+    pub fn subscription(&self) -> Vec<String> {
+        self.subscription.clone()
+    }
+
+    /// The partitions of `topic` with their leaders and replicas, as Java's
+    /// `partitionsFor`: empty when the cluster has no such topic. Retried
+    /// (a partition without a leader yet) until `default.api.timeout.ms`.
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionDescription>> {
+        partitions_of(&self.admin(), topic).await
+    }
+
+    /// Every topic but Kafka's internal ones, with its partitions, as
+    /// Java's `listTopics`.
+    pub async fn list_topics(&self) -> Result<BTreeMap<String, Vec<PartitionDescription>>> {
+        Ok(self
+            .admin()
+            .describe_all_topics(false)
+            .await?
+            .into_iter()
+            .map(|(name, topic)| (name, topic.partitions))
+            .collect())
     }
 
     /// Makes the next poll of `tp` start at `offset`.

@@ -28,6 +28,7 @@ use sender::SenderConfig;
 pub use stats::ProducerStats;
 use transaction::Transactions;
 
+use crate::admin::{Admin, AdminSettings, PartitionDescription, partitions_of};
 use crate::consumer::ConsumerGroupMetadata;
 use crate::network::{ClusterMetadata, Network, NetworkConfig, TopicInfo};
 use crate::{Error, Result};
@@ -433,6 +434,25 @@ impl Producer {
     /// Sends a record and waits for its acknowledgement.
     pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
         self.send(record).await?.await
+    }
+
+    /// The partitions of `topic` with their leaders and replicas, as Java's
+    /// `partitionsFor`: waits up to `max.block.ms` for the topic to be
+    /// known (created by the broker if it allows auto-creation), then fails
+    /// with a timeout, as [`send`](Self::send) would.
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionDescription>> {
+        self.partitions(topic).await?;
+        let settings = &self.inner.settings;
+        let admin = Admin::over(
+            Arc::clone(&self.inner.network),
+            AdminSettings {
+                network: settings.network.clone(),
+                default_api_timeout: settings.max_block,
+                retry_backoff: settings.retry_backoff,
+                retry_backoff_max: settings.retry_backoff_max,
+            },
+        );
+        partitions_of(&admin, topic).await
     }
 
     /// The topic's partition count and the partitions with a leader now.
