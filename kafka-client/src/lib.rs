@@ -5,6 +5,7 @@
 pub use kafka_protocol as protocol;
 
 pub mod admin;
+mod by_topic;
 pub mod consumer;
 pub mod error;
 pub mod network;

@@ -292,12 +292,8 @@ fn check(raw: i16, message: Option<&str>, context: &str) -> Result<()> {
 fn by_topic<T>(
     partitions: &[TopicPartition],
     entry: impl Fn(&TopicPartition) -> T,
-) -> BTreeMap<String, Vec<T>> {
-    let mut topics: BTreeMap<String, Vec<T>> = BTreeMap::new();
-    for tp in partitions {
-        topics.entry(tp.topic.clone()).or_default().push(entry(tp));
-    }
-    topics
+) -> Vec<(String, Vec<T>)> {
+    crate::by_topic::by_topic(partitions.iter().map(|tp| (tp.topic.as_str(), entry(tp))))
 }
 
 fn millis(deadline: Instant) -> i32 {

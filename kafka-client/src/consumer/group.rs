@@ -26,6 +26,7 @@ use super::assignor::{
     encode_assignment, encode_subscription, withhold_transfers,
 };
 use super::heartbeat::{Heartbeat, MemberFlags};
+use crate::by_topic::by_topic;
 use crate::network::{ClusterMetadata, Connection, CoordinatorKind, Network, find_coordinator};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
@@ -564,23 +565,22 @@ impl Group {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-        for (tp, offset) in offsets {
+        let topics: Vec<OffsetCommitRequestTopic> = by_topic(offsets.iter().map(|(tp, offset)| {
             let partition = OffsetCommitRequestPartition {
                 partition_index: tp.partition,
                 committed_offset: *offset,
                 committed_leader_epoch: -1,
                 ..Default::default()
             };
-            match topics.iter_mut().find(|t| t.name == tp.topic) {
-                Some(t) => t.partitions.push(partition),
-                None => topics.push(OffsetCommitRequestTopic {
-                    name: tp.topic.clone(),
-                    partitions: vec![partition],
-                    ..Default::default()
-                }),
-            }
-        }
+            (tp.topic.as_str(), partition)
+        }))
+        .into_iter()
+        .map(|(name, partitions)| OffsetCommitRequestTopic {
+            name,
+            partitions,
+            ..Default::default()
+        })
+        .collect();
         let mut retry = CoordinatorRetry::new();
         loop {
             let (group_id, generation, member_id, instance_id) = (
@@ -668,17 +668,18 @@ impl Group {
         network: &Network,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
-        for tp in partitions {
-            match topics.iter_mut().find(|t| t.name == tp.topic) {
-                Some(t) => t.partition_indexes.push(tp.partition),
-                None => topics.push(OffsetFetchRequestTopic {
-                    name: tp.topic.clone(),
-                    partition_indexes: vec![tp.partition],
-                    ..Default::default()
-                }),
-            }
-        }
+        let topics: Vec<OffsetFetchRequestTopic> = by_topic(
+            partitions
+                .iter()
+                .map(|tp| (tp.topic.as_str(), tp.partition)),
+        )
+        .into_iter()
+        .map(|(name, partition_indexes)| OffsetFetchRequestTopic {
+            name,
+            partition_indexes,
+            ..Default::default()
+        })
+        .collect();
         let mut retry = CoordinatorRetry::new();
         loop {
             let group_id = self.config.group_id.clone();

@@ -60,6 +60,7 @@ pub use config::ConsumerConfig;
 use crate::admin::{
     Admin, AdminSettings, Answer, ListedOffset, OffsetSpec, PartitionDescription, partitions_of,
 };
+use crate::by_topic::by_topic;
 use crate::network::{Backoff, Network, NetworkConfig};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
@@ -1823,23 +1824,22 @@ impl Consumer {
         drop(per_partition);
         let read_committed = self.settings.isolation_level == IsolationLevel::ReadCommitted;
         for (leader, partitions) in by_leader {
-            let mut topics: Vec<FetchTopic> = Vec::new();
-            for (tp, offset) in &partitions {
+            let topics: Vec<FetchTopic> = by_topic(partitions.iter().map(|(tp, offset)| {
                 let partition = FetchPartition {
                     partition: tp.partition,
                     fetch_offset: *offset,
                     partition_max_bytes: self.settings.max_partition_fetch_bytes,
                     ..Default::default()
                 };
-                match topics.iter_mut().find(|t| t.topic == tp.topic) {
-                    Some(t) => t.partitions.push(partition),
-                    None => topics.push(FetchTopic {
-                        topic: tp.topic.clone(),
-                        partitions: vec![partition],
-                        ..Default::default()
-                    }),
-                }
-            }
+                (tp.topic.as_str(), partition)
+            }))
+            .into_iter()
+            .map(|(topic, partitions)| FetchTopic {
+                topic,
+                partitions,
+                ..Default::default()
+            })
+            .collect();
             let request = FetchRequest {
                 replica_id: -1,
                 max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),

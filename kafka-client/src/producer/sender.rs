@@ -24,6 +24,7 @@ use super::accumulator::{Accumulator, ProducerBatch, TopicPartition};
 use super::idempotence::Idempotence;
 use super::stats::Counters;
 use super::transaction::Transactions;
+use crate::by_topic::by_topic;
 use crate::network::{Connection, Network, PendingResponse};
 use crate::{Error, Result};
 
@@ -330,22 +331,21 @@ fn produce_request(
     config: &SenderConfig,
     idempotence: Option<&Idempotence>,
 ) -> ProduceRequest {
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for batch in batches {
+    let topics: Vec<TopicProduceData> = by_topic(batches.iter().map(|batch| {
         let data = PartitionProduceData {
             index: batch.tp.partition,
             records: batch.wire.clone(),
             ..Default::default()
         };
-        match topics.iter_mut().find(|t| t.name == batch.tp.topic) {
-            Some(topic) => topic.partition_data.push(data),
-            None => topics.push(TopicProduceData {
-                name: batch.tp.topic.clone(),
-                partition_data: vec![data],
-                ..Default::default()
-            }),
-        }
-    }
+        (batch.tp.topic.as_str(), data)
+    }))
+    .into_iter()
+    .map(|(name, partition_data)| TopicProduceData {
+        name,
+        partition_data,
+        ..Default::default()
+    })
+    .collect();
     ProduceRequest {
         transactional_id: idempotence.and_then(Idempotence::transactional_id),
         acks: config.acks,

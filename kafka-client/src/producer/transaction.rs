@@ -42,6 +42,7 @@ use kafka_protocol::{ErrorCode, Request};
 
 use super::accumulator::TopicPartition;
 use super::idempotence::Idempotence;
+use crate::by_topic::by_topic;
 use crate::consumer::ConsumerGroupMetadata;
 use crate::network::{Connection, CoordinatorKind, Network, find_coordinator};
 use crate::{Error, Result};
@@ -466,17 +467,18 @@ impl Transactions {
             ));
             return;
         };
-        let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
-        for tp in partitions {
-            match topics.iter_mut().find(|t| t.name == tp.topic) {
-                Some(topic) => topic.partitions.push(tp.partition),
-                None => topics.push(AddPartitionsToTxnTopic {
-                    name: tp.topic.clone(),
-                    partitions: vec![tp.partition],
-                    ..Default::default()
-                }),
-            }
-        }
+        let topics: Vec<AddPartitionsToTxnTopic> = by_topic(
+            partitions
+                .iter()
+                .map(|tp| (tp.topic.as_str(), tp.partition)),
+        )
+        .into_iter()
+        .map(|(name, partitions)| AddPartitionsToTxnTopic {
+            name,
+            partitions,
+            ..Default::default()
+        })
+        .collect();
         let request = AddPartitionsToTxnRequest {
             v3_and_below_transactional_id: self.transactional_id.clone(),
             v3_and_below_producer_id: producer_id,
@@ -655,24 +657,24 @@ impl Transactions {
                 }
             };
             let v = version::<TxnOffsetCommitRequest>(&connection, 3)?;
-            let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
-            for (tp, offset) in &pending {
-                let partition = TxnOffsetCommitRequestPartition {
-                    partition_index: tp.partition,
-                    committed_offset: *offset,
-                    committed_leader_epoch: -1,
-                    committed_metadata: Some(String::new()),
-                    ..Default::default()
-                };
-                match topics.iter_mut().find(|t| t.name == tp.topic) {
-                    Some(t) => t.partitions.push(partition),
-                    None => topics.push(TxnOffsetCommitRequestTopic {
-                        name: tp.topic.clone(),
-                        partitions: vec![partition],
+            let topics: Vec<TxnOffsetCommitRequestTopic> =
+                by_topic(pending.iter().map(|(tp, offset)| {
+                    let partition = TxnOffsetCommitRequestPartition {
+                        partition_index: tp.partition,
+                        committed_offset: *offset,
+                        committed_leader_epoch: -1,
+                        committed_metadata: Some(String::new()),
                         ..Default::default()
-                    }),
-                }
-            }
+                    };
+                    (tp.topic.as_str(), partition)
+                }))
+                .into_iter()
+                .map(|(name, partitions)| TxnOffsetCommitRequestTopic {
+                    name,
+                    partitions,
+                    ..Default::default()
+                })
+                .collect();
             // KIP-447's generation fencing exists from version 3 on; older
             // brokers would refuse the fields.
             let request = TxnOffsetCommitRequest {
