@@ -12,6 +12,7 @@ use kafka_protocol::{ErrorCode, Request};
 
 use super::{Admin, Answer, LEADER_MOVED, Outcome, by_topic, check, millis};
 use crate::consumer::IsolationLevel;
+use crate::network::ClusterMetadata;
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
 use tokio::time::Instant;
@@ -209,9 +210,14 @@ impl Admin {
         build: impl Fn(&[TopicPartition]) -> R,
         parse: impl Fn(R::Response) -> Vec<(TopicPartition, Answer<V>)>,
     ) -> Result<Vec<(TopicPartition, Answer<V>)>> {
-        let topics: Vec<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
-        self.network.track(&topics);
-        let metadata = self.network.refresh().await?;
+        // The leaders of these topics only, asked now and not cached: the
+        // client's metadata neither refreshes every topic it tracks for
+        // this nor tracks these for good.
+        let mut topics: Vec<String> = partitions.iter().map(|tp| tp.topic.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        let response = self.network.describe_topics(Some(&topics)).await?;
+        let metadata = ClusterMetadata::merge(&self.network.metadata(), &response);
         let mut answers = Vec::new();
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for tp in partitions {
@@ -241,9 +247,15 @@ impl Admin {
         }
         for (leader, partitions) in by_leader {
             let request = build(&partitions);
-            let sent = match self.network.broker(leader).await {
-                Ok(connection) => connection.send(&request).await,
-                Err(e) => Err(e),
+            let sent = match metadata.brokers.get(&leader) {
+                Some(broker) => match self.network.connect(&broker.addr).await {
+                    Ok(connection) => connection.send(&request).await,
+                    Err(e) => Err(e),
+                },
+                None => Err(Error::Network {
+                    broker: format!("node {leader}"),
+                    reason: "not among the brokers Metadata named".into(),
+                }),
             };
             match sent {
                 Ok(response) => answers.extend(parse(response)),
