@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use kafka_broker::{BrokerConfig, Cluster};
 use kafka_client::consumer::{
-    Consumer, ConsumerGroupMetadata, ConsumerRecord, ConsumerSettings, IsolationLevel, OffsetReset,
+    Consumer, ConsumerGroupMetadata, ConsumerRecord, ConsumerSettings, IsolationLevel,
+    OffsetAndMetadata, OffsetReset,
 };
 use kafka_client::network::{Network, NetworkConfig};
 use kafka_client::producer::{Producer, ProducerRecord, ProducerSettings};
@@ -1408,4 +1409,116 @@ async fn partitions_and_topics_are_described_as_in_java() {
         "bounded by max.block.ms"
     );
     producer.close(Duration::from_secs(5)).await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_carry_metadata_and_leader_epochs() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("annotated", 2).expect("topic");
+    let mut consumer = Consumer::new(group_settings(&cluster, "annotators")).expect("consumer");
+    consumer.assign([tp("annotated", 0), tp("annotated", 1)]);
+    let offsets = std::collections::BTreeMap::from([
+        (
+            tp("annotated", 0),
+            OffsetAndMetadata {
+                offset: 7,
+                leader_epoch: Some(3),
+                metadata: "checkpoint a".into(),
+            },
+        ),
+        (tp("annotated", 1), OffsetAndMetadata::new(2)),
+    ]);
+    consumer
+        .commit_offsets_with_metadata(&offsets)
+        .await
+        .expect("commit");
+    let both = [tp("annotated", 0), tp("annotated", 1)];
+    let read = consumer
+        .committed_with_metadata(&both)
+        .await
+        .expect("committed");
+    assert_eq!(read, offsets);
+    // The admin client reads the same from the coordinator.
+    let admin = kafka_client::admin::Admin::new(kafka_client::admin::AdminSettings::new(
+        &cluster.bootstrap_servers(),
+    ))
+    .expect("admin");
+    let listed = admin
+        .list_consumer_group_offsets("annotators", None)
+        .await
+        .expect("offsets");
+    assert_eq!(listed, offsets);
+    // A plain commit replaces the metadata with none.
+    consumer
+        .commit_offsets(&std::collections::BTreeMap::from([(tp("annotated", 0), 8)]))
+        .await
+        .expect("commit");
+    let read = consumer
+        .committed_with_metadata(&both)
+        .await
+        .expect("committed");
+    assert_eq!(read[&tp("annotated", 0)], OffsetAndMetadata::new(8));
+    assert_eq!(consumer.committed(&both).await.expect("committed").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_partitions_start_at_the_groups_commits_and_auto_commit_to_it() {
+    let cluster = cluster(1).await;
+    cluster.create_topic("manual", 2).expect("topic");
+    produce(&cluster, "manual", 0, (0..10).map(|i| format!("a{i}"))).await;
+    produce(&cluster, "manual", 1, (0..10).map(|i| format!("b{i}"))).await;
+    let both = [tp("manual", 0), tp("manual", 1)];
+    let mut settings = group_settings(&cluster, "by-hand");
+    settings.auto_offset_reset = OffsetReset::Latest;
+    settings.enable_auto_commit = false;
+    let mut first = Consumer::new(settings.clone()).expect("consumer");
+    first.assign(both.clone());
+    first
+        .commit_offsets(&std::collections::BTreeMap::from([(tp("manual", 0), 4)]))
+        .await
+        .expect("a commit without joining the group");
+    first.close().await.expect("close");
+
+    settings.enable_auto_commit = true;
+    settings.auto_commit_interval = Duration::from_millis(100);
+    let mut second = Consumer::new(settings).expect("consumer");
+    second.assign(both.clone());
+    let read = collect(&mut second, 6).await;
+    assert_eq!(
+        read.iter()
+            .map(|r| (r.partition, r.offset))
+            .collect::<Vec<_>>(),
+        (4..10).map(|o| (0, o)).collect::<Vec<_>>(),
+        "partition 0 from its committed offset, partition 1 (nothing committed) from the end"
+    );
+    assert_eq!(second.position(&tp("manual", 1)), Some(10));
+    produce(&cluster, "manual", 1, ["b10".to_owned()]).await;
+    let later = collect(&mut second, 1).await;
+    assert_eq!(
+        later.first().map(|r| (r.partition, r.offset)),
+        Some((1, 10))
+    );
+    second
+        .close()
+        .await
+        .expect("close commits what was handed out");
+
+    let mut third = Consumer::new(group_settings(&cluster, "by-hand")).expect("consumer");
+    third.assign(both.clone());
+    let committed = third.committed(&both).await.expect("committed");
+    assert_eq!(
+        committed,
+        std::collections::BTreeMap::from([(tp("manual", 0), 10), (tp("manual", 1), 11)])
+    );
+    // Subscribing afterwards makes it a member: the group assigns both
+    // partitions, which start at the commits.
+    third.subscribe(&["manual"]).expect("subscribe");
+    produce(&cluster, "manual", 0, ["a10".to_owned()]).await;
+    let after = collect(&mut third, 1).await;
+    assert_eq!(
+        after.first().map(|r| (r.partition, r.offset)),
+        Some((0, 10))
+    );
+    assert_eq!(third.assignment().len(), 2);
+    third.close().await.expect("close");
 }

@@ -26,6 +26,7 @@ use super::assignor::{
     encode_assignment, encode_subscription, withhold_transfers,
 };
 use super::heartbeat::{Heartbeat, MemberFlags};
+use crate::admin::OffsetAndMetadata;
 use crate::by_topic::by_topic;
 use crate::network::{ClusterMetadata, Connection, CoordinatorKind, Network, find_coordinator};
 use crate::producer::TopicPartition;
@@ -93,6 +94,10 @@ pub(crate) struct Group {
     /// a topic that did not exist). A change means partitions nobody reads
     /// (Java's `assignmentSnapshot`).
     assigned_counts: Option<BTreeMap<String, Option<usize>>>,
+    /// The group of a consumer that assigns its partitions itself: never
+    /// joined, used for its committed offsets only (as a Java consumer
+    /// with `group.id` and `assign`).
+    standalone: bool,
 }
 
 impl Drop for Group {
@@ -119,7 +124,23 @@ impl Group {
             poll_timeout: Arc::new(AtomicBool::new(false)),
             heartbeat: None,
             assigned_counts: None,
+            standalone: false,
         }
+    }
+
+    /// A group for committed offsets only: it never joins, so it has no
+    /// member id or generation, and the coordinator takes its commits as
+    /// those of a group without members.
+    pub(crate) fn standalone(config: GroupConfig) -> Self {
+        let mut group = Self::new(config, Vec::new());
+        group.standalone = true;
+        group.rejoin.store(false, Ordering::Release);
+        group
+    }
+
+    /// Whether this is a [`standalone`](Self::standalone) group.
+    pub(crate) fn is_standalone(&self) -> bool {
+        self.standalone
     }
 
     /// Restarts the poll timer without judging the gap before it.
@@ -175,7 +196,9 @@ impl Group {
 
     /// Whether the member must (re)join before fetching.
     pub(crate) fn needs_join(&self) -> bool {
-        self.rejoin.load(Ordering::Acquire)
+        // A standalone group's commit refused as a rebalance's is only an
+        // error to report: it never joins.
+        !self.standalone && self.rejoin.load(Ordering::Acquire)
     }
 
     /// Makes the next poll rejoin: the cooperative follow-up rebalance
@@ -556,16 +579,12 @@ impl Group {
     }
 
     /// Commits offsets (the next offset to read, per partition).
-    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn commit(
         &mut self,
         network: &Network,
         offsets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<()> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let topics: Vec<OffsetCommitRequestTopic> = by_topic(offsets.iter().map(|(tp, offset)| {
+        let partitions = offsets.iter().map(|(tp, offset)| {
             let partition = OffsetCommitRequestPartition {
                 partition_index: tp.partition,
                 committed_offset: *offset,
@@ -573,14 +592,46 @@ impl Group {
                 ..Default::default()
             };
             (tp.topic.as_str(), partition)
-        }))
-        .into_iter()
-        .map(|(name, partitions)| OffsetCommitRequestTopic {
-            name,
-            partitions,
-            ..Default::default()
-        })
-        .collect();
+        });
+        self.commit_partitions(network, partitions).await
+    }
+
+    /// Commits offsets with their leader epochs and metadata.
+    pub(crate) async fn commit_with_metadata(
+        &mut self,
+        network: &Network,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<()> {
+        let partitions = offsets.iter().map(|(tp, committed)| {
+            let partition = OffsetCommitRequestPartition {
+                partition_index: tp.partition,
+                committed_offset: committed.offset,
+                committed_leader_epoch: committed.leader_epoch.unwrap_or(-1),
+                committed_metadata: Some(committed.metadata.clone()),
+                ..Default::default()
+            };
+            (tp.topic.as_str(), partition)
+        });
+        self.commit_partitions(network, partitions).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
+    async fn commit_partitions<'a>(
+        &mut self,
+        network: &Network,
+        partitions: impl Iterator<Item = (&'a str, OffsetCommitRequestPartition)>,
+    ) -> Result<()> {
+        let topics: Vec<OffsetCommitRequestTopic> = by_topic(partitions)
+            .into_iter()
+            .map(|(name, partitions)| OffsetCommitRequestTopic {
+                name,
+                partitions,
+                ..Default::default()
+            })
+            .collect();
+        if topics.is_empty() {
+            return Ok(());
+        }
         let mut retry = CoordinatorRetry::new();
         loop {
             let (group_id, generation, member_id, instance_id) = (
@@ -662,12 +713,26 @@ impl Group {
     }
 
     /// The committed offsets of `partitions` (absent when none was committed).
-    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
     pub(crate) async fn committed(
         &mut self,
         network: &Network,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let committed = self.committed_with_metadata(network, partitions).await?;
+        Ok(committed
+            .into_iter()
+            .map(|(tp, committed)| (tp, committed.offset))
+            .collect())
+    }
+
+    /// [`committed`](Self::committed) with each offset's leader epoch and
+    /// metadata.
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.config.group_id))]
+    pub(crate) async fn committed_with_metadata(
+        &mut self,
+        network: &Network,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
         let topics: Vec<OffsetFetchRequestTopic> = by_topic(
             partitions
                 .iter()
@@ -725,7 +790,12 @@ impl Group {
                                 topic: topic.name.clone(),
                                 partition: p.partition_index,
                             },
-                            p.committed_offset,
+                            OffsetAndMetadata {
+                                offset: p.committed_offset,
+                                leader_epoch: (p.committed_leader_epoch >= 0)
+                                    .then_some(p.committed_leader_epoch),
+                                metadata: p.metadata.unwrap_or_default(),
+                            },
                         );
                     }
                 }

@@ -57,6 +57,7 @@ use tracing::Instrument;
 
 pub use config::ConsumerConfig;
 
+pub use crate::admin::OffsetAndMetadata;
 use crate::admin::{
     Admin, AdminSettings, Answer, ListedOffset, OffsetSpec, PartitionDescription, partitions_of,
 };
@@ -289,6 +290,11 @@ pub struct Consumer {
     /// Partitions whose next position comes from the start (-2) or end
     /// (-1), until a lookup gets it.
     reset_to: HashMap<TopicPartition, i64>,
+    /// Partitions assigned by hand (with a `group.id`) whose position is to
+    /// come from the group's committed offset.
+    awaiting_committed: std::collections::BTreeSet<TopicPartition>,
+    /// The commit in flight (`commit_async`) holds a standalone group.
+    standalone_in_flight: bool,
     /// After a position lookup that left partitions without one: the
     /// backoff and when to look again.
     reset_backoff: Option<(Backoff, tokio::time::Instant)>,
@@ -521,7 +527,7 @@ impl futures_core::Stream for RecordStream<'_> {
 }
 
 fn no_group(what: &str) -> Error {
-    Error::config("group.id", format!("{what} needs a subscribed group"))
+    Error::config("group.id", format!("{what} needs a group.id"))
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -544,6 +550,8 @@ impl Consumer {
             subscription: Vec::new(),
             reset_to: HashMap::new(),
             reset_backoff: None,
+            awaiting_committed: std::collections::BTreeSet::new(),
+            standalone_in_flight: false,
             paused: std::collections::BTreeSet::new(),
             last_auto_commit: tokio::time::Instant::now(),
             metadata: ConsumerGroupMetadata::unjoined(
@@ -571,8 +579,84 @@ impl Consumer {
     }
 
     /// Consumes exactly these partitions (replacing any earlier assignment).
+    ///
+    /// With a `group.id` and no subscription, as with Java's consumer, each
+    /// newly assigned partition starts at the group's committed offset (or
+    /// `auto.offset.reset` without one), and commits (auto-commit included)
+    /// go to that group, as commits of a group without members: the
+    /// consumer does not join it.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let wanted: Vec<TopicPartition> = partitions.into_iter().collect();
+        let added: Vec<TopicPartition> = wanted
+            .iter()
+            .filter(|tp| !self.positions.contains_key(*tp))
+            .cloned()
+            .collect();
+        self.set_assignment(wanted);
+        let positions = &self.positions;
+        self.awaiting_committed
+            .retain(|tp| positions.contains_key(tp));
+        if self.subscribed() {
+            return;
+        }
+        let Some(group_id) = self.settings.group_id.clone() else {
+            return;
+        };
+        if self.group.is_none() && self.commit_in_flight.is_none() {
+            let group = group::Group::standalone(self.group_config(group_id));
+            self.metadata = ConsumerGroupMetadata::of(&group);
+            self.group = Some(group);
+        }
+        self.awaiting_committed.extend(added);
+    }
+
+    /// Whether the consumer is a member of its group (subscribed), rather
+    /// than using it for committed offsets only or not at all.
+    fn subscribed(&self) -> bool {
+        match &self.group {
+            Some(group) => !group.is_standalone(),
+            None => self.commit_in_flight.is_some() && !self.standalone_in_flight,
+        }
+    }
+
+    fn group_config(&self, group_id: String) -> group::GroupConfig {
+        group::GroupConfig {
+            group_id,
+            instance_id: self.settings.group_instance_id.clone(),
+            session_timeout: self.settings.session_timeout,
+            rebalance_timeout: self.settings.max_poll_interval,
+            heartbeat_interval: self.settings.heartbeat_interval,
+            require_stable: self.settings.isolation_level == IsolationLevel::ReadCommitted,
+        }
+    }
+
+    /// The partitions' positions from the group's committed offsets, for
+    /// those just assigned by hand; the others get `auto.offset.reset`.
+    async fn positions_from_committed(&mut self) -> Result<()> {
+        if self.awaiting_committed.is_empty() {
+            return Ok(());
+        }
+        let partitions: Vec<TopicPartition> = self.awaiting_committed.iter().cloned().collect();
+        let Some(group) = self.group.as_mut() else {
+            self.awaiting_committed.clear();
+            return Ok(());
+        };
+        let committed = group.committed(&self.network, &partitions).await?;
+        for tp in partitions {
+            self.awaiting_committed.remove(&tp);
+            let Some(&offset) = committed.get(&tp) else {
+                continue;
+            };
+            if let Some(position @ None) = self.positions.get_mut(&tp) {
+                *position = Some(offset);
+                self.consumed.insert(tp, offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the assignment (by hand or from the group).
+    fn set_assignment(&mut self, wanted: Vec<TopicPartition>) {
         self.positions.retain(|tp, _| wanted.contains(tp));
         self.reset_to.retain(|tp, _| wanted.contains(tp));
         for tp in wanted {
@@ -605,7 +689,12 @@ impl Consumer {
         subscription.dedup();
         self.pattern = None;
         self.network.track(topics);
-        if self.group.is_some() || self.commit_in_flight.is_some() {
+        if self.group.as_ref().is_some_and(group::Group::is_standalone) {
+            // Assigned by hand until now: a member from here on.
+            self.group = None;
+            self.awaiting_committed.clear();
+        }
+        if self.subscribed() {
             // A second member in its place would wait in the coordinator's
             // rebalance until this one's session timed out.
             if subscription != self.subscription {
@@ -615,14 +704,7 @@ impl Consumer {
             return Ok(());
         }
         self.subscription = subscription;
-        let config = group::GroupConfig {
-            group_id,
-            instance_id: self.settings.group_instance_id.clone(),
-            session_timeout: self.settings.session_timeout,
-            rebalance_timeout: self.settings.max_poll_interval,
-            heartbeat_interval: self.settings.heartbeat_interval,
-            require_stable: self.settings.isolation_level == IsolationLevel::ReadCommitted,
-        };
+        let config = self.group_config(group_id);
         let group = group::Group::new(config, self.settings.assignors.clone());
         self.metadata = ConsumerGroupMetadata::of(&group);
         self.group = Some(group);
@@ -638,7 +720,7 @@ impl Consumer {
     pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
         let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| Error::config("subscribe_pattern", format!("`{pattern}`: {e}")))?;
-        if self.group.is_none() && self.commit_in_flight.is_none() {
+        if !self.subscribed() {
             self.subscribe(&[])?;
         } else {
             self.settings
@@ -726,7 +808,8 @@ impl Consumer {
             self.settings.group_id.as_deref(),
             self.settings.group_instance_id.as_deref(),
         );
-        self.assign(Vec::new());
+        self.set_assignment(Vec::new());
+        self.awaiting_committed.clear();
         self.consumed.clear();
         self.paused.clear();
         self.reset_to.clear();
@@ -781,6 +864,9 @@ impl Consumer {
         let handle = CommitHandle { result };
         let previous = self.commit_in_flight.take();
         let group = self.group.take();
+        if let Some(group) = &group {
+            self.standalone_in_flight = group.is_standalone();
+        }
         if group.is_none() && previous.is_none() {
             let _ = answer.send(Err(no_group("commit_async")));
             return handle;
@@ -816,6 +902,9 @@ impl Consumer {
     async fn settle_commits(&mut self) -> Result<()> {
         if let Some(task) = self.commit_in_flight.take() {
             match task.await {
+                // A standalone group's commit that ran past `subscribe`:
+                // the member's group stays.
+                Ok(Some(group)) if group.is_standalone() && self.group.is_some() => {}
                 Ok(Some(group)) => self.group = Some(group),
                 // The chain lost the group only if a commit task was cancelled.
                 Ok(None) => return Err(Error::Closed),
@@ -953,7 +1042,7 @@ impl Consumer {
             self.discard_all();
             self.positions.clear();
             self.consumed.clear();
-            self.assign(partitions.clone());
+            self.set_assignment(partitions.clone());
             for (tp, offset) in committed {
                 self.positions.insert(tp.clone(), Some(offset));
                 self.consumed.insert(tp, offset);
@@ -1063,6 +1152,7 @@ impl Consumer {
         })?;
         *position = Some(offset);
         self.reset_to.remove(tp);
+        self.awaiting_committed.remove(tp);
         self.discard(tp);
         Ok(())
     }
@@ -1352,6 +1442,9 @@ impl Consumer {
                 && let Err(e) = self.network.refresh().await
             {
                 self.refresh_due = true;
+                return self.outage(e, Some(deadline)).await.map(|_| false);
+            }
+            if let Err(e) = self.positions_from_committed().await {
                 return self.outage(e, Some(deadline)).await.map(|_| false);
             }
             if let Err(e) = self.reset_positions().await {
@@ -1721,6 +1814,7 @@ impl Consumer {
             if let Some(position) = self.positions.get_mut(tp) {
                 *position = None;
                 self.reset_to.insert(tp.clone(), timestamp);
+                self.awaiting_committed.remove(tp);
                 self.discard(tp);
             }
         }
@@ -1768,6 +1862,34 @@ impl Consumer {
         self.settle_commits().await?;
         let group = self.group.as_mut().ok_or_else(|| no_group("committed"))?;
         group.committed(&self.network, partitions).await
+    }
+
+    /// [`commit_offsets`](Self::commit_offsets) with a leader epoch and a
+    /// metadata string per partition, as Java's `commitSync` with
+    /// `OffsetAndMetadata`; [`committed_with_metadata`](Self::committed_with_metadata)
+    /// reads them back.
+    pub async fn commit_offsets_with_metadata(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<()> {
+        self.settle_commits().await?;
+        let group = self.group.as_mut().ok_or_else(|| no_group("commit"))?;
+        group.commit_with_metadata(&self.network, offsets).await?;
+        self.counted_commit();
+        Ok(())
+    }
+
+    /// [`committed`](Self::committed) with each offset's leader epoch and
+    /// the metadata committed with it.
+    pub async fn committed_with_metadata(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        self.settle_commits().await?;
+        let group = self.group.as_mut().ok_or_else(|| no_group("committed"))?;
+        group
+            .committed_with_metadata(&self.network, partitions)
+            .await
     }
 
     /// Fetches ahead after a hand-out (which made room); the next `poll`
