@@ -1,4 +1,5 @@
-//! The consumer: manually assigned partitions (`assign`) or a consumer
+//! The consumer: manually assigned partitions (`assign`, starting at the
+//! committed offsets of `group.id` when one is set) or a consumer
 //! group (`subscribe`: join, the leader's range, round-robin or
 //! cooperative-sticky assignment, background heartbeats,
 //! `max.poll.interval.ms`, static membership), `poll` or a `Stream`,
@@ -527,7 +528,10 @@ impl futures_core::Stream for RecordStream<'_> {
 }
 
 fn no_group(what: &str) -> Error {
-    Error::config("group.id", format!("{what} needs a group.id"))
+    Error::config(
+        "group.id",
+        format!("{what} needs a group.id, and a subscription or an assignment"),
+    )
 }
 
 fn code(raw: i16) -> ErrorCode {
@@ -857,8 +861,9 @@ impl Consumer {
     /// the records, so `poll` does not wait at all. Each call is one
     /// OffsetCommit request: call it once per poll, not per record.
     ///
-    /// Must be called within a Tokio runtime. Without a subscribed group
-    /// the handle answers with a configuration error naming `group.id`.
+    /// Must be called within a Tokio runtime. Without a `group.id` (and a
+    /// subscription or an assignment) the handle answers with a
+    /// configuration error naming `group.id`.
     pub fn commit_async(&mut self) -> CommitHandle {
         let (answer, result) = tokio::sync::oneshot::channel();
         let handle = CommitHandle { result };
