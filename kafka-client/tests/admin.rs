@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kafka_broker::{FaultAction, FaultScope};
 use kafka_client::Error;
 use kafka_client::admin::{
     Admin, AdminSettings, AlterConfigOp, ConfigResource, ConfigSource, NewTopic, OffsetAndMetadata,
@@ -663,4 +664,68 @@ async fn committed_offsets_are_deleted_unless_the_group_reads_the_topic() {
         Some(ErrorCode::GroupSubscribedToTopic)
     );
     member.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_listed_by_broker_with_an_error_for_a_broker_that_fails() {
+    let cluster = cluster(3).await;
+    cluster.create_topic("tracked", 1).expect("topic");
+    let admin = admin(&cluster);
+    let names: Vec<String> = (0..9).map(|i| format!("listed-{i}")).collect();
+    for name in &names {
+        admin
+            .alter_consumer_group_offsets(
+                name,
+                &BTreeMap::from([(tp("tracked", 0), OffsetAndMetadata::new(0))]),
+            )
+            .await
+            .expect("commit")
+            .all()
+            .expect("committed");
+    }
+    let by_broker = admin
+        .list_consumer_groups_by_broker()
+        .await
+        .expect("listed")
+        .all()
+        .expect("every broker answered");
+    let mut all: Vec<&str> = by_broker
+        .values()
+        .flatten()
+        .map(|g| g.group_id.as_str())
+        .collect();
+    all.sort();
+    assert_eq!(all, names.iter().map(String::as_str).collect::<Vec<_>>());
+    let (&down, down_groups) = by_broker
+        .iter()
+        .find(|(_, groups)| !groups.is_empty())
+        .expect("a broker coordinates some group");
+
+    // That broker drops every ListGroups: its error comes back on its own,
+    // with what the others answered.
+    let mut settings = AdminSettings::new(&cluster.bootstrap_servers());
+    settings.default_api_timeout = Duration::from_millis(800);
+    let impatient = Admin::new(settings).expect("admin");
+    cluster.faults().add(
+        FaultScope::api(ApiKey::ListGroups).on_broker(down),
+        FaultAction::CloseConnection,
+    );
+    let outcome = impatient
+        .list_consumer_groups_by_broker()
+        .await
+        .expect("the call itself succeeds");
+    assert!(
+        outcome.get(&down).is_some_and(Result::is_err),
+        "{outcome:?}"
+    );
+    let others: usize = outcome
+        .iter()
+        .filter(|(id, _)| **id != down)
+        .map(|(_, listed)| listed.as_ref().expect("answered").len())
+        .sum();
+    assert_eq!(others, names.len() - down_groups.len());
+    assert!(
+        impatient.list_consumer_groups().await.is_err(),
+        "the merged listing fails as Java's all() does"
+    );
 }

@@ -92,39 +92,54 @@ impl OffsetAndMetadata {
 
 impl Admin {
     /// Every consumer group on every broker (and groups that only have
-    /// committed offsets), by group id.
+    /// committed offsets), by group id; fails if a broker gave no answer
+    /// within `default.api.timeout.ms` (Java's `all()`; see
+    /// [`list_consumer_groups_by_broker`](Self::list_consumer_groups_by_broker)
+    /// for what the others answered).
     pub async fn list_consumer_groups(&self) -> Result<Vec<GroupListing>> {
+        let mut groups: Vec<GroupListing> = self
+            .list_consumer_groups_by_broker()
+            .await?
+            .all()?
+            .into_values()
+            .flatten()
+            .collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        groups.dedup_by(|a, b| a.group_id == b.group_id);
+        Ok(groups)
+    }
+
+    /// The consumer groups each broker coordinates, by broker id: a broker
+    /// that gave no answer has its own error while the others' groups are
+    /// listed (Java's `valid()` and `errors()`).
+    pub async fn list_consumer_groups_by_broker(&self) -> Result<Outcome<i32, Vec<GroupListing>>> {
         let deadline = self.deadline(None);
         let metadata = self
             .retrying(deadline, "Metadata", || self.network.refresh())
             .await?;
         let brokers: Vec<i32> = metadata.brokers.keys().copied().collect();
-        let per_broker = self
-            .per_item(deadline, "ListGroups", brokers, |ids| async move {
-                let mut answers = Vec::new();
-                for id in ids {
-                    let listed = match self.network.broker(id).await {
-                        Ok(connection) => list_groups(&connection).await,
-                        Err(e) => Err(e),
-                    };
-                    let answer = match listed {
-                        Err(e) if e.code().is_none() => failed(e),
-                        result => Answer::of(result, COORDINATOR_MOVED),
-                    };
-                    answers.push((id, answer));
-                }
-                Ok(answers)
-            })
-            .await?;
-        let mut groups: Vec<GroupListing> = per_broker
-            .all()?
-            .into_values()
-            .flatten()
-            .filter(|g| g.protocol_type.is_empty() || g.protocol_type == "consumer")
-            .collect();
-        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        groups.dedup_by(|a, b| a.group_id == b.group_id);
-        Ok(groups)
+        self.per_item(deadline, "ListGroups", brokers, |ids| async move {
+            let mut answers = Vec::new();
+            for id in ids {
+                let listed = match self.network.broker(id).await {
+                    Ok(connection) => list_groups(&connection).await,
+                    Err(e) => Err(e),
+                };
+                let listed = listed.map(|groups| {
+                    groups
+                        .into_iter()
+                        .filter(|g| g.protocol_type.is_empty() || g.protocol_type == "consumer")
+                        .collect::<Vec<_>>()
+                });
+                let answer = match listed {
+                    Err(e) if e.code().is_none() => failed(e),
+                    result => Answer::of(result, COORDINATOR_MOVED),
+                };
+                answers.push((id, answer));
+            }
+            Ok(answers)
+        })
+        .await
     }
 
     /// Describes consumer groups, asking each group's coordinator.
