@@ -11,6 +11,7 @@ use kafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartition;
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest,
@@ -87,6 +88,28 @@ impl OffsetAndMetadata {
             leader_epoch: None,
             metadata: String::new(),
         }
+    }
+
+    /// This offset as an OffsetCommit entry for `partition`.
+    pub(crate) fn commit_entry(&self, partition: i32) -> OffsetCommitRequestPartition {
+        OffsetCommitRequestPartition {
+            partition_index: partition,
+            committed_offset: self.offset,
+            committed_leader_epoch: self.leader_epoch.unwrap_or(-1),
+            commit_timestamp: -1,
+            committed_metadata: Some(self.metadata.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// What an OffsetFetch answer says was committed; `None` for nothing.
+    pub(crate) fn fetched(partition: &OffsetFetchResponsePartition) -> Option<Self> {
+        (partition.committed_offset >= 0).then(|| Self {
+            offset: partition.committed_offset,
+            leader_epoch: (partition.committed_leader_epoch >= 0)
+                .then_some(partition.committed_leader_epoch),
+            metadata: partition.metadata.clone().unwrap_or_default(),
+        })
     }
 }
 
@@ -226,16 +249,8 @@ impl Admin {
                         None,
                         &format!("offset of {tp} in group {group}"),
                     )?;
-                    if p.committed_offset >= 0 {
-                        offsets.insert(
-                            tp,
-                            OffsetAndMetadata {
-                                offset: p.committed_offset,
-                                leader_epoch: (p.committed_leader_epoch >= 0)
-                                    .then_some(p.committed_leader_epoch),
-                                metadata: p.metadata.unwrap_or_default(),
-                            },
-                        );
+                    if let Some(committed) = OffsetAndMetadata::fetched(&p) {
+                        offsets.insert(tp, committed);
                     }
                 }
             }
@@ -259,16 +274,12 @@ impl Admin {
             |partitions| async move {
                 let coordinator = self.coordinator(group, deadline).await?;
                 let version = coordinator.version_for::<OffsetCommitRequest>()?;
+                let unknown = OffsetAndMetadata::new(-1);
                 let topics: Vec<OffsetCommitRequestTopic> = by_topic(&partitions, |tp| {
-                    let offset = offsets.get(tp);
-                    OffsetCommitRequestPartition {
-                        partition_index: tp.partition,
-                        committed_offset: offset.map_or(-1, |o| o.offset),
-                        committed_leader_epoch: offset.and_then(|o| o.leader_epoch).unwrap_or(-1),
-                        commit_timestamp: -1,
-                        committed_metadata: offset.map(|o| o.metadata.clone()),
-                        ..Default::default()
-                    }
+                    offsets
+                        .get(tp)
+                        .unwrap_or(&unknown)
+                        .commit_entry(tp.partition)
                 })
                 .into_iter()
                 .map(|(name, partitions)| OffsetCommitRequestTopic {
@@ -474,7 +485,7 @@ async fn delete_group(coordinator: &Connection, group: &str) -> Answer<()> {
 }
 
 /// Partitions grouped by topic, in the request shape of OffsetFetch.
-fn by_topic_indexes(partitions: &[TopicPartition]) -> Vec<OffsetFetchRequestTopic> {
+pub(crate) fn by_topic_indexes(partitions: &[TopicPartition]) -> Vec<OffsetFetchRequestTopic> {
     by_topic(partitions, |tp| tp.partition)
         .into_iter()
         .map(|(name, partition_indexes)| OffsetFetchRequestTopic {

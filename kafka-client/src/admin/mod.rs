@@ -44,6 +44,7 @@ use tokio::time::Instant;
 pub use cluster::ClusterDescription;
 pub use config::{AdminConfig, AdminSettings};
 pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
+pub(crate) use groups::by_topic_indexes;
 pub use groups::{ConsumerGroupDescription, GroupListing, MemberDescription, OffsetAndMetadata};
 pub use records::{ListedOffset, OffsetSpec};
 pub(crate) use topics::partitions_of;

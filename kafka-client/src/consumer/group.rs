@@ -12,7 +12,6 @@ use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ConsumerProtocolSubscription, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
@@ -26,7 +25,7 @@ use super::assignor::{
     encode_assignment, encode_subscription, withhold_transfers,
 };
 use super::heartbeat::{Heartbeat, MemberFlags};
-use crate::admin::OffsetAndMetadata;
+use crate::admin::{OffsetAndMetadata, by_topic_indexes};
 use crate::by_topic::by_topic;
 use crate::network::{ClusterMetadata, Connection, CoordinatorKind, Network, find_coordinator};
 use crate::producer::TopicPartition;
@@ -134,7 +133,6 @@ impl Group {
     pub(crate) fn standalone(config: GroupConfig) -> Self {
         let mut group = Self::new(config, Vec::new());
         group.standalone = true;
-        group.rejoin.store(false, Ordering::Release);
         group
     }
 
@@ -602,16 +600,9 @@ impl Group {
         network: &Network,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> Result<()> {
-        let partitions = offsets.iter().map(|(tp, committed)| {
-            let partition = OffsetCommitRequestPartition {
-                partition_index: tp.partition,
-                committed_offset: committed.offset,
-                committed_leader_epoch: committed.leader_epoch.unwrap_or(-1),
-                committed_metadata: Some(committed.metadata.clone()),
-                ..Default::default()
-            };
-            (tp.topic.as_str(), partition)
-        });
+        let partitions = offsets
+            .iter()
+            .map(|(tp, committed)| (tp.topic.as_str(), committed.commit_entry(tp.partition)));
         self.commit_partitions(network, partitions).await
     }
 
@@ -733,18 +724,7 @@ impl Group {
         network: &Network,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
-        let topics: Vec<OffsetFetchRequestTopic> = by_topic(
-            partitions
-                .iter()
-                .map(|tp| (tp.topic.as_str(), tp.partition)),
-        )
-        .into_iter()
-        .map(|(name, partition_indexes)| OffsetFetchRequestTopic {
-            name,
-            partition_indexes,
-            ..Default::default()
-        })
-        .collect();
+        let topics = by_topic_indexes(partitions);
         let mut retry = CoordinatorRetry::new();
         loop {
             let group_id = self.config.group_id.clone();
@@ -784,18 +764,10 @@ impl Group {
             let mut out = BTreeMap::new();
             for topic in response.topics {
                 for p in topic.partitions {
-                    if p.committed_offset >= 0 {
+                    if let Some(committed) = OffsetAndMetadata::fetched(&p) {
                         out.insert(
-                            TopicPartition {
-                                topic: topic.name.clone(),
-                                partition: p.partition_index,
-                            },
-                            OffsetAndMetadata {
-                                offset: p.committed_offset,
-                                leader_epoch: (p.committed_leader_epoch >= 0)
-                                    .then_some(p.committed_leader_epoch),
-                                metadata: p.metadata.unwrap_or_default(),
-                            },
+                            TopicPartition::new(&topic.name, p.partition_index),
+                            committed,
                         );
                     }
                 }

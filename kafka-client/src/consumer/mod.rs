@@ -272,6 +272,8 @@ impl ConsumerGroupMetadata {
 pub struct Consumer {
     settings: ConsumerSettings,
     network: Arc<Network>,
+    /// Offset and topic lookups (an admin client on `network`).
+    admin: Admin,
     /// Per assigned partition, where its next fetch starts (past what is
     /// buffered); `None` until looked up.
     positions: BTreeMap<TopicPartition, Option<i64>>,
@@ -288,9 +290,9 @@ pub struct Consumer {
     consumed: BTreeMap<TopicPartition, i64>,
     group: Option<group::Group>,
     subscription: Vec<String>,
-    /// Partitions whose next position comes from the start (-2) or end
-    /// (-1), until a lookup gets it.
-    reset_to: HashMap<TopicPartition, i64>,
+    /// Partitions whose next position comes from the start or the end of
+    /// the log (`seek_to_beginning`, `seek_to_end`), until a lookup gets it.
+    reset_to: HashMap<TopicPartition, OffsetSpec>,
     /// Partitions assigned by hand (with a `group.id`) whose position is to
     /// come from the group's committed offset.
     awaiting_committed: std::collections::BTreeSet<TopicPartition>,
@@ -542,7 +544,18 @@ impl Consumer {
     /// A consumer; connects on first use.
     pub fn new(settings: ConsumerSettings) -> Result<Self> {
         let network = Network::new(settings.network.clone())?;
+        // Offset and topic lookups, on this consumer's connections.
+        let admin = Admin::over(
+            Arc::clone(&network),
+            AdminSettings {
+                network: settings.network.clone(),
+                default_api_timeout: settings.default_api_timeout,
+                retry_backoff: settings.retry_backoff,
+                retry_backoff_max: settings.retry_backoff_max,
+            },
+        );
         Ok(Self {
+            admin,
             network,
             positions: BTreeMap::new(),
             buffered: fetcher::Buffer::default(),
@@ -1132,14 +1145,14 @@ impl Consumer {
     /// `partitionsFor`: empty when the cluster has no such topic. Retried
     /// (a partition without a leader yet) until `default.api.timeout.ms`.
     pub async fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionDescription>> {
-        partitions_of(&self.admin(), topic).await
+        partitions_of(&self.admin, topic).await
     }
 
     /// Every topic but Kafka's internal ones, with its partitions, as
     /// Java's `listTopics`.
     pub async fn list_topics(&self) -> Result<BTreeMap<String, Vec<PartitionDescription>>> {
         Ok(self
-            .admin()
+            .admin
             .describe_all_topics(false)
             .await?
             .into_iter()
@@ -1651,8 +1664,7 @@ impl Consumer {
             // seek_to_beginning / seek_to_end pick their own end of the log;
             // kept until the lookup succeeds, so a failed one loses no seek.
             let spec = match self.reset_to.get(&tp) {
-                Some(-2) => OffsetSpec::Earliest,
-                Some(_) => OffsetSpec::Latest,
+                Some(&spec) => spec,
                 None => default.ok_or_else(|| {
                     Error::config(
                         "auto.offset.reset",
@@ -1665,7 +1677,7 @@ impl Consumer {
         // One round, a request per leader; what it could not get is asked
         // again at a later poll, after a backoff, as Java's fetcher does.
         let answers = self
-            .admin()
+            .admin
             .list_offsets_once(
                 specs.keys().cloned().collect(),
                 &specs,
@@ -1712,19 +1724,6 @@ impl Consumer {
         Ok(())
     }
 
-    /// An admin client on this consumer's connections, for offset lookups.
-    fn admin(&self) -> Admin {
-        Admin::over(
-            Arc::clone(&self.network),
-            AdminSettings {
-                network: self.settings.network.clone(),
-                default_api_timeout: self.settings.default_api_timeout,
-                retry_backoff: self.settings.retry_backoff,
-                retry_backoff_max: self.settings.retry_backoff_max,
-            },
-        )
-    }
-
     /// The offset `spec` names for each partition, at their leaders (a
     /// request per leader), retried until `default.api.timeout.ms`.
     async fn list_offsets(
@@ -1732,7 +1731,7 @@ impl Consumer {
         specs: &BTreeMap<TopicPartition, OffsetSpec>,
     ) -> Result<BTreeMap<TopicPartition, ListedOffset>> {
         let deadline = tokio::time::Instant::now() + self.settings.default_api_timeout;
-        self.admin()
+        self.admin
             .list_offsets_until(specs, self.settings.isolation_level, deadline)
             .await?
             .all()
@@ -1806,19 +1805,19 @@ impl Consumer {
 
     /// Moves these partitions to the start of their logs on the next poll.
     pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) {
-        self.seek_to(partitions, -2);
+        self.seek_to(partitions, OffsetSpec::Earliest);
     }
 
     /// Moves these partitions to the end of their logs on the next poll.
     pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) {
-        self.seek_to(partitions, -1);
+        self.seek_to(partitions, OffsetSpec::Latest);
     }
 
-    fn seek_to(&mut self, partitions: &[TopicPartition], timestamp: i64) {
+    fn seek_to(&mut self, partitions: &[TopicPartition], spec: OffsetSpec) {
         for tp in partitions {
             if let Some(position) = self.positions.get_mut(tp) {
                 *position = None;
-                self.reset_to.insert(tp.clone(), timestamp);
+                self.reset_to.insert(tp.clone(), spec);
                 self.awaiting_committed.remove(tp);
                 self.discard(tp);
             }
