@@ -370,6 +370,15 @@ async fn print_records(
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr, filtered by RUST_LOG (warnings by default), so a
+    // consumer that cannot read says why.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let args = match parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use kafka_sdk::client::producer::{Producer, ProducerConfig, ProducerRecord};
 
-struct Args {
+pub struct Args {
     bootstrap: String,
     topic: String,
     parse_key: bool,
@@ -31,7 +31,7 @@ struct Args {
 
 const USAGE: &str = "usage: console_producer --bootstrap-server HOST:PORT --topic T [--property parse.key=true] [--key-separator SEP] [--producer.config FILE] [--producer-property name=value]...";
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut bootstrap = None;
     let mut topic = None;
     let mut parsed = Args {
@@ -69,7 +69,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(parsed)
 }
 
-async fn run(args: Args) -> Result<u64, String> {
+/// Produces every line `input` gives; the number of records that failed.
+pub async fn run(args: Args, input: impl BufRead) -> Result<u64, String> {
     let mut config = ProducerConfig::new();
     config
         .set("bootstrap.servers", &args.bootstrap)
@@ -80,7 +81,7 @@ async fn run(args: Args) -> Result<u64, String> {
     let producer =
         Producer::new(config.build().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let mut deliveries = Vec::new();
-    for line in std::io::stdin().lock().lines() {
+    for line in input.lines() {
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
         let mut record = ProducerRecord::new(args.topic.clone());
         record = match line.split_once(args.separator.as_str()) {
@@ -108,6 +109,15 @@ async fn run(args: Args) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr, filtered by RUST_LOG (warnings by default), so a
+    // consumer that cannot read says why.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let args = match parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => {
@@ -122,7 +132,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, std::io::stdin().lock())) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failed) => {
             eprintln!("{failed} records failed");

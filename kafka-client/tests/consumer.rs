@@ -1164,6 +1164,8 @@ async fn stored_codecs(cluster: &Cluster, topic: &str) -> Vec<String> {
             session_epoch: -1,
             topics: vec![FetchTopic {
                 topic: topic.into(),
+                // Fetch v13+ names topics by id only (KIP-516).
+                topic_id: metadata.topic_id(topic).expect("topic id"),
                 partitions: vec![FetchPartition {
                     partition: 0,
                     fetch_offset: 0,

@@ -61,6 +61,8 @@ async fn read_batches(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Rec
                 max_bytes: 1 << 20,
                 topics: vec![FetchTopic {
                     topic: topic.into(),
+                    // Fetch v13+ names topics by id only (KIP-516).
+                    topic_id: metadata.topic_id(topic).expect("topic id"),
                     partitions: vec![FetchPartition {
                         partition,
                         fetch_offset: offset,

@@ -1,6 +1,9 @@
 //! Fetch with long polling: answer once `min_bytes` are available or
 //! `max_wait_ms` has passed, with the stored batches as they are.
 //!
+//! Up to v12 topics are named; from v13 they are named by topic id only
+//! (KIP-516), and an id the broker does not know is UNKNOWN_TOPIC_ID.
+//!
 //! Fetch sessions (KIP-227) are not kept: every response carries session
 //! id 0, which tells clients to send full fetch requests, as a broker with
 //! no session cache room does.
@@ -73,9 +76,22 @@ fn read(
         .topics
         .iter()
         .map(|topic| {
-            let found = ctx.shared.topic(&topic.topic);
+            // From v13 the topic is named by id only (KIP-516).
+            let by_id = version >= 13;
+            let found = if by_id {
+                ctx.shared.topic_by_id(topic.topic_id)
+            } else {
+                ctx.shared.topic(&topic.topic)
+            };
+            let unknown = if by_id {
+                ErrorCode::UnknownTopicId
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            };
             FetchableTopicResponse {
-                topic: topic.topic.clone(),
+                topic: found
+                    .as_ref()
+                    .map_or_else(|| topic.topic.clone(), |t| t.name.clone()),
                 topic_id: topic.topic_id,
                 partitions: topic
                     .partitions
@@ -91,9 +107,12 @@ fn read(
                             records: Some(Bytes::new()),
                             ..Default::default()
                         };
-                        let outcome = match &partition {
-                            None => Err(ErrorCode::UnknownTopicOrPartition),
-                            Some(part) => check_leader(ctx, part, p.current_leader_epoch),
+                        let outcome = match (&found, &partition) {
+                            (None, _) => Err(unknown),
+                            (Some(_), None) => Err(ErrorCode::UnknownTopicOrPartition),
+                            (Some(_), Some(part)) => {
+                                check_leader(ctx, part, p.current_leader_epoch)
+                            }
                         };
                         let result = outcome.and_then(|()| {
                             let part = partition

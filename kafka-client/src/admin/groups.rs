@@ -227,8 +227,8 @@ impl Admin {
         let topics = partitions.map(by_topic_indexes);
         self.retrying(deadline, "OffsetFetch", || async {
             let coordinator = self.coordinator(group, deadline).await?;
-            // v8 batches groups; one group is the same in v7's shape.
-            let version = coordinator.version_for::<OffsetFetchRequest>()?.min(7);
+            // Capped at v7 (versions::OFFSET_FETCH_MAX): one group per request.
+            let version = coordinator.version_for::<OffsetFetchRequest>()?;
             let request = OffsetFetchRequest {
                 group_id: group.to_owned(),
                 topics: topics.clone(),

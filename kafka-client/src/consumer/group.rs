@@ -298,6 +298,9 @@ impl Group {
             }
         }
         let mut protocols = self.protocols(topics, &owned_topics)?;
+        // A coordinator that drops the connection at every JoinGroup (or
+        // SyncGroup) must not be asked again at once: that spins.
+        let mut broken = CoordinatorRetry::new();
         for _ in 0..50 {
             if !lost && self.lost.load(Ordering::Acquire) {
                 // Fenced mid-join: rejoin as a member owning nothing.
@@ -327,7 +330,7 @@ impl Group {
             };
             let response = match coordinator.call(&join, version).await {
                 Ok(r) => r,
-                Err(e) if e.retriable() => {
+                Err(e) if e.retriable() && broken.again().await => {
                     self.coordinator = None;
                     continue;
                 }
@@ -397,7 +400,7 @@ impl Group {
             };
             let synced = match coordinator.call(&sync, version).await {
                 Ok(r) => r,
-                Err(e) if e.retriable() => {
+                Err(e) if e.retriable() && broken.again().await => {
                     self.coordinator = None;
                     continue;
                 }
@@ -632,7 +635,7 @@ impl Group {
                 self.config.instance_id.clone(),
             );
             let response = self
-                .call_coordinator(network, &mut retry, 8, |version| OffsetCommitRequest {
+                .call_coordinator(network, &mut retry, |version| OffsetCommitRequest {
                     group_id: group_id.clone(),
                     generation_id_or_member_epoch: generation,
                     member_id: member_id.clone(),
@@ -678,14 +681,12 @@ impl Group {
         }
     }
 
-    /// Sends the request `build` makes for the coordinator's version (at
-    /// most `max_version`), finding the coordinator again and retrying while
+    /// Sends the request `build` makes for the coordinator's version, finding the coordinator again and retrying while
     /// it is unreachable or the connection fails retriably.
     async fn call_coordinator<R: Request>(
         &mut self,
         network: &Network,
         retry: &mut CoordinatorRetry,
-        max_version: i16,
         build: impl Fn(i16) -> R,
     ) -> Result<R::Response> {
         loop {
@@ -694,7 +695,7 @@ impl Group {
                 Err(e) if e.retriable() && retry.again().await => continue,
                 Err(e) => return Err(e),
             };
-            let version = coordinator.version_for::<R>()?.min(max_version);
+            let version = coordinator.version_for::<R>()?;
             match coordinator.call(&build(version), version).await {
                 Ok(response) => return Ok(response),
                 Err(e) if e.retriable() && retry.again().await => self.coordinator = None,
@@ -730,7 +731,7 @@ impl Group {
             let group_id = self.config.group_id.clone();
             let require_stable = self.config.require_stable;
             let response = self
-                .call_coordinator(network, &mut retry, 7, |version| OffsetFetchRequest {
+                .call_coordinator(network, &mut retry, |version| OffsetFetchRequest {
                     group_id: group_id.clone(),
                     topics: Some(topics.clone()),
                     require_stable: require_stable && version >= 7,

@@ -36,6 +36,8 @@
 
 pub mod assignor;
 mod config;
+mod fetch_request;
+mod fetch_watch;
 mod fetcher;
 mod group;
 mod heartbeat;
@@ -51,7 +53,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::FetchRequest;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::records::Headers;
 pub use kafka_protocol::records::TimestampType;
 use tracing::Instrument;
@@ -62,7 +63,6 @@ pub use crate::admin::OffsetAndMetadata;
 use crate::admin::{
     Admin, AdminSettings, Answer, ListedOffset, OffsetSpec, PartitionDescription, partitions_of,
 };
-use crate::by_topic::by_topic;
 use crate::network::{Backoff, Network, NetworkConfig};
 use crate::producer::TopicPartition;
 use crate::{Error, Result};
@@ -283,6 +283,8 @@ pub struct Consumer {
     in_flight: HashMap<i32, fetcher::InFlight>,
     /// A fetch failed in a way that a metadata refresh may cure.
     refresh_due: bool,
+    /// Fetch errors and surprises reported so far.
+    watch: fetch_watch::FetchWatch,
     /// A decoding failure met while handing out, reported by the next poll.
     failed: Option<Error>,
     /// The offset after the last record handed out, per partition: what
@@ -561,6 +563,7 @@ impl Consumer {
             buffered: fetcher::Buffer::default(),
             in_flight: HashMap::new(),
             refresh_due: false,
+            watch: fetch_watch::FetchWatch::default(),
             failed: None,
             consumed: BTreeMap::new(),
             group: None,
@@ -1922,13 +1925,28 @@ impl Consumer {
     /// application processes what `poll` returned (Java's prefetch); their
     /// answers are applied by the next `poll`.
     fn send_fetches(&mut self, max_wait: Duration) {
-        let (total, per_partition) = self.buffered.bytes();
         let fetch_max = usize::try_from(self.settings.fetch_max_bytes).unwrap_or(0);
         let partition_max = usize::try_from(self.settings.max_partition_fetch_bytes).unwrap_or(0);
+        let metadata = self.network.metadata();
+        let fetched: std::collections::BTreeSet<&str> =
+            self.positions.keys().map(|tp| tp.topic.as_str()).collect();
+        let recreated = self.watch.recreated(&metadata, fetched);
+        for topic in recreated {
+            let partitions: Vec<TopicPartition> = self
+                .positions
+                .keys()
+                .filter(|tp| tp.topic == topic)
+                .cloned()
+                .collect();
+            for tp in partitions {
+                self.discard(&tp);
+                self.positions.insert(tp, None);
+            }
+        }
+        let (total, per_partition) = self.buffered.bytes();
         if total >= fetch_max.max(1) {
             return;
         }
-        let metadata = self.network.metadata();
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
         for (tp, position) in &self.positions {
             let Some(position) = position else { continue };
@@ -1950,22 +1968,11 @@ impl Consumer {
         drop(per_partition);
         let read_committed = self.settings.isolation_level == IsolationLevel::ReadCommitted;
         for (leader, partitions) in by_leader {
-            let topics: Vec<FetchTopic> = by_topic(partitions.iter().map(|(tp, offset)| {
-                let partition = FetchPartition {
-                    partition: tp.partition,
-                    fetch_offset: *offset,
-                    partition_max_bytes: self.settings.max_partition_fetch_bytes,
-                    ..Default::default()
-                };
-                (tp.topic.as_str(), partition)
-            }))
-            .into_iter()
-            .map(|(topic, partitions)| FetchTopic {
-                topic,
-                partitions,
-                ..Default::default()
-            })
-            .collect();
+            let topics = fetch_request::topics(
+                &partitions,
+                &metadata,
+                self.settings.max_partition_fetch_bytes,
+            );
             let request = FetchRequest {
                 replica_id: -1,
                 max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
@@ -1981,7 +1988,7 @@ impl Consumer {
                 async move {
                     let connection = network.broker(leader).await?;
                     let sent = tokio::time::Instant::now();
-                    let response = connection.send(&request).await?;
+                    let response = fetch_request::send(&connection, &request).await?;
                     Ok::<_, Error>((response, sent.elapsed()))
                 }
                 .instrument(tracing::debug_span!("fetch", broker = leader)),
@@ -2000,8 +2007,8 @@ impl Consumer {
     /// of them are applied.
     fn apply_fetches(&mut self, answers: Vec<FetchDone>) -> Result<()> {
         let mut first_error = None;
-        for (sent, answer) in answers {
-            if let Err(e) = self.apply_fetch(sent, answer) {
+        for (broker, sent, answer) in answers {
+            if let Err(e) = self.apply_fetch(broker, sent, answer) {
                 first_error.get_or_insert(e);
             }
         }
@@ -2015,6 +2022,7 @@ impl Consumer {
     /// dropped: buffering it would hand out records twice or skip some.
     fn apply_fetch(
         &mut self,
+        broker: i32,
         sent: HashMap<TopicPartition, i64>,
         answer: std::result::Result<fetcher::FetchAnswer, tokio::task::JoinError>,
     ) -> Result<()> {
@@ -2025,12 +2033,28 @@ impl Consumer {
                 response
             }
             Ok(Err(e)) if e.retriable() => {
+                tracing::debug!(broker, error = %e, "fetch failed; metadata is refreshed");
                 self.refresh_due = true;
                 return Ok(());
             }
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(Error::Protocol(format!("fetch task: {e}"))),
         };
+        // A whole-request error (v7+: a fetch session the broker lost, a
+        // throttled or refused request) answers no partition.
+        let top = code(response.error_code);
+        if !top.is_ok() {
+            tracing::warn!(
+                broker,
+                error = top.name(),
+                "fetch answered an error for the whole request"
+            );
+            if top.retriable() {
+                self.refresh_due = true;
+                return Ok(());
+            }
+            return Err(Error::kafka(top, format!("fetch from broker {broker}")));
+        }
         let read_committed = self.settings.isolation_level == IsolationLevel::ReadCommitted;
         let mut first_error = None;
         for topic in response.responses {
@@ -2040,12 +2064,19 @@ impl Consumer {
                     partition: data.partition_index,
                 };
                 let Some(&offset) = sent.get(&tp) else {
+                    self.watch.unasked(&tp, broker);
                     continue;
                 };
                 if self.positions.get(&tp) != Some(&Some(offset)) {
                     continue;
                 }
-                match code(data.error_code) {
+                let error = code(data.error_code);
+                if error.is_ok() {
+                    self.watch.partition_ok(&tp);
+                } else {
+                    self.watch.partition_error(&tp, broker, error);
+                }
+                match error {
                     ErrorCode::None => {}
                     ErrorCode::OffsetOutOfRange
                         if self.settings.auto_offset_reset == OffsetReset::None =>
@@ -2125,9 +2156,10 @@ impl Consumer {
     }
 }
 
-/// A fetch that was answered: the partitions it was still wanted for, and
-/// its answer.
+/// A fetch that was answered: its broker, the partitions it was still
+/// wanted for, and its answer.
 type FetchDone = (
+    i32,
     HashMap<TopicPartition, i64>,
     std::result::Result<fetcher::FetchAnswer, tokio::task::JoinError>,
 );
@@ -2146,7 +2178,7 @@ fn finished(
     let mut done = Vec::with_capacity(ready.len());
     for (broker, answer) in ready {
         if let Some(mut fetch) = in_flight.remove(&broker) {
-            done.push((std::mem::take(&mut fetch.sent), answer));
+            done.push((broker, std::mem::take(&mut fetch.sent), answer));
         }
     }
     done

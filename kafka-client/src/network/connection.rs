@@ -254,31 +254,38 @@ impl Connection {
                 .is_some_and(|at| tokio::time::Instant::now() >= *at)
     }
 
-    /// The newest version of `R` both sides support.
+    /// The newest version of `R` both sides support, capped at the newest
+    /// the client implements ([`super::versions`]).
     pub fn version_for<R: Request>(&self) -> Result<i16> {
-        let ours = R::API_KEY.valid_versions();
-        let theirs = self
-            .inner
-            .versions
-            .get(&(R::API_KEY as i16))
-            .ok_or_else(|| {
-                Error::kafka(
-                    ErrorCode::UnsupportedVersion,
-                    format!("{:?} is not offered by {}", R::API_KEY, self.inner.broker),
-                )
-            })?;
-        let max = ours.max.min(theirs.max);
-        if max < ours.min.max(theirs.min) {
+        let api = R::API_KEY;
+        if super::versions::client_max(api).is_none() {
+            return Err(Error::Protocol(format!(
+                "{api:?} is not a request this client implements"
+            )));
+        }
+        if !self.supports(api) {
             return Err(Error::kafka(
                 ErrorCode::UnsupportedVersion,
-                format!(
-                    "no common version of {:?} with {}",
-                    R::API_KEY,
-                    self.inner.broker
-                ),
+                format!("{api:?} is not offered by {}", self.inner.broker),
             ));
         }
-        Ok(max)
+        self.negotiated(api).ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::UnsupportedVersion,
+                format!("no common version of {api:?} with {}", self.inner.broker),
+            )
+        })
+    }
+
+    /// The version of `api` requests go out at on this connection: the
+    /// newest both sides offer, capped at what the client implements;
+    /// `None` when there is no common version.
+    pub fn negotiated(&self, api: ApiKey) -> Option<i16> {
+        let codec = api.valid_versions();
+        let ours = codec.max.min(super::versions::client_max(api)?);
+        let theirs = self.inner.versions.get(&(api as i16))?;
+        let max = ours.min(theirs.max);
+        (max >= codec.min.max(theirs.min)).then_some(max)
     }
 
     /// Whether the broker offers `api` at all.

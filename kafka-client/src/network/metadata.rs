@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::MetadataResponse;
+use uuid::Uuid;
 
 /// A broker's id and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,9 @@ pub struct PartitionInfo {
 pub struct TopicInfo {
     /// The topic's error, e.g. UNKNOWN_TOPIC_OR_PARTITION.
     pub error: ErrorCode,
+    /// The topic's id (KIP-516), nil when the broker's Metadata version
+    /// (below 10) does not carry it.
+    pub id: Uuid,
     /// Its partitions, by index.
     pub partitions: Vec<PartitionInfo>,
     /// The indexes of the partitions that have a leader, computed once per
@@ -114,6 +118,7 @@ impl ClusterMetadata {
                 name.clone(),
                 TopicInfo {
                     error: code(topic.error_code),
+                    id: topic.topic_id,
                     partitions,
                     available,
                 },
@@ -139,6 +144,14 @@ impl ClusterMetadata {
             return None;
         }
         self.brokers.get(&info.leader)
+    }
+
+    /// The id of a topic, if the broker reported one.
+    pub fn topic_id(&self, topic: &str) -> Option<Uuid> {
+        self.topics
+            .get(topic)
+            .map(|t| t.id)
+            .filter(|id| !id.is_nil())
     }
 
     /// How many partitions a topic has, if it is known without error.

@@ -19,6 +19,7 @@ mod metadata;
 mod sasl;
 mod scram;
 mod security;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -279,19 +280,7 @@ impl Network {
             return Ok(current);
         }
         let topics = lock(&self.topics).clone();
-        let request = MetadataRequest {
-            topics: Some(
-                topics
-                    .iter()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name.clone()),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            allow_auto_topic_creation: self.config.allow_auto_create_topics,
-            ..Default::default()
-        };
+        let allow_auto_create = self.config.allow_auto_create_topics;
         let mut last = None;
         for _ in 0..3 {
             let connection = match self.any().await {
@@ -301,7 +290,14 @@ impl Network {
                     continue;
                 }
             };
-            match connection.send(&request).await {
+            let answer = match connection.version_for::<MetadataRequest>() {
+                Ok(version) => {
+                    let request = metadata_request(Some(&topics), allow_auto_create, version);
+                    connection.call(&request, version).await
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
                 Ok(response) => return Ok(self.apply(&response)),
                 Err(e) => {
                     connection.close();
@@ -325,20 +321,9 @@ impl Network {
     /// must not make the cache track every topic.
     pub async fn describe_topics(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
         let connection = self.any().await?;
-        let request = MetadataRequest {
-            topics: topics.map(|names| {
-                names
-                    .iter()
-                    .map(|name| MetadataRequestTopic {
-                        name: Some(name.clone()),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            allow_auto_topic_creation: false,
-            ..Default::default()
-        };
-        connection.send(&request).await
+        let version = connection.version_for::<MetadataRequest>()?;
+        let request = metadata_request(topics, false, version);
+        connection.call(&request, version).await
     }
 
     /// Metadata that covers `topic` and is younger than `metadata.max.age.ms`,
@@ -412,5 +397,34 @@ async fn maintain(network: Weak<Network>, shutdown: Arc<tokio::sync::Notify>) {
                 tracing::debug!(error = %e, "periodic metadata refresh failed");
             }
         }
+    }
+}
+
+/// A Metadata request for `topics` (all topics for `None`) in the shape
+/// `version` carries: v0 says "all topics" with an empty list, and before
+/// v4 auto-creation is the broker's own setting, so the field is left out
+/// (as Java's client does) rather than failing to encode.
+fn metadata_request(
+    topics: Option<&[String]>,
+    allow_auto_create: bool,
+    version: i16,
+) -> MetadataRequest {
+    let topics = match topics {
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|name| MetadataRequestTopic {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        None if version == 0 => Some(Vec::new()),
+        None => None,
+    };
+    MetadataRequest {
+        topics,
+        allow_auto_topic_creation: allow_auto_create || version < 4,
+        ..Default::default()
     }
 }

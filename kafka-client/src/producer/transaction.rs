@@ -135,13 +135,6 @@ fn code(raw: i16) -> ErrorCode {
     ErrorCode::from_code(raw).unwrap_or(ErrorCode::UnknownServerError)
 }
 
-/// The newest version of `R` to use: the connection's, capped where later
-/// versions change the protocol (KIP-890's broker-side verification and
-/// per-transaction epochs, which this client does not speak yet).
-fn version<R: Request>(connection: &Connection, cap: i16) -> Result<i16> {
-    Ok(connection.version_for::<R>()?.min(cap))
-}
-
 impl Transactions {
     pub(crate) fn new(
         transactional_id: String,
@@ -308,7 +301,6 @@ impl Transactions {
         &self,
         network: &Network,
         request: &R,
-        cap: i16,
         deadline: tokio::time::Instant,
         what: &str,
         error_code: impl Fn(&R::Response) -> ErrorCode,
@@ -317,7 +309,7 @@ impl Transactions {
         loop {
             attempt += 1;
             let outcome = match self.coordinator(network, deadline).await {
-                Ok(connection) => match version::<R>(&connection, cap) {
+                Ok(connection) => match connection.version_for::<R>() {
                     Ok(v) => {
                         let call = connection.call(request, v);
                         match tokio::time::timeout_at(deadline, call).await {
@@ -490,7 +482,7 @@ impl Transactions {
         let deadline = tokio::time::Instant::now() + request_timeout;
         let outcome = async {
             let connection = self.coordinator(network, deadline).await?;
-            let v = version::<AddPartitionsToTxnRequest>(&connection, 3)?;
+            let v = connection.version_for::<AddPartitionsToTxnRequest>()?;
             connection.call(&request, v).await
         }
         .await;
@@ -596,7 +588,7 @@ impl Transactions {
             ..Default::default()
         };
         let added = self
-            .call_coordinator(network, &add, 3, deadline, "AddOffsetsToTxn", |r| {
+            .call_coordinator(network, &add, deadline, "AddOffsetsToTxn", |r| {
                 code(r.error_code)
             })
             .await
@@ -656,7 +648,7 @@ impl Transactions {
                     c
                 }
             };
-            let v = version::<TxnOffsetCommitRequest>(&connection, 3)?;
+            let v = connection.version_for::<TxnOffsetCommitRequest>()?;
             let topics: Vec<TxnOffsetCommitRequestTopic> =
                 by_topic(pending.iter().map(|(tp, offset)| {
                     let partition = TxnOffsetCommitRequestPartition {
@@ -820,7 +812,7 @@ impl Transactions {
             "EndTxn(abort)"
         };
         let result = self
-            .call_coordinator(network, &request, 4, deadline, what, |r| code(r.error_code))
+            .call_coordinator(network, &request, deadline, what, |r| code(r.error_code))
             .await
             .map(|_| ());
         match result {
@@ -879,7 +871,7 @@ impl Transactions {
             ..Default::default()
         };
         let response = self
-            .call_coordinator(network, &request, 4, deadline, what, |r| code(r.error_code))
+            .call_coordinator(network, &request, deadline, what, |r| code(r.error_code))
             .await;
         let response = match response {
             Ok(r) => r,
