@@ -27,6 +27,16 @@ pub enum Mode {
     /// with SIGKILL ([`RunningCluster::kill`]) and start it again on the same
     /// data dir ([`RunningCluster::restart`]).
     ChildProcess,
+    /// Real Apache Kafka `version` (e.g. `"4.1.1"`) as a child JVM: one
+    /// KRaft node (broker and controller in one process) on 127.0.0.1,
+    /// from the classpath `interop/kafka/fetch.sh VERSION` caches (see
+    /// [`kafka_libs`](crate::kafka_libs)). Needs a JDK, no Docker;
+    /// [`RunningCluster::kill`] and [`RunningCluster::restart`] work on it.
+    /// One broker for now.
+    ApacheKafka {
+        /// The Apache Kafka release.
+        version: String,
+    },
     /// A Docker container through the `testcontainers` crate.
     #[cfg(feature = "docker")]
     Docker(crate::docker::DockerImage),
@@ -37,6 +47,7 @@ impl fmt::Display for Mode {
         match self {
             Mode::InProcess => f.write_str("in-process"),
             Mode::ChildProcess => f.write_str("child-process"),
+            Mode::ApacheKafka { version } => write!(f, "apache-kafka {version}"),
             #[cfg(feature = "docker")]
             Mode::Docker(image) => write!(f, "docker ({image})"),
         }
@@ -169,6 +180,15 @@ impl KafkaCluster {
     /// Shorthand for `.mode(Mode::ChildProcess)`.
     pub fn child_process(self) -> Self {
         self.mode(Mode::ChildProcess)
+    }
+
+    /// Real Apache Kafka `version` as a child JVM
+    /// ([`Mode::ApacheKafka`]): the same handle, topics and client configs
+    /// as the bundled broker, against the broker users run.
+    pub fn apache_kafka(self, version: impl Into<String>) -> Self {
+        self.mode(Mode::ApacheKafka {
+            version: version.into(),
+        })
     }
 
     /// Brokers in the cluster, 1 to 64 (default 1). The Apache Kafka image
@@ -368,6 +388,23 @@ impl KafkaCluster {
                     args,
                 }
             }
+            Mode::ApacheKafka { version } => {
+                if secured.is_secured() || self.brokers != 1 {
+                    return Err(Error::Unsupported {
+                        operation: "start",
+                        mode: self.mode.clone(),
+                        reason: "Apache Kafka runs as one plaintext node for now",
+                    });
+                }
+                let kafka = crate::apache_kafka::ApacheKafka::start(
+                    version,
+                    self.default_partitions.unwrap_or(1),
+                    &self.properties,
+                    self.startup_timeout,
+                )
+                .await?;
+                Backend::Apache(Box::new(kafka))
+            }
             #[cfg(feature = "docker")]
             Mode::Docker(image) => {
                 if secured.is_secured() {
@@ -387,6 +424,7 @@ impl KafkaCluster {
         let bootstrap = match &backend {
             Backend::InProcess(cluster) => cluster.bootstrap_servers(),
             Backend::Child { process, .. } => process.bootstrap.clone(),
+            Backend::Apache(kafka) => kafka.bootstrap.clone(),
             #[cfg(feature = "docker")]
             Backend::Docker(container) => container.bootstrap.clone(),
         };
@@ -492,6 +530,7 @@ enum Backend {
         binary: PathBuf,
         args: Vec<String>,
     },
+    Apache(Box<crate::apache_kafka::ApacheKafka>),
     #[cfg(feature = "docker")]
     Docker(Box<crate::docker::RunningContainer>),
 }
@@ -884,6 +923,7 @@ impl RunningCluster {
     pub fn pid(&self) -> Option<u32> {
         match &self.backend {
             Backend::Child { process, .. } => process.pid(),
+            Backend::Apache(kafka) => kafka.pid(),
             _ => None,
         }
     }
@@ -907,6 +947,7 @@ impl RunningCluster {
     pub async fn kill(&mut self) -> Result<()> {
         match &mut self.backend {
             Backend::Child { process, .. } => process.kill().await,
+            Backend::Apache(kafka) => kafka.kill().await,
             _ => Err(Error::Unsupported {
                 operation: "kill",
                 mode: self.mode.clone(),
@@ -943,6 +984,7 @@ impl RunningCluster {
                 **process = restarted;
                 Ok(())
             }
+            Backend::Apache(kafka) => kafka.restart(Duration::from_secs(60)).await,
             Backend::Child { .. } => Err(Error::Unsupported {
                 operation: "restart",
                 mode,
@@ -971,6 +1013,7 @@ impl RunningCluster {
             Backend::Child { mut process, .. } => {
                 process.terminate(Duration::from_secs(10)).await?;
             }
+            Backend::Apache(mut kafka) => kafka.terminate(Duration::from_secs(20)).await?,
             #[cfg(feature = "docker")]
             Backend::Docker(container) => container.shutdown().await?,
         }

@@ -86,6 +86,7 @@
 
 #![warn(missing_docs)]
 
+mod apache_kafka;
 mod cluster;
 #[cfg(feature = "docker")]
 pub mod docker;
@@ -99,6 +100,7 @@ pub use kafka_broker as broker;
 pub use kafka_broker::{FaultAction, FaultHandle, FaultScope, Faults};
 pub use kafka_protocol::{ApiKey, ErrorCode};
 
+pub use apache_kafka::{DEFAULT_KAFKA_VERSION, KAFKA_CACHE_ENV, java, kafka_libs};
 pub use cluster::{KafkaCluster, Mode, RunningCluster, Storage, TopicSpec};
 pub use error::{Error, Result};
 pub use helpers::{
