@@ -375,3 +375,47 @@ async fn idempotent_produce_survives_a_killed_and_restarted_broker() {
     reader.close().await.expect("close");
     cluster.shutdown().await.expect("shutdown");
 }
+
+/// On a LogAppendTime topic the broker stamps each batch; the producer
+/// reports that stamp (Java's RecordMetadata.timestamp), which is also
+/// what a consumer reads, not the create time sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_append_time_is_the_timestamp_the_producer_reports() {
+    if !available() {
+        return;
+    }
+    let cluster = shared();
+    cluster
+        .create_topic_spec(
+            kafka_testcontainers::TopicSpec::new("appended", 1)
+                .config("message.timestamp.type", "LogAppendTime"),
+        )
+        .await
+        .expect("topic");
+    let producer = producer(cluster, &[]);
+    let created = 1_000_000; // 1970: far from any append time
+    let delivered = producer
+        .send_and_wait(
+            ProducerRecord::new("appended")
+                .partition(0)
+                .timestamp(created)
+                .value("v"),
+        )
+        .await
+        .expect("delivered");
+    producer.close(Duration::from_secs(5)).await.expect("close");
+    assert!(
+        delivered.timestamp > created + 1_000_000_000_000,
+        "the broker's append time, not the create time: {}",
+        delivered.timestamp
+    );
+    let mut reader = consumer(cluster, "appended-reader", &[]);
+    reader.assign([TopicPartition {
+        topic: "appended".into(),
+        partition: 0,
+    }]);
+    let records = read(&mut reader, 1, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].timestamp, delivered.timestamp);
+    reader.close().await.expect("close");
+}

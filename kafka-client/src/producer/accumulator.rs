@@ -54,7 +54,8 @@ pub struct RecordMetadata {
     pub partition: i32,
     /// Its offset in the partition.
     pub offset: i64,
-    /// Its timestamp (create time as sent).
+    /// Its timestamp: the broker's append time on a `LogAppendTime` topic
+    /// (as the Java client reports it), else the create time as sent.
     pub timestamp: i64,
 }
 
@@ -64,7 +65,9 @@ pub struct RecordMetadata {
 /// record; each future adds its record's offset delta to the base offset.
 #[derive(Debug, Default)]
 struct BatchOutcome {
-    result: OnceLock<Result<i64>>,
+    /// The base offset and the broker's log append time (-1 unless the
+    /// topic uses LogAppendTime), or the error.
+    result: OnceLock<Result<(i64, i64)>>,
     /// Tasks waiting for the result. Usually one (an application awaiting
     /// its records in order), so a `Vec` scanned for the same waker.
     wakers: Mutex<Vec<Waker>>,
@@ -76,7 +79,7 @@ impl BatchOutcome {
     }
 
     /// Sets the result, unless one is set already, and wakes the waiters.
-    fn set(&self, result: Result<i64>) {
+    fn set(&self, result: Result<(i64, i64)>) {
         if self.result.set(result).is_ok() {
             let wakers = std::mem::take(&mut *self.wakers());
             for waker in wakers {
@@ -85,7 +88,7 @@ impl BatchOutcome {
         }
     }
 
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<&Result<i64>> {
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<&Result<(i64, i64)>> {
         if let Some(result) = self.result.get() {
             return Poll::Ready(result);
         }
@@ -119,7 +122,7 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         this.outcome.poll(cx).map(|result| match result {
-            Ok(base_offset) => Ok(RecordMetadata {
+            Ok((base_offset, log_append_time)) => Ok(RecordMetadata {
                 partition: this.partition,
                 // acks=0: the offset is unknown (-1), as in the Java client.
                 offset: if *base_offset < 0 {
@@ -127,7 +130,11 @@ impl Future for DeliveryFuture {
                 } else {
                     base_offset + i64::from(this.index)
                 },
-                timestamp: this.timestamp,
+                timestamp: if *log_append_time >= 0 {
+                    *log_append_time
+                } else {
+                    this.timestamp
+                },
             }),
             Err(e) => Err(e.clone()),
         })
@@ -237,9 +244,10 @@ impl ProducerBatch {
     }
 
     /// Completes every record: offsets are the base offset plus each
-    /// record's position (-1 for all when the base offset is unknown).
-    pub fn complete(self, base_offset: i64) {
-        self.outcome.set(Ok(base_offset));
+    /// record's position (-1 for all when the base offset is unknown);
+    /// timestamps are `log_append_time` when the broker set one (>= 0).
+    pub fn complete(self, base_offset: i64, log_append_time: i64) {
+        self.outcome.set(Ok((base_offset, log_append_time)));
     }
 
     /// Fails every record with `error`.
@@ -737,7 +745,7 @@ mod tests {
         let parsed = kafka_protocol::records::RecordBatch::from_bytes(wire).unwrap();
         assert_eq!(parsed.header().base_sequence, 40);
         acc.release(&batch);
-        batch.complete(100);
+        batch.complete(100, -1);
         assert_eq!(a.delivery.await.unwrap().offset, 100);
         assert_eq!(b.delivery.await.unwrap().offset, 101);
         assert_eq!(acc.used_memory(), 0);

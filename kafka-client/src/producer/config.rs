@@ -14,12 +14,14 @@
 //! | `buffer.memory` | `33554432` |
 //! | `max.block.ms` | `60000` |
 //! | `compression.type` | `none` |
-//! | `compression.level` (and `compression.{gzip,lz4,zstd}.level`) | codec default |
+//! | `compression.gzip.level`, `compression.zstd.level` (each for its codec), `compression.level` (for the codec in use) | codec default; `compression.lz4.level` is refused (one lz4 level) |
 //! | `max.in.flight.requests.per.connection` | `5` |
 //! | `request.timeout.ms` | `30000` |
 //! | `delivery.timeout.ms` | `120000` |
 //! | `max.request.size` | `1048576` |
 //! | `partitioner.ignore.keys` | `false` |
+//! | `partitioner.adaptive.partitioning.enable` | `false` (uniform sticky, KIP-794); `true` is refused |
+//! | `partitioner.availability.timeout.ms` | `0`; other values are refused |
 //! | `metadata.max.age.ms` | `300000` |
 //! | `connections.max.idle.ms` | `540000` |
 //! | `reconnect.backoff.ms` / `reconnect.backoff.max.ms` | `50` / `1000` |
@@ -104,7 +106,48 @@ pub struct ProducerConfig {
     transaction_timeout: Duration,
     ignore_keys: bool,
     partitioner: Option<Arc<dyn Partitioner>>,
+    levels: CodecLevels,
     values: Vec<(&'static str, String)>,
+}
+
+/// Compression levels as set: `compression.gzip.level` and
+/// `compression.zstd.level` each apply to their own codec only (KIP-390),
+/// `compression.level` to whichever codec `compression.type` names.
+#[derive(Debug, Clone, Default)]
+struct CodecLevels {
+    any: Option<i32>,
+    gzip: Option<i32>,
+    zstd: Option<i32>,
+}
+
+impl CodecLevels {
+    /// The level for `codec`, or an error naming the property that sets a
+    /// level this producer cannot apply.
+    fn for_codec(&self, codec: Compression) -> Result<Option<i32>> {
+        let (own, own_name, range) = match codec {
+            Compression::Gzip => (self.gzip, "compression.gzip.level", 1..=9),
+            Compression::Zstd => (self.zstd, "compression.zstd.level", -131_072..=22),
+            _ if self.any.is_some() => {
+                return Err(Error::config(
+                    "compression.level",
+                    format!("{} has no compression levels here", codec.name()),
+                ));
+            }
+            _ => return Ok(None),
+        };
+        let (level, name) = match (own, self.any) {
+            (Some(level), _) => (level, own_name),
+            (None, Some(level)) => (level, "compression.level"),
+            (None, None) => return Ok(None),
+        };
+        if !range.contains(&level) {
+            return Err(Error::config(
+                name,
+                format!("{level} is out of range for {}", codec.name()),
+            ));
+        }
+        Ok(Some(level))
+    }
 }
 
 impl Default for ProducerConfig {
@@ -124,6 +167,7 @@ impl ProducerConfig {
             transaction_timeout: Duration::from_secs(60),
             ignore_keys: false,
             partitioner: None,
+            levels: CodecLevels::default(),
             values: Vec::new(),
         }
     }
@@ -227,23 +271,41 @@ impl ProducerConfig {
                     }
                 }
             }
-            "compression.level"
-            | "compression.gzip.level"
-            | "compression.lz4.level"
-            | "compression.zstd.level" => {
-                s.compression_level = Some(parse_number(known, value)?);
+            "compression.level" => self.levels.any = Some(parse_number(known, value)?),
+            "compression.gzip.level" => self.levels.gzip = Some(parse_number(known, value)?),
+            "compression.zstd.level" => self.levels.zstd = Some(parse_number(known, value)?),
+            // lz4_flex compresses at one level (lz4's fast mode); Kafka 3.8's
+            // lz4 levels (KIP-390) cannot be applied, so they are refused.
+            "compression.lz4.level" => {
+                parse_number::<i32>(known, value)?;
+                return Err(Error::config(
+                    known,
+                    "lz4 compression levels are not implemented: lz4 compresses at its fast level",
+                ));
             }
             "max.in.flight.requests.per.connection" => s.max_in_flight = positive(known, value)?,
             "delivery.timeout.ms" => s.delivery_timeout = millis(known, value)?,
             "max.request.size" => s.max_request_size = positive(known, value)?,
             "partitioner.ignore.keys" => self.ignore_keys = boolean(known, value)?,
-            // Adaptive partitioning (KIP-794) is not implemented; accepted for
-            // compatibility and reported by `get`.
+            // The built-in partitioner is KIP-794's uniform sticky one; its
+            // adaptive variant (weighting partitions by their brokers' queues)
+            // and the exclusion of slow brokers are not implemented, so they
+            // are refused rather than accepted and ignored.
             "partitioner.adaptive.partitioning.enable" => {
-                boolean(known, value)?;
+                if boolean(known, value)? {
+                    return Err(Error::config(
+                        known,
+                        "adaptive partitioning is not implemented; `false` (uniform sticky, KIP-794) is what this producer does",
+                    ));
+                }
             }
             "partitioner.availability.timeout.ms" => {
-                millis(known, value)?;
+                if !millis(known, value)?.is_zero() {
+                    return Err(Error::config(
+                        known,
+                        "excluding slow brokers' partitions is not implemented; only 0 (off) is accepted",
+                    ));
+                }
             }
             "socket.connection.setup.timeout.max.ms" => {
                 millis(known, value)?;
@@ -359,7 +421,10 @@ impl ProducerConfig {
             .collect();
         settings.partitioner = match &self.partitioner {
             Some(custom) => custom.clone(),
-            None => Arc::new(DefaultPartitioner::new(self.ignore_keys)),
+            None => Arc::new(DefaultPartitioner::with_batch_size(
+                self.ignore_keys,
+                settings.batch_size,
+            )),
         };
         let idempotence_explicit = self.explicit.contains("enable.idempotence");
         let conflict = if settings.acks != -1 {
@@ -396,20 +461,7 @@ impl ProducerConfig {
             }
             settings.delivery_timeout = lower_bound;
         }
-        if let (Some(level), codec) = (settings.compression_level, settings.compression) {
-            let range = match codec {
-                Compression::Gzip => 1..=9,
-                Compression::Lz4 => 1..=17,
-                Compression::Zstd => -131_072..=22,
-                _ => i32::MIN..=i32::MAX,
-            };
-            if !range.contains(&level) {
-                return Err(Error::config(
-                    "compression.level",
-                    format!("{level} is out of range for {}", codec.name()),
-                ));
-            }
-        }
+        settings.compression_level = self.levels.for_codec(settings.compression)?;
         Ok(settings)
     }
 }
@@ -713,6 +765,64 @@ mod tests {
         assert_eq!(
             (a.linger, a.batch_size, a.compression),
             (b.linger, b.batch_size, b.compression)
+        );
+    }
+
+    #[test]
+    fn each_codec_level_applies_to_its_own_codec_and_what_cannot_be_honoured_is_refused() {
+        let level = |props: &[(&str, &str)]| built(props).map(|s| s.compression_level);
+        let both = [
+            ("compression.gzip.level", "2"),
+            ("compression.zstd.level", "19"),
+        ];
+        let with = |codec: &'static str| {
+            let mut props = both.to_vec();
+            props.push(("compression.type", codec));
+            props
+        };
+        assert_eq!(level(&with("gzip")).unwrap(), Some(2));
+        assert_eq!(level(&with("zstd")).unwrap(), Some(19));
+        // The other codec's level is not applied to this one (before, the
+        // last level set applied to whichever codec was in use).
+        assert_eq!(level(&with("snappy")).unwrap(), None);
+        assert_eq!(level(&with("none")).unwrap(), None);
+        // compression.level is the codec-in-use's unless its own is set.
+        assert_eq!(
+            level(&[("compression.type", "zstd"), ("compression.level", "7")]).unwrap(),
+            Some(7)
+        );
+        assert_eq!(
+            level(&[
+                ("compression.type", "gzip"),
+                ("compression.level", "7"),
+                ("compression.gzip.level", "3")
+            ])
+            .unwrap(),
+            Some(3)
+        );
+        let refused = |props: &[(&str, &str)]| property_of(built(props).unwrap_err());
+        assert_eq!(
+            refused(&[
+                ("compression.type", "gzip"),
+                ("compression.gzip.level", "10")
+            ]),
+            "compression.gzip.level"
+        );
+        assert_eq!(
+            refused(&[("compression.type", "lz4"), ("compression.level", "3")]),
+            "compression.level"
+        );
+        assert_eq!(
+            refused(&[("compression.lz4.level", "9")]),
+            "compression.lz4.level"
+        );
+        assert_eq!(
+            refused(&[("partitioner.adaptive.partitioning.enable", "true")]),
+            "partitioner.adaptive.partitioning.enable"
+        );
+        assert_eq!(
+            refused(&[("partitioner.availability.timeout.ms", "100")]),
+            "partitioner.availability.timeout.ms"
         );
     }
 }

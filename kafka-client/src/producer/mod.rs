@@ -93,6 +93,14 @@ impl ProducerRecord {
         self
     }
 
+    /// Adds a header with a null value (Java's `new RecordHeader(key,
+    /// null)`), which readers see as a header without a value, unlike an
+    /// empty one.
+    pub fn null_header(mut self, key: impl Into<String>) -> Self {
+        self.headers.push(Header::new(key, None));
+        self
+    }
+
     /// The create timestamp in milliseconds since the epoch; now if unset.
     pub fn timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = Some(timestamp);
@@ -372,7 +380,7 @@ impl Producer {
         let mut reserved = false;
         // Partitioner-chosen records do not start a new batch on a partition
         // whose batch just filled up: the partitioner moves on first (KIP-480).
-        let mut abort_for_new_batch = !explicit;
+        let mut abort_for_new_batch = !explicit && settings.partitioner.switches_on_new_batch();
         let appended = loop {
             let attempt = accumulator.try_append(
                 &tp,
@@ -412,11 +420,21 @@ impl Producer {
                 }
             }
         };
-        if appended.batch_full && !explicit {
-            // The sticky partition's batch is exactly full: move on now.
-            settings
-                .partitioner
-                .on_new_batch(&tp.topic, tp.partition, &info);
+        if !explicit {
+            settings.partitioner.on_append(
+                &tp.topic,
+                record.key.as_deref(),
+                tp.partition,
+                size,
+                appended.batch_full,
+                &info,
+            );
+            if appended.batch_full && settings.partitioner.switches_on_new_batch() {
+                // The sticky partition's batch is exactly full: move on now.
+                settings
+                    .partitioner
+                    .on_new_batch(&tp.topic, tp.partition, &info);
+            }
         }
         Ok(appended.delivery)
     }

@@ -4,10 +4,14 @@
 //!   Java client's default, so this client and Java producers put the same
 //!   key on the same partition.
 //! - Records without a key (or all records with `partitioner.ignore.keys`):
-//!   sticky partitioning (KIP-480): every such record goes to one partition
-//!   until the producer starts a new batch for it, then another available
-//!   partition is picked at random. Batches fill up instead of being spread
-//!   one record each.
+//!   uniform sticky partitioning (KIP-794, Java's built-in partitioner with
+//!   `partitioner.adaptive.partitioning.enable=false`): every such record
+//!   goes to one partition until `batch.size` bytes were produced to it and
+//!   its batch is full, or twice `batch.size` whatever the batches, then to
+//!   another available partition picked at random. Batches fill up instead
+//!   of being spread one record each, and a stream whose batches leave on
+//!   `linger.ms` before they fill still moves on (KIP-480's switch on a new
+//!   batch never did).
 //! - A record with an explicit partition bypasses the partitioner.
 
 use std::sync::Mutex;
@@ -80,27 +84,61 @@ pub trait Partitioner: Send + Sync + std::fmt::Debug + 'static {
     ) -> i32;
 
     /// Called when the producer starts a new batch for `partition`, which a
-    /// sticky partitioner takes as the cue to move on.
+    /// KIP-480 sticky partitioner takes as the cue to move on.
     fn on_new_batch(&self, _topic: &str, _partition: i32, _partitions: &TopicPartitions<'_>) {}
+
+    /// Whether the producer should offer [`on_new_batch`](Self::on_new_batch)
+    /// before starting a batch, and ask for the partition again after it.
+    fn switches_on_new_batch(&self) -> bool {
+        true
+    }
+
+    /// Called after a record with `key` and `bytes` of wire size was
+    /// appended to `partition` by this partitioner's choice; `batch_full`
+    /// says whether the batch it went into is now full.
+    fn on_append(
+        &self,
+        _topic: &str,
+        _key: Option<&[u8]>,
+        _partition: i32,
+        _bytes: usize,
+        _batch_full: bool,
+        _partitions: &TopicPartitions<'_>,
+    ) {
+    }
 }
 
-/// Java's default: murmur2 for keys, sticky for the rest.
+/// Java's default: murmur2 for keys, uniform sticky for the rest.
 #[derive(Debug, Default)]
 pub struct DefaultPartitioner {
     ignore_keys: bool,
-    sticky: Mutex<FxHashMap<String, i32>>,
+    /// `batch.size`: the bytes after which the sticky partition moves on.
+    batch_size: usize,
+    /// Per topic: the sticky partition and the bytes produced to it.
+    sticky: Mutex<FxHashMap<String, (i32, usize)>>,
     seed: AtomicU64,
 }
 
+/// Java's default `batch.size`.
+const DEFAULT_BATCH_SIZE: usize = 16_384;
+
 impl DefaultPartitioner {
-    /// The default partitioner; `ignore_keys` is `partitioner.ignore.keys`.
+    /// The default partitioner; `ignore_keys` is `partitioner.ignore.keys`,
+    /// switching after Java's default `batch.size`.
     pub fn new(ignore_keys: bool) -> Self {
+        Self::with_batch_size(ignore_keys, DEFAULT_BATCH_SIZE)
+    }
+
+    /// The default partitioner switching keyless records to another
+    /// partition after `batch_size` bytes (the producer's `batch.size`).
+    pub fn with_batch_size(ignore_keys: bool, batch_size: usize) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x2545_f491, |d| d.as_nanos() as u64)
             | 1;
         Self {
             ignore_keys,
+            batch_size: batch_size.max(1),
             sticky: Mutex::new(FxHashMap::default()),
             seed: AtomicU64::new(seed),
         }
@@ -135,7 +173,7 @@ impl DefaultPartitioner {
         from[(self.random() % from.len() as u64) as usize]
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<String, i32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<String, (i32, usize)>> {
         self.sticky.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -152,22 +190,43 @@ impl Partitioner for DefaultPartitioner {
             return partition_for_key(key, partitions.count);
         }
         let mut sticky = self.lock();
-        if let Some(&p) = sticky.get(topic)
+        if let Some(&(p, _)) = sticky.get(topic)
             && (p as usize) < partitions.count
         {
             return p;
         }
         let p = self.pick(partitions, None);
-        sticky.insert(topic.to_owned(), p);
+        sticky.insert(topic.to_owned(), (p, 0));
         p
     }
 
-    fn on_new_batch(&self, topic: &str, partition: i32, partitions: &TopicPartitions<'_>) {
+    fn switches_on_new_batch(&self) -> bool {
+        false
+    }
+
+    fn on_append(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        partition: i32,
+        bytes: usize,
+        batch_full: bool,
+        partitions: &TopicPartitions<'_>,
+    ) {
+        if key.is_some() && !self.ignore_keys {
+            return;
+        }
         let mut sticky = self.lock();
-        // Only the partition that just filled a batch moves the sticky choice.
-        if sticky.get(topic) == Some(&partition) {
-            let next = self.pick(partitions, Some(partition));
-            sticky.insert(topic.to_owned(), next);
+        let Some((current, produced)) = sticky.get_mut(topic) else {
+            return;
+        };
+        if *current != partition {
+            return;
+        }
+        *produced += bytes;
+        if (*produced >= self.batch_size && batch_full) || *produced >= 2 * self.batch_size {
+            *current = self.pick(partitions, Some(partition));
+            *produced = 0;
         }
     }
 }
@@ -240,23 +299,40 @@ mod tests {
     }
 
     #[test]
-    fn keyless_records_stick_until_a_new_batch_then_move() {
-        let partitioner = DefaultPartitioner::new(false);
+    fn keyless_records_stick_for_batch_size_bytes_then_move() {
+        let partitioner = DefaultPartitioner::with_batch_size(false, 16_384);
         let available = [0, 1, 2, 3];
         let info = TopicPartitions {
             count: 4,
             available: &available,
         };
         let first = partitioner.partition("t", None, None, &info);
-        for _ in 0..100 {
+        // Full batches: 16 records of 1 KB, the 16th fills the batch.
+        for i in 1..=16 {
             assert_eq!(partitioner.partition("t", None, None, &info), first);
+            partitioner.on_append("t", None, first, 1024, i % 16 == 0, &info);
         }
-        partitioner.on_new_batch("t", first, &info);
         let second = partitioner.partition("t", None, None, &info);
-        assert_ne!(second, first);
-        // A new batch on another partition does not move the choice.
-        partitioner.on_new_batch("t", (second + 1) % 4, &info);
-        assert_eq!(partitioner.partition("t", None, None, &info), second);
+        assert_ne!(
+            second, first,
+            "moved after batch.size bytes in a full batch"
+        );
+        // Batches that leave on linger.ms before they fill: twice batch.size.
+        for _ in 1..32 {
+            partitioner.on_append("t", None, second, 1024, false, &info);
+            assert_eq!(partitioner.partition("t", None, None, &info), second);
+        }
+        partitioner.on_append("t", None, second, 1024, false, &info);
+        assert_ne!(partitioner.partition("t", None, None, &info), second);
+        // Keyed records and other partitions' appends do not count, nor does
+        // a new batch (KIP-480's cue) any more.
+        let third = partitioner.partition("t", None, None, &info);
+        for _ in 0..100 {
+            partitioner.on_append("t", Some(b"k"), third, 1024, true, &info);
+            partitioner.on_append("t", None, (third + 1) % 4, 1024, true, &info);
+            partitioner.on_new_batch("t", third, &info);
+        }
+        assert_eq!(partitioner.partition("t", None, None, &info), third);
     }
 
     #[test]
@@ -269,7 +345,7 @@ mod tests {
         };
         for _ in 0..20 {
             assert_eq!(partitioner.partition("t", Some(b"foobar"), None, &info), 2);
-            partitioner.on_new_batch("t", 2, &info);
+            partitioner.on_append("t", Some(b"foobar"), 2, 1 << 20, true, &info);
         }
     }
 
@@ -300,9 +376,7 @@ mod tests {
                     for i in 0..1000 {
                         let chosen = p.partition("t", None, None, &info);
                         assert!((0..8).contains(&chosen));
-                        if i % 10 == 0 {
-                            p.on_new_batch("t", chosen, &info);
-                        }
+                        p.on_append("t", None, chosen, 100, i % 10 == 0, &info);
                     }
                 })
             })

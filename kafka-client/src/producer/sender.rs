@@ -392,7 +392,7 @@ fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
         Ok(None) => {
             // acks=0: done as soon as it is written; offsets are unknown.
             for batch in batches {
-                outcome.succeeded(batch, -1);
+                outcome.succeeded(batch, -1, -1);
             }
             return;
         }
@@ -411,6 +411,20 @@ fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
         }
     };
     let mut refresh = false;
+    for topic in &response.responses {
+        for answered in &topic.partition_responses {
+            let asked = batches
+                .iter()
+                .any(|b| b.tp.topic == topic.name && b.tp.partition == answered.index);
+            if !asked {
+                tracing::warn!(
+                    topic = topic.name,
+                    partition = answered.index,
+                    "produce answer for a partition that was not sent; ignored"
+                );
+            }
+        }
+    }
     for mut batch in batches {
         let partition = response
             .responses
@@ -442,10 +456,14 @@ fn handle(completed: Completed, network: &Arc<Network>, outcome: &Outcome<'_>) {
         };
         let error = Error::kafka(code, context);
         match code {
-            ErrorCode::None => outcome.succeeded(batch, partition.base_offset),
+            ErrorCode::None => {
+                outcome.succeeded(batch, partition.base_offset, partition.log_append_time_ms)
+            }
             // The broker already has this batch: it was appended by an
             // earlier attempt whose response was lost.
-            ErrorCode::DuplicateSequenceNumber => outcome.succeeded(batch, partition.base_offset),
+            ErrorCode::DuplicateSequenceNumber => {
+                outcome.succeeded(batch, partition.base_offset, partition.log_append_time_ms)
+            }
             ErrorCode::NotLeaderOrFollower
             | ErrorCode::UnknownTopicOrPartition
             | ErrorCode::LeaderNotAvailable
@@ -500,7 +518,7 @@ struct Outcome<'a> {
 }
 
 impl Outcome<'_> {
-    fn succeeded(&self, batch: ProducerBatch, base_offset: i64) {
+    fn succeeded(&self, batch: ProducerBatch, base_offset: i64, log_append_time: i64) {
         self.accumulator.release(&batch);
         if let (Some(idem), Some(sequence)) = (self.idempotence, batch.base_sequence) {
             idem.acknowledged(&batch.tp, sequence, batch.record_count());
@@ -511,7 +529,7 @@ impl Outcome<'_> {
             batch.wire.as_ref().map_or(0, |w| w.len() as u64),
         );
         Counters::add(&self.stats.batches_sent, 1);
-        batch.complete(base_offset);
+        batch.complete(base_offset, log_append_time);
     }
 
     /// Retries the batch after a backoff if `retriable` and its time and
