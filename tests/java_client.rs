@@ -9,7 +9,7 @@
 //! `cargo test` skips these with a note; in CI (`CI` set) they must run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ fn peer() -> Option<PathBuf> {
 
 /// Runs a JavaPeer command to completion (at most 120 s) and returns its
 /// output lines; panics with its stderr if it fails.
-async fn java(peer: &PathBuf, args: &[&str]) -> Vec<String> {
+async fn java(peer: &Path, args: &[&str]) -> Vec<String> {
     let classpath = format!("{}/classes:{}/libs/*", peer.display(), peer.display());
     let child = Command::new("java")
         .args(["-Xmx256m", "-cp", &classpath, "JavaPeer"])
