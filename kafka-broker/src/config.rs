@@ -78,6 +78,10 @@ pub struct BrokerConfig {
     /// `user_NAME="PASSWORD"` entries of `sasl.jaas.config` set it by name, and
     /// `connections.max.reauth.ms` its session lifetime.
     pub sasl: Option<SaslSettings>,
+    /// The Apache Kafka release whose API versions ApiVersions offers
+    /// (`kafka.version`: 2.8, 3.5, 3.9 or 4.0); `None` offers every version
+    /// this broker implements.
+    pub kafka_version: Option<crate::KafkaRelease>,
 }
 
 impl Default for BrokerConfig {
@@ -98,6 +102,7 @@ impl Default for BrokerConfig {
             cluster_id: "kafka-sdk-local-cluster".to_owned(),
             tls: None,
             sasl: None,
+            kafka_version: None,
         }
     }
 }
@@ -161,6 +166,13 @@ impl BrokerConfig {
                 self.transaction_max_timeout_ms = positive(name, value)?
             }
             "cluster.id" => self.cluster_id = value.to_owned(),
+            "kafka.version" => {
+                self.kafka_version = Some(
+                    value
+                        .parse()
+                        .map_err(|reason| invalid(name, value, reason))?,
+                )
+            }
             "sasl.enabled.mechanisms" => {
                 let mechanisms = SaslSettings::parse_mechanisms(value)
                     .map_err(|e| invalid(name, value, e.to_string()))?;

@@ -202,9 +202,10 @@ async fn handle_frame(
     }
     let version = preamble.api_version;
     let sasl = ctx.shared.sasl.is_some();
-    if !supported_versions(api, sasl).is_some_and(|range| range.contains(version)) {
+    let release = ctx.shared.config.kafka_version;
+    if !supported_versions(api, sasl, release).is_some_and(|range| range.contains(version)) {
         if api == ApiKey::ApiVersions {
-            let body = ResponseKind::ApiVersions(unsupported_version_response(sasl));
+            let body = ResponseKind::ApiVersions(unsupported_version_response(sasl, release));
             return encode(output, preamble.correlation_id, api, 0, body.into())
                 .map(|()| Handled::Answered);
         }

@@ -31,6 +31,9 @@ mod faults;
 mod handlers;
 mod log;
 mod offsets_store;
+mod release;
+#[rustfmt::skip]
+mod releases;
 pub mod security;
 mod state;
 mod topic_config_names;
@@ -39,4 +42,5 @@ mod txn_store;
 pub use cluster::{Broker, Cluster, ClusterError};
 pub use config::{BrokerConfig, ConfigError};
 pub use faults::{FaultAction, FaultHandle, FaultScope, Faults};
+pub use release::KafkaRelease;
 pub use security::{SaslMechanism, SaslSettings, SecurityError, TlsIdentity};

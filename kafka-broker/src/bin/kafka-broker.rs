@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! kafka-broker --listen 127.0.0.1:0 --brokers 3 [--default-partitions N]
-//!              [--auto-create-topics true|false] [--config name=value]...
+//!              [--auto-create-topics true|false] [--kafka-version 2.8|3.5|3.9|4.0]
+//!              [--config name=value]...
 //!              [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]]
 //!              [--sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512]
 //!              [--sasl-user NAME:PASSWORD]...
@@ -23,10 +24,12 @@ use kafka_broker::{BrokerConfig, Cluster, SaslSettings, TlsIdentity};
 
 const USAGE: &str = "usage: kafka-broker [--listen HOST:PORT] [--brokers N] [--data-dir DIR]
                     [--default-partitions N] [--auto-create-topics true|false]
-                    [--config NAME=VALUE]...
+                    [--kafka-version 2.8|3.5|3.9|4.0] [--config NAME=VALUE]...
                     [--tls-cert PATH --tls-key PATH [--tls-client-ca PATH]]
                     [--sasl-mechanisms LIST] [--sasl-user NAME:PASSWORD]...
 
+  --kafka-version V       offer the API versions brokers of Apache Kafka V offer
+                          (of those implemented); default: every version
   --tls-cert PATH         PEM certificate chain (server certificate first); with
                           --tls-key, every listener speaks TLS 1.2/1.3
                           (security.protocol SSL, or SASL_SSL with SASL)
@@ -96,6 +99,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<BrokerConfig, String
             "--data-dir" => set(&mut config, "log.dirs", &value)?,
             "--default-partitions" => set(&mut config, "num.partitions", &value)?,
             "--auto-create-topics" => set(&mut config, "auto.create.topics.enable", &value)?,
+            "--kafka-version" => set(&mut config, "kafka.version", &value)?,
             "--config" => {
                 let (name, value) = value
                     .split_once('=')

@@ -12,6 +12,8 @@ use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::{ApiKey, ErrorCode, VersionRange};
 
+use crate::KafkaRelease;
+
 const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 17),
@@ -52,26 +54,37 @@ const SASL: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// The versions of `api` this broker serves, if any; `sasl` says whether
-/// connections authenticate.
-pub(crate) fn supported_versions(api: ApiKey, sasl: bool) -> Option<VersionRange> {
+/// connections authenticate, `release` which Kafka release's versions to
+/// offer (of those implemented).
+pub(crate) fn supported_versions(
+    api: ApiKey,
+    sasl: bool,
+    release: Option<KafkaRelease>,
+) -> Option<VersionRange> {
     let table = SUPPORTED.iter().chain(if sasl { SASL } else { &[] });
     let &(_, min, max) = table.clone().find(|(key, _, _)| *key == api)?;
     let codec = api.valid_versions();
-    Some(VersionRange {
-        min: min.max(codec.min),
-        max: max.min(codec.max),
-    })
+    let (mut min, mut max) = (min.max(codec.min), max.min(codec.max));
+    if let Some(release) = release {
+        let offered = release.versions(api)?;
+        (min, max) = (min.max(offered.min), max.min(offered.max));
+    }
+    (min <= max).then_some(VersionRange { min, max })
 }
 
 /// The ApiVersions response body.
-pub(crate) fn handle(error: ErrorCode, sasl: bool) -> ApiVersionsResponse {
+pub(crate) fn handle(
+    error: ErrorCode,
+    sasl: bool,
+    release: Option<KafkaRelease>,
+) -> ApiVersionsResponse {
     ApiVersionsResponse {
         error_code: error.code(),
         api_keys: SUPPORTED
             .iter()
             .chain(if sasl { SASL } else { &[] })
             .filter_map(|&(key, _, _)| {
-                let range = supported_versions(key, sasl)?;
+                let range = supported_versions(key, sasl, release)?;
                 Some(ApiVersion {
                     api_key: key as i16,
                     min_version: range.min,
@@ -87,8 +100,11 @@ pub(crate) fn handle(error: ErrorCode, sasl: bool) -> ApiVersionsResponse {
 /// The answer to an ApiVersions request of a version this broker does not
 /// know: UNSUPPORTED_VERSION with the supported ranges, encoded at v0 so
 /// any client can read it and retry at a version it shares (KIP-511).
-pub(crate) fn unsupported_version_response(sasl: bool) -> ApiVersionsResponse {
-    handle(ErrorCode::UnsupportedVersion, sasl)
+pub(crate) fn unsupported_version_response(
+    sasl: bool,
+    release: Option<KafkaRelease>,
+) -> ApiVersionsResponse {
+    handle(ErrorCode::UnsupportedVersion, sasl, release)
 }
 
 #[cfg(test)]
@@ -98,7 +114,7 @@ mod tests {
     #[test]
     fn every_advertised_range_is_within_the_codec() {
         for &(key, _, _) in SUPPORTED.iter().chain(SASL) {
-            let ours = supported_versions(key, true).unwrap();
+            let ours = supported_versions(key, true, None).unwrap();
             let codec = key.valid_versions();
             assert!(ours.min <= ours.max, "{key:?}");
             assert!(
@@ -106,11 +122,38 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert!(supported_versions(ApiKey::LeaderAndIsr, true).is_none());
-        assert!(supported_versions(ApiKey::SaslHandshake, false).is_none());
+        assert!(supported_versions(ApiKey::LeaderAndIsr, true, None).is_none());
+        assert!(supported_versions(ApiKey::SaslHandshake, false, None).is_none());
         assert_eq!(
-            handle(ErrorCode::None, true).api_keys.len(),
+            handle(ErrorCode::None, true, None).api_keys.len(),
             SUPPORTED.len() + 2
         );
+    }
+
+    #[test]
+    fn a_release_offers_its_own_versions_of_what_is_implemented() {
+        let fetch = |r| supported_versions(ApiKey::Fetch, false, r);
+        assert_eq!(
+            fetch(Some(KafkaRelease::V2_8)).map(|v| (v.min, v.max)),
+            Some((4, 12))
+        );
+        assert_eq!(fetch(Some(KafkaRelease::V3_5)).map(|v| v.max), Some(15));
+        assert_eq!(fetch(None).map(|v| v.max), Some(17));
+        let produce = supported_versions(ApiKey::Produce, false, Some(KafkaRelease::V2_8));
+        assert_eq!(produce.map(|v| (v.min, v.max)), Some((3, 9)));
+        // Every release offers the APIs a client needs to start.
+        for release in KafkaRelease::ALL {
+            for api in [
+                ApiKey::ApiVersions,
+                ApiKey::Metadata,
+                ApiKey::Produce,
+                ApiKey::Fetch,
+            ] {
+                assert!(
+                    supported_versions(api, false, Some(release)).is_some(),
+                    "{release} {api:?}"
+                );
+            }
+        }
     }
 }

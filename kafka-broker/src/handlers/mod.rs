@@ -79,6 +79,7 @@ pub(crate) async fn dispatch(
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(
             kafka_protocol::ErrorCode::None,
             ctx.shared.sasl.is_some(),
+            ctx.shared.config.kafka_version,
         )),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r, version)),
         RequestKind::Produce(r) => {
