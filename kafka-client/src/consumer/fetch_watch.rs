@@ -19,12 +19,21 @@ pub(super) struct FetchWatch {
     warned: HashSet<(TopicPartition, i16)>,
     /// The topic id each fetched topic had when first fetched.
     ids: HashMap<String, Uuid>,
+    /// Topics a fetch said do not exist (UNKNOWN_TOPIC_ID, or
+    /// UNKNOWN_TOPIC_OR_PARTITION), until metadata says whether they do.
+    suspect: std::collections::BTreeSet<String>,
 }
 
 impl FetchWatch {
     /// A partition's fetch answered `code` from `broker`: logged at warn
     /// the first time, at debug after that.
     pub(super) fn partition_error(&mut self, tp: &TopicPartition, broker: i32, code: ErrorCode) {
+        if matches!(
+            code,
+            ErrorCode::UnknownTopicId | ErrorCode::UnknownTopicOrPartition
+        ) {
+            self.suspect.insert(tp.topic.clone());
+        }
         if self.warned.insert((tp.clone(), code.code())) {
             tracing::warn!(
                 topic = tp.topic,
@@ -62,6 +71,22 @@ impl FetchWatch {
             broker,
             "fetch answer for a partition that was not asked for; ignored"
         );
+    }
+
+    /// After a metadata refresh: the topics a fetch called unknown that
+    /// metadata does not list either (deleted, not moved). Each is reported
+    /// once; the rest are cleared.
+    pub(super) fn gone(&mut self, metadata: &ClusterMetadata) -> Vec<String> {
+        let suspect = std::mem::take(&mut self.suspect);
+        suspect
+            .into_iter()
+            .filter(|topic| match metadata.topics.get(topic) {
+                None => true,
+                Some(info) => {
+                    info.error == ErrorCode::UnknownTopicOrPartition || info.partitions.is_empty()
+                }
+            })
+            .collect()
     }
 
     /// The topics among `fetched` whose id in `metadata` differs from the
@@ -121,6 +146,27 @@ mod tests {
         assert!(watch.recreated(&metadata("a", 2), ["a"]).is_empty());
         // No id (an old broker): nothing to compare.
         assert!(watch.recreated(&metadata("a", 0), ["a"]).is_empty());
+    }
+
+    #[test]
+    fn a_topic_a_fetch_calls_unknown_is_gone_only_if_metadata_agrees() {
+        let mut watch = FetchWatch::default();
+        let tp = |topic: &str| TopicPartition {
+            topic: topic.into(),
+            partition: 0,
+        };
+        watch.partition_error(&tp("a"), 1, ErrorCode::UnknownTopicId);
+        watch.partition_error(&tp("b"), 1, ErrorCode::UnknownTopicId);
+        watch.partition_error(&tp("c"), 1, ErrorCode::NotLeaderOrFollower);
+        let mut listed = metadata("a", 1);
+        listed.topics.get_mut("a").unwrap().partitions = vec![crate::network::PartitionInfo {
+            partition: 0,
+            leader: 1,
+            leader_epoch: 0,
+            error: ErrorCode::None,
+        }];
+        assert_eq!(watch.gone(&listed), ["b"]);
+        assert!(watch.gone(&listed).is_empty(), "reported once");
     }
 
     #[test]

@@ -1459,11 +1459,14 @@ impl Consumer {
             if waited && tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            if std::mem::take(&mut self.refresh_due)
-                && let Err(e) = self.network.refresh().await
-            {
-                self.refresh_due = true;
-                return self.outage(e, Some(deadline)).await.map(|_| false);
+            if std::mem::take(&mut self.refresh_due) {
+                match self.network.refresh().await {
+                    Ok(metadata) => self.check_gone_topics(&metadata)?,
+                    Err(e) => {
+                        self.refresh_due = true;
+                        return self.outage(e, Some(deadline)).await.map(|_| false);
+                    }
+                }
             }
             if let Err(e) = self.positions_from_committed().await {
                 return self.outage(e, Some(deadline)).await.map(|_| false);
@@ -2001,6 +2004,29 @@ impl Consumer {
                 },
             );
         }
+    }
+
+    /// Topics a fetch called unknown and a metadata refresh does not list:
+    /// deleted. Partitions assigned by hand are the application's to
+    /// change, so that is an error of `poll` (UNKNOWN_TOPIC_OR_PARTITION);
+    /// a group member's subscription loses them in the rebalance the
+    /// deletion starts, so for it the deletion is only logged.
+    fn check_gone_topics(&mut self, metadata: &crate::network::ClusterMetadata) -> Result<()> {
+        let gone = self.watch.gone(metadata);
+        if gone.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(topics = ?gone, "fetched topics no longer exist");
+        if self.subscribed() {
+            return Ok(());
+        }
+        Err(Error::kafka(
+            ErrorCode::UnknownTopicOrPartition,
+            format!(
+                "assigned topic {} no longer exists (deleted); assign other partitions to go on",
+                gone.join(", ")
+            ),
+        ))
     }
 
     /// Applies answered fetches; the first failure is returned after all
