@@ -28,11 +28,13 @@ pub enum Mode {
     /// data dir ([`RunningCluster::restart`]).
     ChildProcess,
     /// Real Apache Kafka `version` (e.g. `"4.1.1"`) as a child JVM: one
-    /// KRaft node (broker and controller in one process) on 127.0.0.1,
-    /// from the classpath `interop/kafka/fetch.sh VERSION` caches (see
+    /// KRaft node per broker (broker and controller in one process, the
+    /// controllers a quorum of all) on 127.0.0.1, from the classpath
+    /// `interop/kafka/fetch.sh VERSION` caches (see
     /// [`kafka_libs`](crate::kafka_libs)). Needs a JDK, no Docker;
-    /// [`RunningCluster::kill`] and [`RunningCluster::restart`] work on it.
-    /// One broker for now.
+    /// [`RunningCluster::kill`] and [`RunningCluster::restart`] act on every
+    /// node, [`RunningCluster::kill_node`], `stop_node` and `restart_node`
+    /// on one.
     ApacheKafka {
         /// The Apache Kafka release.
         version: String,
@@ -389,16 +391,18 @@ impl KafkaCluster {
                 }
             }
             Mode::ApacheKafka { version } => {
-                if secured.is_secured() || self.brokers != 1 {
+                if secured.is_secured() {
                     return Err(Error::Unsupported {
                         operation: "start",
                         mode: self.mode.clone(),
-                        reason: "Apache Kafka runs as one plaintext node for now",
+                        reason: "Apache Kafka runs with plaintext listeners for now",
                     });
                 }
                 let kafka = crate::apache_kafka::ApacheKafka::start(
                     version,
+                    self.brokers,
                     self.default_partitions.unwrap_or(1),
+                    self.replication_factor,
                     &self.properties,
                     self.startup_timeout,
                 )
@@ -757,6 +761,22 @@ impl RunningCluster {
         }
         let security = self.secured.client_security()?;
         crate::wire::create_topic(&self.bootstrap, &security, &spec, Duration::from_secs(30)).await
+    }
+
+    /// The Apache Kafka nodes, for the node controls of
+    /// [`Mode::ApacheKafka`] (`crate::apache_kafka`).
+    pub(crate) fn apache(
+        &mut self,
+        operation: &'static str,
+    ) -> Result<&mut crate::apache_kafka::ApacheKafka> {
+        match &mut self.backend {
+            Backend::Apache(kafka) => Ok(kafka),
+            _ => Err(Error::Unsupported {
+                operation,
+                mode: self.mode.clone(),
+                reason: "node controls are for Mode::ApacheKafka; in-process, use stop_broker",
+            }),
+        }
     }
 
     fn in_process(&self, operation: &'static str) -> Result<&Cluster> {

@@ -34,15 +34,19 @@ fn available() -> bool {
     }
 }
 
-/// One node shared by the tests of this binary (distinct topics and groups
-/// per test); started once, on a runtime of its own.
+/// Three nodes (topics replicated three times, min.insync.replicas 2)
+/// shared by the tests of this binary (distinct topics and groups per
+/// test); started once, on a runtime of its own.
 fn shared() -> &'static RunningCluster {
     static CLUSTER: OnceLock<RunningCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         KafkaCluster::new()
             .apache_kafka(version())
+            .brokers(3)
+            .replication_factor(3)
             .default_partitions(3)
             .broker_property("auto.create.topics.enable", "false")
+            .broker_property("min.insync.replicas", "2")
             .start_blocking()
             .expect("Apache Kafka starts")
     })
@@ -418,4 +422,89 @@ async fn log_append_time_is_the_timestamp_the_producer_reports() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].timestamp, delivered.timestamp);
     reader.close().await.expect("close");
+}
+
+/// Three nodes, a topic replicated three times with min.insync.replicas 2:
+/// the leader of the partition an idempotent producer writes to is killed
+/// with SIGKILL mid-stream and started again; every record arrives once,
+/// in order, and a group consumer reads them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_produce_survives_a_killed_leader_of_three() {
+    if !available() {
+        return;
+    }
+    let mut cluster = KafkaCluster::new()
+        .apache_kafka(version())
+        .brokers(3)
+        .replication_factor(3)
+        .broker_property("min.insync.replicas", "2")
+        .topic("failover", 1)
+        .start()
+        .await
+        .expect("Apache Kafka starts");
+    let producer = producer(
+        &cluster,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("delivery.timeout.ms", "120000"),
+        ],
+    );
+    let leader = producer
+        .partitions_for("failover")
+        .await
+        .expect("partitions")[0]
+        .leader
+        .expect("a leader");
+    send_all(
+        &producer,
+        (0..500).map(|n| {
+            ProducerRecord::new("failover")
+                .partition(0)
+                .value(n.to_string())
+        }),
+    )
+    .await;
+    cluster.kill_node(leader).await.expect("kill -9 the leader");
+    send_all(
+        &producer,
+        (500..1_000).map(|n| {
+            ProducerRecord::new("failover")
+                .partition(0)
+                .value(n.to_string())
+        }),
+    )
+    .await;
+    let moved = producer
+        .partitions_for("failover")
+        .await
+        .expect("partitions")[0]
+        .leader;
+    assert!(
+        moved.is_some_and(|l| l != leader),
+        "a new leader: {moved:?}"
+    );
+    cluster
+        .restart_node(leader)
+        .await
+        .expect("restart the old leader");
+    producer
+        .close(Duration::from_secs(10))
+        .await
+        .expect("close");
+
+    let mut reader = consumer(&cluster, "failover-group", &[]);
+    reader.subscribe(&["failover"]).expect("subscribe");
+    let values: Vec<u32> = read(&mut reader, 1_000, Duration::from_secs(60))
+        .await
+        .iter()
+        .map(|r| text(&r.value).parse().expect("n"))
+        .collect();
+    assert_eq!(
+        values,
+        (0..1_000).collect::<Vec<_>>(),
+        "each record once, in order"
+    );
+    reader.close().await.expect("close");
+    cluster.shutdown().await.expect("shutdown");
 }
