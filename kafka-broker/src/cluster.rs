@@ -168,6 +168,11 @@ impl Cluster {
             .collect()
     }
 
+    /// What the brokers' incremental fetch sessions (KIP-227) did so far.
+    pub fn fetch_session_stats(&self) -> crate::FetchSessionStats {
+        self.shared.fetch_sessions.stats()
+    }
+
     /// The fault rules, to add any combination of scope and action.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults

@@ -82,6 +82,12 @@ pub struct BrokerConfig {
     /// (`kafka.version`: 2.8, 3.5, 3.9 or 4.0); `None` offers every version
     /// this broker implements.
     pub kafka_version: Option<crate::KafkaRelease>,
+    /// Incremental fetch sessions kept (`max.incremental.fetch.session.cache.slots`,
+    /// 1000; 0 opens none).
+    pub fetch_session_slots: usize,
+    /// How long a session must be idle before a new one may evict it
+    /// (`min.incremental.fetch.session.eviction.ms`, 120000).
+    pub fetch_session_eviction_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -103,6 +109,8 @@ impl Default for BrokerConfig {
             tls: None,
             sasl: None,
             kafka_version: None,
+            fetch_session_slots: 1000,
+            fetch_session_eviction_ms: 120_000,
         }
     }
 }
@@ -166,6 +174,12 @@ impl BrokerConfig {
                 self.transaction_max_timeout_ms = positive(name, value)?
             }
             "cluster.id" => self.cluster_id = value.to_owned(),
+            "max.incremental.fetch.session.cache.slots" => {
+                self.fetch_session_slots = parse(name, value)?
+            }
+            "min.incremental.fetch.session.eviction.ms" => {
+                self.fetch_session_eviction_ms = parse(name, value)?
+            }
             "kafka.version" => {
                 self.kafka_version = Some(
                     value

@@ -184,6 +184,8 @@ pub(crate) struct Shared {
     offsets_file: Mutex<()>,
     /// Mechanisms and credentials when connections must authenticate.
     pub sasl: Option<Arc<crate::security::sasl::SaslServer>>,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_sessions::FetchSessionCache,
 }
 
 impl Shared {
@@ -195,6 +197,10 @@ impl Shared {
         sasl: Option<Arc<crate::security::sasl::SaslServer>>,
     ) -> std::io::Result<Self> {
         let groups = GroupCoordinator::new(config.group.clone());
+        let fetch_sessions = crate::fetch_sessions::FetchSessionCache::new(
+            config.fetch_session_slots,
+            std::time::Duration::from_millis(config.fetch_session_eviction_ms),
+        );
         let shared = Self {
             config,
             brokers: RwLock::new(Vec::new()),
@@ -212,6 +218,7 @@ impl Shared {
             faults: Faults::default(),
             offsets_file: Mutex::new(()),
             sasl,
+            fetch_sessions,
         };
         if let Some(dir) = shared.config.data_dir.clone() {
             std::fs::create_dir_all(&dir)?;
