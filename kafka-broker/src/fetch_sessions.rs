@@ -25,6 +25,13 @@ use kafka_protocol::ErrorCode;
 
 use crate::state::lock;
 
+/// A partition of a session, by topic name and index.
+pub(crate) type PartitionKey = (String, i32);
+
+/// What an answer told of a partition: its high watermark, last stable
+/// offset and log start offset.
+pub(crate) type Told = (i64, i64, i64);
+
 /// A partition in a session: what the consumer asked and what it was last
 /// told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +41,11 @@ pub(crate) struct SessionPartition {
     pub current_leader_epoch: i32,
     /// The last answer's high watermark, last stable offset and log start
     /// offset; `None` until the partition was answered.
-    pub last_sent: Option<(i64, i64, i64)>,
+    pub last_sent: Option<Told>,
 }
 
 /// Partitions by (topic, partition).
-pub(crate) type Partitions = BTreeMap<(String, i32), SessionPartition>;
+pub(crate) type Partitions = BTreeMap<PartitionKey, SessionPartition>;
 
 #[derive(Debug)]
 struct Session {
@@ -115,7 +122,7 @@ impl FetchSessionCache {
         session_id: i32,
         epoch: i32,
         requested: Partitions,
-        forgotten: &[(String, i32)],
+        forgotten: &[PartitionKey],
     ) -> Resolved {
         let mut inner = lock(&self.inner);
         let now = Instant::now();
@@ -176,7 +183,7 @@ impl FetchSessionCache {
 
     /// After an answer in session `session_id` (the full one that opened
     /// it, or an incremental one): what each answered partition was told.
-    pub(crate) fn answered(&self, session_id: i32, sent: &[((String, i32), (i64, i64, i64))]) {
+    pub(crate) fn answered(&self, session_id: i32, sent: &[(PartitionKey, Told)]) {
         let mut inner = lock(&self.inner);
         if let Some(session) = inner.sessions.get_mut(&session_id) {
             for (key, state) in sent {

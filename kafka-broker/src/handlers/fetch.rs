@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::RequestContext;
-use crate::fetch_sessions::{Partitions, Resolved, SessionPartition};
+use crate::fetch_sessions::{PartitionKey, Partitions, Resolved, SessionPartition, Told};
 use crate::log::ReadResult;
 use crate::state::{Partition, lock};
 
@@ -39,7 +39,7 @@ struct Wanted {
     max_bytes: i32,
     current_leader_epoch: i32,
     /// What the session last told the client of it (incremental only).
-    last_sent: Option<(i64, i64, i64)>,
+    last_sent: Option<Told>,
     /// The topic could not be resolved: answered with this error.
     unknown: Option<ErrorCode>,
 }
@@ -159,7 +159,7 @@ fn wanted(ctx: &RequestContext, request: &FetchRequest, version: i16) -> Vec<Wan
 }
 
 /// The partitions an incremental request removes from its session.
-fn forgotten(ctx: &RequestContext, request: &FetchRequest, version: i16) -> Vec<(String, i32)> {
+fn forgotten(ctx: &RequestContext, request: &FetchRequest, version: i16) -> Vec<PartitionKey> {
     let mut out = Vec::new();
     for topic in &request.forgotten_topics_data {
         let name = if version >= 13 {
@@ -205,7 +205,7 @@ struct Pass {
     /// Some partition had an error (which answers at once).
     errors: bool,
     /// What each answered partition was told (hw, lso, log start).
-    sent: Vec<((String, i32), (i64, i64, i64))>,
+    sent: Vec<(PartitionKey, Told)>,
 }
 
 fn read(
