@@ -36,6 +36,9 @@ pub(crate) type Told = (i64, i64, i64);
 /// told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SessionPartition {
+    /// The topic's id when the partition joined: a topic created again
+    /// under its name is another topic.
+    pub topic_id: uuid::Uuid,
     pub fetch_offset: i64,
     pub max_bytes: i32,
     pub current_leader_epoch: i32,
@@ -260,6 +263,7 @@ mod tests {
                 (
                     (t.to_owned(), p),
                     SessionPartition {
+                        topic_id: uuid::Uuid::nil(),
                         fetch_offset: offset,
                         max_bytes: 1 << 20,
                         current_leader_epoch: -1,

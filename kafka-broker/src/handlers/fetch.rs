@@ -64,6 +64,7 @@ pub(crate) async fn handle(
                 (
                     (w.topic.clone(), w.partition),
                     SessionPartition {
+                        topic_id: w.topic_id,
                         fetch_offset: w.fetch_offset,
                         max_bytes: w.max_bytes,
                         current_leader_epoch: w.current_leader_epoch,
@@ -93,7 +94,7 @@ pub(crate) async fn handle(
             Resolved::Incremental {
                 session,
                 partitions,
-            } => (from_session(ctx, partitions), session, true),
+            } => (from_session(ctx, partitions, version), session, true),
         }
     } else {
         (requested, 0, false)
@@ -175,16 +176,31 @@ fn forgotten(ctx: &RequestContext, request: &FetchRequest, version: i16) -> Vec<
     out
 }
 
-/// An incremental fetch reads every partition of its session.
-fn from_session(ctx: &RequestContext, partitions: Partitions) -> Vec<Wanted> {
+/// An incremental fetch reads every partition of its session. From v13 a
+/// partition belongs to the topic id it joined under: if its topic was
+/// deleted, or deleted and created again (a new id), it is answered
+/// UNKNOWN_TOPIC_ID under its old id, which the client can still name.
+fn from_session(ctx: &RequestContext, partitions: Partitions, version: i16) -> Vec<Wanted> {
+    let by_id = version >= 13;
     partitions
         .into_iter()
         .map(|((topic, partition), p)| {
             let found = ctx.shared.topic(&topic);
+            let same = found.as_ref().is_some_and(|t| !by_id || t.id == p.topic_id);
+            let unknown = if same {
+                None
+            } else if by_id {
+                Some(ErrorCode::UnknownTopicId)
+            } else {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            };
             Wanted {
-                topic_id: found.as_ref().map_or(Uuid::nil(), |t| t.id),
-                // A topic deleted since it joined the session.
-                unknown: found.is_none().then_some(ErrorCode::UnknownTopicId),
+                topic_id: if by_id {
+                    p.topic_id
+                } else {
+                    found.as_ref().map_or(Uuid::nil(), |t| t.id)
+                },
+                unknown,
                 topic,
                 partition,
                 fetch_offset: p.fetch_offset,

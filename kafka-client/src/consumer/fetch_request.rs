@@ -42,7 +42,8 @@ pub(super) fn topics(
     .collect()
 }
 
-/// The version to send `request` at, given the newest both sides share:
+/// The version to send a fetch of `request`'s topics at, given the newest
+/// both sides share:
 /// topic ids need every topic's id, so without one the fetch stays at the
 /// last version that names topics (as Java's fetcher does).
 pub(super) fn version(request: &FetchRequest, newest: i16) -> i16 {
@@ -53,30 +54,41 @@ pub(super) fn version(request: &FetchRequest, newest: i16) -> i16 {
     }
 }
 
-/// Sends `request` on `connection` and returns the answer with every
-/// topic named. A topic id the request did not carry keeps an empty name,
-/// which matches nothing that was asked (and is reported as such).
-pub(super) async fn send(connection: &Connection, request: &FetchRequest) -> Result<FetchResponse> {
-    let newest = connection.version_for::<FetchRequest>()?;
-    let version = version(request, newest);
+/// The names of the topics among `topics` that carry ids, by id: what an
+/// answer by id (v13+) is named back with. Built from every partition the
+/// fetch wants, not only those an incremental request sends.
+pub(super) fn names(topics: &[FetchTopic]) -> HashMap<Uuid, String> {
+    topics
+        .iter()
+        .filter(|t| !t.topic_id.is_nil())
+        .map(|t| (t.topic_id, t.topic.clone()))
+        .collect()
+}
+
+/// Sends `request` on `connection` at `version` (when the fetch was built
+/// knowing it) or at the newest the connection allows, and returns the
+/// answer with every topic named. A topic id not in `names` keeps an empty
+/// name, which matches nothing that was asked (and is reported as such).
+pub(super) async fn send(
+    connection: &Connection,
+    request: &FetchRequest,
+    version: Option<i16>,
+    names: &HashMap<Uuid, String>,
+) -> Result<FetchResponse> {
+    let version = match version {
+        Some(v) => v,
+        None => self::version(request, connection.version_for::<FetchRequest>()?),
+    };
     let mut response = connection.call(request, version).await?;
     if version > LAST_VERSION_BY_NAME {
-        name_topics(request, &mut response);
+        name_topics(names, &mut response);
     }
     Ok(response)
 }
 
-fn name_topics(request: &FetchRequest, response: &mut FetchResponse) {
-    let names: HashMap<Uuid, &str> = request
-        .topics
-        .iter()
-        .map(|t| (t.topic_id, t.topic.as_str()))
-        .collect();
+fn name_topics(names: &HashMap<Uuid, String>, response: &mut FetchResponse) {
     for topic in &mut response.responses {
-        topic.topic = names
-            .get(&topic.topic_id)
-            .map(|name| (*name).to_owned())
-            .unwrap_or_default();
+        topic.topic = names.get(&topic.topic_id).cloned().unwrap_or_default();
     }
 }
 
@@ -111,7 +123,7 @@ mod tests {
     #[test]
     fn answers_by_id_are_named_and_unknown_ids_match_nothing() {
         let (a, b) = (Uuid::from_u128(7), Uuid::from_u128(8));
-        let sent = request(&[a, b]);
+        let sent = names(&request(&[a, b]).topics);
         let mut answer = FetchResponse {
             responses: [b, Uuid::from_u128(9), a]
                 .into_iter()

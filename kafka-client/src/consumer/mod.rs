@@ -37,6 +37,7 @@
 pub mod assignor;
 mod config;
 mod fetch_request;
+mod fetch_session;
 mod fetch_watch;
 mod fetcher;
 mod group;
@@ -51,10 +52,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::records::Headers;
 pub use kafka_protocol::records::TimestampType;
+use kafka_protocol::{ApiKey, ErrorCode};
 use tracing::Instrument;
 
 pub use config::ConsumerConfig;
@@ -285,6 +286,8 @@ pub struct Consumer {
     refresh_due: bool,
     /// Fetch errors and surprises reported so far.
     watch: fetch_watch::FetchWatch,
+    /// Incremental fetch sessions (KIP-227), by broker id.
+    sessions: HashMap<i32, fetch_session::FetchSession>,
     /// A decoding failure met while handing out, reported by the next poll.
     failed: Option<Error>,
     /// The offset after the last record handed out, per partition: what
@@ -564,6 +567,7 @@ impl Consumer {
             in_flight: HashMap::new(),
             refresh_due: false,
             watch: fetch_watch::FetchWatch::default(),
+            sessions: HashMap::new(),
             failed: None,
             consumed: BTreeMap::new(),
             group: None,
@@ -1976,7 +1980,7 @@ impl Consumer {
                 &metadata,
                 self.settings.max_partition_fetch_bytes,
             );
-            let request = FetchRequest {
+            let mut request = FetchRequest {
                 replica_id: -1,
                 max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
                 min_bytes: self.settings.fetch_min_bytes,
@@ -1986,12 +1990,30 @@ impl Consumer {
                 topics,
                 ..Default::default()
             };
+            // The version decides whether there is a session and whether it
+            // names topics by id; it is known once the broker is connected.
+            let version = self
+                .network
+                .open_connection(leader)
+                .and_then(|c| c.negotiated(ApiKey::Fetch))
+                .map(|newest| fetch_request::version(&request, newest));
+            let names = fetch_request::names(&request.topics);
+            let session = self
+                .sessions
+                .entry(leader)
+                .or_default()
+                .build(std::mem::take(&mut request.topics), version);
+            request.session_id = session.session_id;
+            request.session_epoch = session.session_epoch;
+            request.topics = session.topics;
+            request.forgotten_topics_data = session.forgotten;
             let network = self.network.clone();
             let task = tokio::spawn(
                 async move {
                     let connection = network.broker(leader).await?;
                     let sent = tokio::time::Instant::now();
-                    let response = fetch_request::send(&connection, &request).await?;
+                    let response =
+                        fetch_request::send(&connection, &request, version, &names).await?;
                     Ok::<_, Error>((response, sent.elapsed()))
                 }
                 .instrument(tracing::debug_span!("fetch", broker = leader)),
@@ -2052,6 +2074,11 @@ impl Consumer {
         sent: HashMap<TopicPartition, i64>,
         answer: std::result::Result<fetcher::FetchAnswer, tokio::task::JoinError>,
     ) -> Result<()> {
+        let session = self.sessions.entry(broker).or_default();
+        match &answer {
+            Ok(Ok((response, _))) => session.answered(response),
+            _ => session.failed(),
+        }
         let response = match answer {
             Ok(Ok((response, latency))) => {
                 self.counters.fetches += 1;
