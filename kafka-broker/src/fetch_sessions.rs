@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::ErrorCode;
 
-use crate::state::lock;
 
 /// A partition of a session, by topic name and index.
 pub(crate) type PartitionKey = (String, i32);
@@ -70,6 +69,12 @@ pub struct FetchSessionStats {
     pub full: u64,
     /// Sessions evicted to make room.
     pub evicted: u64,
+}
+
+/// Locks the cache, recovering from poisoning as the broker's other locks
+/// do (kept here so that this module needs nothing from `state`).
+fn lock(mutex: &std::sync::Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Debug, Default)]
