@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::ErrorCode;
 
-
 /// A partition of a session, by topic name and index.
 pub(crate) type PartitionKey = (String, i32);
 

@@ -13,6 +13,8 @@ pub mod producer;
 mod properties;
 pub mod properties_file;
 pub mod serializer;
+mod topic_partition;
 pub mod worker;
 
 pub use error::{Error, Result};
+pub use topic_partition::TopicPartition;

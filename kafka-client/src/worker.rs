@@ -24,7 +24,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::consumer::{Consumer, ConsumerRecord};
-use crate::producer::{Producer, ProducerRecord, TopicPartition};
+use crate::producer::{Producer, ProducerRecord};
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// What one round did.

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::{Admin, Answer, COORDINATOR_MOVED, Outcome, by_topic, check, code, failed};
 use crate::consumer::assignor::decode_assignment;
 use crate::network::{Connection, CoordinatorKind, find_coordinator};
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// A group, as [`Admin::list_consumer_groups`] names it.

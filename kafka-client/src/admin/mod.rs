@@ -51,7 +51,7 @@ pub(crate) use topics::partitions_of;
 pub use topics::{NewTopic, PartitionDescription, TopicDescription, TopicListing, TopicOptions};
 
 use crate::network::{Backoff, Network};
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// What a call did for each of its items (topics, groups, partitions,

@@ -13,7 +13,7 @@ use kafka_protocol::{ErrorCode, Request};
 use super::{Admin, Answer, LEADER_MOVED, Outcome, by_topic, check, millis};
 use crate::consumer::IsolationLevel;
 use crate::network::ClusterMetadata;
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 use tokio::time::Instant;
 

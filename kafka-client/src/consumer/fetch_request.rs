@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::Result;
 use crate::by_topic::by_topic;
 use crate::network::{ClusterMetadata, Connection};
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 
 /// The newest Fetch version that names topics; later ones carry ids only.
 const LAST_VERSION_BY_NAME: i16 = 12;

@@ -16,7 +16,7 @@ use kafka_protocol::messages::FetchResponse;
 use kafka_protocol::messages::fetch_request::{FetchTopic, ForgottenTopic};
 use uuid::Uuid;
 
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 
 /// The first Fetch version with sessions.
 const SESSIONS_FROM: i16 = 7;

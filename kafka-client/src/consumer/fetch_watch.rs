@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::network::ClusterMetadata;
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use kafka_protocol::ErrorCode;
 
 /// Remembers what has been reported, so that each problem is logged once

@@ -18,7 +18,7 @@ use kafka_protocol::messages::FetchResponse;
 use kafka_protocol::records::{Batches, DecodeOptions, Records, TimestampType};
 
 use super::ConsumerRecord;
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// One partition's records from one fetch response, not yet handed out.

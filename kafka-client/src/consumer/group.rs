@@ -28,7 +28,7 @@ use super::heartbeat::{Heartbeat, MemberFlags};
 use crate::admin::{OffsetAndMetadata, by_topic_indexes};
 use crate::by_topic::by_topic;
 use crate::network::{ClusterMetadata, Connection, CoordinatorKind, Network, find_coordinator};
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
 

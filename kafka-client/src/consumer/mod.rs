@@ -65,7 +65,7 @@ use crate::admin::{
     Admin, AdminSettings, Answer, ListedOffset, OffsetSpec, PartitionDescription, partitions_of,
 };
 use crate::network::{Backoff, Network, NetworkConfig};
-use crate::producer::TopicPartition;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// Where to start when a partition has no valid position

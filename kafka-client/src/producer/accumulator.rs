@@ -19,33 +19,8 @@ use kafka_protocol::records::{BatchBuilder, Compression, Header};
 use tokio::sync::Notify;
 
 use super::hash::FxHashMap;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
-
-/// A topic and partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// Partition `partition` of `topic`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-/// `topic-partition`, as Kafka writes it.
-impl std::fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
 
 /// Where a record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kafka_protocol::ErrorCode;
 use kafka_protocol::messages::InitProducerIdRequest;
 
-use super::accumulator::TopicPartition;
 use crate::network::Network;
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// Producer id, epoch and per-partition sequences.

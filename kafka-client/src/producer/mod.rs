@@ -20,8 +20,9 @@ use kafka_protocol::records::{Compression, Header};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+pub use crate::topic_partition::TopicPartition;
 use accumulator::{Accumulator, AccumulatorConfig, TryAppend, record_size};
-pub use accumulator::{DeliveryFuture, RecordMetadata, TopicPartition};
+pub use accumulator::{DeliveryFuture, RecordMetadata};
 pub use config::ProducerConfig;
 use idempotence::Idempotence;
 use sender::SenderConfig;

@@ -20,12 +20,13 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::accumulator::{Accumulator, ProducerBatch, TopicPartition};
+use super::accumulator::{Accumulator, ProducerBatch};
 use super::idempotence::Idempotence;
 use super::stats::Counters;
 use super::transaction::Transactions;
 use crate::by_topic::by_topic;
 use crate::network::{Connection, Network, PendingResponse};
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// What the sender needs to know.

@@ -40,11 +40,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::{ErrorCode, Request};
 
-use super::accumulator::TopicPartition;
 use super::idempotence::Idempotence;
 use crate::by_topic::by_topic;
 use crate::consumer::ConsumerGroupMetadata;
 use crate::network::{Connection, CoordinatorKind, Network, find_coordinator};
+use crate::topic_partition::TopicPartition;
 use crate::{Error, Result};
 
 /// Where the producer's transaction stands.
