@@ -23,18 +23,33 @@
 //! What it does not do: replicate (one copy per partition, no ISR to
 //! shrink), throttle, or serve from follower replicas; none is asserted.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
-use kafka_sdk::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord};
-use kafka_sdk::client::producer::{Producer, ProducerConfig, ProducerRecord, TopicPartition};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use kafka_sdk::client::producer::{ProducerRecord, TopicPartition};
+use support::{
+    CODECS, ChildBroker, consumer, fact, in_key_order, producer, read, records, run_peer, text,
+    three_brokers,
+};
+use tokio::process::Command;
 
-const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+/// Runs a franzpeer command; its output lines.
+async fn franz(peer: &Path, args: &[&str]) -> Vec<String> {
+    let mut command = Command::new(peer.join("franzpeer"));
+    command.args(args);
+    run_peer(command, &format!("franzpeer {args:?}")).await
+}
+
+/// A 3-broker kfake cluster with `topics`.
+async fn kfake(peer: &Path, topics: &[(&str, i32)]) -> ChildBroker {
+    let mut command = Command::new(peer.join("kfakebroker"));
+    command.args(["--brokers", "3"]);
+    ChildBroker::start(command, "kfakebroker", topics).await
+}
 
 /// The built programs' directory (`franzpeer` and `kfakebroker`), if built.
 fn peer() -> Option<PathBuf> {
@@ -57,155 +72,6 @@ fn peer() -> Option<PathBuf> {
     );
     eprintln!("skipped: no Go or no franz-go peer (bash interop/go/build.sh builds it)");
     None
-}
-
-/// Runs a franzpeer command to completion (at most 120 s) and returns its
-/// output lines; panics with its stderr if it fails.
-async fn franz(peer: &Path, args: &[&str]) -> Vec<String> {
-    let child = Command::new(peer.join("franzpeer"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("franzpeer starts");
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("franzpeer {args:?} finishes within 120 s"))
-        .expect("franzpeer output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "franzpeer {args:?} failed: {}",
-        stderr.lines().rev().take(30).collect::<Vec<_>>().join("\n")
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A kfake cluster in a child process; it stops when its stdin closes
-/// (dropping this), and is killed if it does not.
-struct Kfake {
-    _child: Child,
-    bootstrap: String,
-}
-
-impl Kfake {
-    async fn start(peer: &Path, topics: &[(&str, i32)]) -> Self {
-        let mut command = Command::new(peer.join("kfakebroker"));
-        command.args(["--brokers", "3"]);
-        for (name, partitions) in topics {
-            command.arg("--topic").arg(format!("{name}:{partitions}"));
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("kfakebroker starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            BufReader::new(stdout).read_line(&mut line),
-        )
-        .await
-        .expect("kfake prints its bootstrap servers within 20 s")
-        .expect("read the bootstrap line");
-        let bootstrap = line.trim().to_owned();
-        assert!(
-            bootstrap.starts_with("127.0.0.1:"),
-            "bootstrap: {bootstrap:?}"
-        );
-        Self {
-            _child: child,
-            bootstrap,
-        }
-    }
-}
-
-/// The value of the first `name value...` line.
-fn fact<'a>(lines: &'a [String], name: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no `{name}` line in {lines:?}"))
-}
-
-/// (key, value) of every `record PARTITION OFFSET key=value` line.
-fn records(lines: &[String]) -> Vec<(String, String)> {
-    lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("record "))
-        .map(|rest| {
-            let kv = rest.splitn(3, ' ').nth(2).expect("key=value");
-            let (k, v) = kv.split_once('=').expect("=");
-            (k.to_owned(), v.to_owned())
-        })
-        .collect()
-}
-
-async fn three_brokers() -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers: 3,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
-
-fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> Producer {
-    let mut config = ProducerConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .expect("bootstrap");
-    for (name, value) in extra {
-        config.set(name, value).expect("producer property");
-    }
-    Producer::new(config.build().expect("producer config")).expect("producer")
-}
-
-fn consumer(bootstrap: &str, extra: &[(&str, &str)]) -> Consumer {
-    let mut config = ConsumerConfig::new();
-    config.bootstrap_servers(bootstrap).expect("bootstrap");
-    config.set("auto.offset.reset", "earliest").expect("reset");
-    for (name, value) in extra {
-        config.set(name, value).expect("consumer property");
-    }
-    Consumer::new(config.build().expect("consumer config")).expect("consumer")
-}
-
-/// Polls until `count` records arrived or `limit` passed.
-async fn read(consumer: &mut Consumer, count: usize, limit: Duration) -> Vec<ConsumerRecord> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut records = Vec::new();
-    while records.len() < count && tokio::time::Instant::now() < deadline {
-        records.extend(
-            consumer
-                .poll(Duration::from_millis(200))
-                .await
-                .expect("poll"),
-        );
-    }
-    records
-}
-
-fn text(b: &Option<bytes::Bytes>) -> String {
-    String::from_utf8(b.clone().unwrap_or_default().to_vec()).expect("utf-8")
-}
-
-/// Each key's values in the order seen must ascend (per-partition order).
-fn in_key_order(pairs: &[(String, String)]) -> bool {
-    let mut by_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for (k, v) in pairs {
-        let n = v.trim_start_matches("copied-").parse().expect("number");
-        by_key.entry(k).or_default().push(n);
-    }
-    by_key.values().all(|v| v.windows(2).all(|w| w[0] < w[1]))
 }
 
 /// A franz-go idempotent producer's records, read by our group consumer
@@ -324,7 +190,7 @@ async fn idempotent_produce_and_group_consume_with_every_codec_on_kfake() {
     let Some(peer) = peer() else { return };
     let topics: Vec<String> = CODECS.iter().map(|c| format!("codec-{c}")).collect();
     let specs: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), 3)).collect();
-    let kfake = Kfake::start(&peer, &specs).await;
+    let kfake = kfake(&peer, &specs).await;
     for (codec, topic) in CODECS.iter().zip(&topics) {
         let producer = producer(
             &kfake.bootstrap,
@@ -383,7 +249,7 @@ async fn idempotent_produce_and_group_consume_with_every_codec_on_kfake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_and_abort_on_kfake() {
     let Some(peer) = peer() else { return };
-    let kfake = Kfake::start(&peer, &[("txn-in", 1), ("txn-out", 1)]).await;
+    let kfake = kfake(&peer, &[("txn-in", 1), ("txn-out", 1)]).await;
     let plain = producer(&kfake.bootstrap, &[]);
     for i in 0..10 {
         plain

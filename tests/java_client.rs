@@ -8,14 +8,15 @@
 //! `interop/java/build.sh` into a cache. Without a JDK or that cache,
 //! `cargo test` skips these with a note; in CI (`CI` set) they must run.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod support;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use kafka_broker::{BrokerConfig, Cluster};
-use kafka_sdk::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord};
 use kafka_sdk::client::producer::{Producer, ProducerConfig, ProducerRecord};
+use support::{consumer, fact, in_key_order, read, records, run_peer, text, three_brokers};
 use tokio::process::Command;
 
 const JAVA_CLIENT_VERSION: &str = "4.1.1";
@@ -46,97 +47,11 @@ fn peer() -> Option<PathBuf> {
 /// output lines; panics with its stderr if it fails.
 async fn java(peer: &Path, args: &[&str]) -> Vec<String> {
     let classpath = format!("{}/classes:{}/libs/*", peer.display(), peer.display());
-    let child = Command::new("java")
+    let mut command = Command::new("java");
+    command
         .args(["-Xmx256m", "-cp", &classpath, "JavaPeer"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("java starts");
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("JavaPeer {args:?} finishes within 120 s"))
-        .expect("JavaPeer output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "JavaPeer {args:?} failed: {}",
-        stderr.lines().rev().take(30).collect::<Vec<_>>().join("\n")
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The value of the first `name value...` line.
-fn fact<'a>(lines: &'a [String], name: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no `{name}` line in {lines:?}"))
-}
-
-/// (key, value) of every `record PARTITION OFFSET key=value` line.
-fn records(lines: &[String]) -> Vec<(String, String)> {
-    lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("record "))
-        .map(|rest| {
-            let kv = rest.splitn(3, ' ').nth(2).expect("key=value");
-            let (k, v) = kv.split_once('=').expect("=");
-            (k.to_owned(), v.to_owned())
-        })
-        .collect()
-}
-
-async fn three_brokers() -> Cluster {
-    Cluster::start(BrokerConfig {
-        brokers: 3,
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("cluster")
-}
-
-fn our_consumer(bootstrap: &str, extra: &[(&str, &str)]) -> Consumer {
-    let mut config = ConsumerConfig::new();
-    config.bootstrap_servers(bootstrap).expect("bootstrap");
-    config.set("auto.offset.reset", "earliest").expect("reset");
-    for (name, value) in extra {
-        config.set(name, value).expect("property");
-    }
-    Consumer::new(config.build().expect("config")).expect("consumer")
-}
-
-async fn read(consumer: &mut Consumer, count: usize) -> Vec<ConsumerRecord> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut out = Vec::new();
-    while out.len() < count && tokio::time::Instant::now() < deadline {
-        out.extend(
-            consumer
-                .poll(Duration::from_millis(200))
-                .await
-                .expect("poll"),
-        );
-    }
-    out
-}
-
-fn text(b: &Option<bytes::Bytes>) -> String {
-    String::from_utf8(b.clone().unwrap_or_default().to_vec()).expect("utf-8")
-}
-
-/// Each key's values in the order seen must ascend (per-partition order).
-fn in_key_order(pairs: &[(String, String)]) -> bool {
-    let mut by_key: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for (k, v) in pairs {
-        let n = v.trim_start_matches("copied-").parse().expect("number");
-        by_key.entry(k).or_default().push(n);
-    }
-    by_key.values().all(|v| v.windows(2).all(|w| w[0] < w[1]))
+        .args(args);
+    run_peer(command, &format!("JavaPeer {args:?}")).await
 }
 
 /// A Java idempotent producer's records, read by our group consumer and
@@ -151,9 +66,9 @@ async fn java_producer_consumer_and_admin_against_the_bundled_broker() {
     let produced = java(&peer, &["produce", &bootstrap, "j-orders", "1000"]).await;
     assert_eq!(fact(&produced, "produced"), "1000");
 
-    let mut ours = our_consumer(&bootstrap, &[("group.id", "ours")]);
+    let mut ours = consumer(&bootstrap, &[("group.id", "ours")]);
     ours.subscribe(&["j-orders"]).expect("subscribe");
-    let read_by_us: Vec<(String, String)> = read(&mut ours, 1000)
+    let read_by_us: Vec<(String, String)> = read(&mut ours, 1000, Duration::from_secs(60))
         .await
         .iter()
         .map(|r| (text(&r.key), text(&r.value)))
@@ -241,9 +156,9 @@ async fn java_transactions_with_aborts_read_committed_by_both_clients() {
     assert_eq!(values.len(), 300, "no duplicates");
     assert!(in_key_order(&pairs));
 
-    let mut ours = our_consumer(&bootstrap, &[("isolation.level", "read_committed")]);
+    let mut ours = consumer(&bootstrap, &[("isolation.level", "read_committed")]);
     ours.assign((0..3).map(|p| kafka_sdk::client::producer::TopicPartition::new("j-out", p)));
-    let ours_read: Vec<String> = read(&mut ours, 300)
+    let ours_read: Vec<String> = read(&mut ours, 300, Duration::from_secs(60))
         .await
         .iter()
         .map(|r| text(&r.value))

@@ -20,72 +20,26 @@ mod console_consumer;
 #[path = "../examples/console_producer.rs"]
 mod console_producer;
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use kafka_sdk::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord};
-use kafka_sdk::client::producer::{Producer, ProducerConfig, ProducerRecord};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use kafka_sdk::client::producer::ProducerRecord;
+use support::{CODECS, ChildBroker, consumer, missing, producer, read, text};
+use tokio::process::Command;
 
-const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
-
-/// A mock cluster in a child process; it stops when its stdin closes
-/// (dropping this), and is killed if it does not.
-struct MockCluster {
-    _child: Child,
-    bootstrap: String,
-}
-
-impl MockCluster {
-    async fn start(library: &Path, topics: &[(&str, i32)]) -> Self {
-        let harness = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("interop")
-            .join("librdkafka-mock")
-            .join("mock_cluster.py");
-        let mut command = Command::new("python3");
-        command.arg(harness).arg(library).args(["--brokers", "3"]);
-        for (name, partitions) in topics {
-            command.arg("--topic").arg(format!("{name}:{partitions}"));
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 starts the mock harness");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            BufReader::new(stdout).read_line(&mut line),
-        )
-        .await
-        .expect("the mock cluster prints its bootstrap servers within 20 s")
-        .expect("read the bootstrap line");
-        let bootstrap = line.trim().to_owned();
-        assert!(
-            bootstrap.starts_with("127.0.0.1:"),
-            "bootstrap: {bootstrap:?}"
-        );
-        Self {
-            _child: child,
-            bootstrap,
-        }
-    }
-}
-
-/// Skips (or, in CI, fails) when a peer is missing.
-fn missing(what: &str) -> Option<PathBuf> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} is not installed; .ci/run installs it"
-    );
-    eprintln!("skipped: {what} is not installed (bash .ci/run installs it)");
-    None
+/// A 3-broker mock cluster of the librdkafka at `library`, with `topics`.
+async fn mock_cluster(library: &Path, topics: &[(&str, i32)]) -> ChildBroker {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("interop")
+        .join("librdkafka-mock")
+        .join("mock_cluster.py");
+    let mut command = Command::new("python3");
+    command.arg(harness).arg(library).args(["--brokers", "3"]);
+    ChildBroker::start(command, "the librdkafka mock harness", topics).await
 }
 
 /// Debian's librdkafka (2.0.2 in bookworm), from `librdkafka-dev`.
@@ -129,46 +83,6 @@ fn both_mocks() -> Vec<(&'static str, PathBuf)> {
     libraries
 }
 
-fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> Producer {
-    let mut config = ProducerConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .expect("bootstrap");
-    for (name, value) in extra {
-        config.set(name, value).expect("producer property");
-    }
-    Producer::new(config.build().expect("producer config")).expect("producer")
-}
-
-fn consumer(bootstrap: &str, extra: &[(&str, &str)]) -> Consumer {
-    let mut config = ConsumerConfig::new();
-    config.bootstrap_servers(bootstrap).expect("bootstrap");
-    config.set("auto.offset.reset", "earliest").expect("reset");
-    for (name, value) in extra {
-        config.set(name, value).expect("consumer property");
-    }
-    Consumer::new(config.build().expect("consumer config")).expect("consumer")
-}
-
-fn text(bytes: &Option<bytes::Bytes>) -> String {
-    String::from_utf8(bytes.clone().unwrap_or_default().to_vec()).expect("utf-8")
-}
-
-/// Polls until `count` records arrived or `limit` passed.
-async fn read(consumer: &mut Consumer, count: usize, limit: Duration) -> Vec<ConsumerRecord> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut records = Vec::new();
-    while records.len() < count && tokio::time::Instant::now() < deadline {
-        records.extend(
-            consumer
-                .poll(Duration::from_millis(200))
-                .await
-                .expect("poll"),
-        );
-    }
-    records
-}
-
 /// Our idempotent producer writes 10,000 keyed records with each codec and
 /// our group consumer reads them all back, each key's records in the order
 /// sent, from both mocks.
@@ -178,7 +92,7 @@ async fn idempotent_produce_and_group_consume_with_every_codec() {
     for (name, library) in both_mocks() {
         let topics: Vec<String> = CODECS.iter().map(|c| format!("codec-{c}")).collect();
         let specs: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), 3)).collect();
-        let mock = MockCluster::start(&library, &specs).await;
+        let mock = mock_cluster(&library, &specs).await;
         for (codec, topic) in CODECS.iter().zip(&topics) {
             let producer = producer(
                 &mock.bootstrap,
@@ -236,7 +150,7 @@ async fn idempotent_produce_and_group_consume_with_every_codec() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_tools_round_trip_ten_thousand_lines() {
     for (name, library) in both_mocks() {
-        let mock = MockCluster::start(&library, &[("lines", 1)]).await;
+        let mock = mock_cluster(&library, &[("lines", 1)]).await;
         let lines: Vec<String> = (0..10_000).map(|i| format!("line {i}")).collect();
         let input = lines.join("\n") + "\n";
         let args = console_producer::parse(
@@ -315,7 +229,7 @@ async fn transactions_commit_and_abort_on_the_2_16_mock() {
     let Some(library) = wheel_librdkafka() else {
         return;
     };
-    let mock = MockCluster::start(&library, &[("txn-in", 1), ("txn-out", 1)]).await;
+    let mock = mock_cluster(&library, &[("txn-in", 1), ("txn-out", 1)]).await;
     let plain = producer(&mock.bootstrap, &[]);
     for i in 0..10 {
         plain
