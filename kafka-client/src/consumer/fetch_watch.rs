@@ -102,17 +102,21 @@ impl FetchWatch {
             let Some(id) = metadata.topic_id(topic) else {
                 continue;
             };
-            match self.ids.insert(topic.to_owned(), id) {
-                Some(old) if old != id => {
-                    tracing::warn!(
-                        topic,
-                        old_id = %old,
-                        new_id = %id,
-                        "topic was deleted and created again; its positions are reset by auto.offset.reset"
-                    );
-                    recreated.push(topic.to_owned());
-                }
-                _ => {}
+            // Looked up first: this runs every fetch round, and the name is
+            // allocated only for a topic met for the first time.
+            let old = match self.ids.get_mut(topic) {
+                Some(known) if *known == id => continue,
+                Some(known) => Some(std::mem::replace(known, id)),
+                None => self.ids.insert(topic.to_owned(), id),
+            };
+            if let Some(old) = old {
+                tracing::warn!(
+                    topic,
+                    old_id = %old,
+                    new_id = %id,
+                    "topic was deleted and created again; its positions are reset by auto.offset.reset"
+                );
+                recreated.push(topic.to_owned());
             }
         }
         recreated
